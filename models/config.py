@@ -1,0 +1,64 @@
+"""The configuration: the one vocabulary the search proposes, models evaluate, cost models price and
+firmware builds. Defined once, here."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One point of the design space.
+
+    `hidden == 0` means the head is a single FC layer (feature -> classes); otherwise FC(feature -> hidden),
+    ReLU, FC(hidden -> classes). `epochs` is the budget; early stopping may end training sooner.
+    """
+
+    task: str
+    model: str
+    cut: str
+    hidden: int
+    samples: int
+    epochs: int
+    batch: int = 8
+    lr: float = 0.01
+    momentum: float = 0.9
+    decay: float = 1e-4
+    patience: int = 5
+    scheme: str = "q7"
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "samples", "epochs", "batch", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"configuration: {name} must be an integer, got {value!r}")
+        if self.hidden < 0:
+            raise ValueError(f"configuration: hidden must be >= 0, got {self.hidden}")
+        for name in ("samples", "epochs", "batch", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"configuration: {name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"configuration: lr must be > 0, got {self.lr}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"configuration: momentum must be in [0, 1), got {self.momentum}")
+        if self.decay < 0:
+            raise ValueError(f"configuration: decay must be >= 0, got {self.decay}")
+
+    @property
+    def train_samples(self) -> int:
+        """Samples used for SGD; the rest (10%, at least 1) is the validation set for early stopping."""
+        return self.samples - self.val_samples
+
+    @property
+    def val_samples(self) -> int:
+        return max(1, round(self.samples * 0.1)) if self.samples > 1 else 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Configuration":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"configuration: unknown key(s) {', '.join(unknown)}")
+        return cls(**data)

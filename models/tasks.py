@@ -1,0 +1,57 @@
+"""Transfer tasks: which data set, which classes are the source domain and which the target domain.
+
+Pure Python (no data is loaded here) so cost models can read input and class counts without torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    input_shape: tuple[int, ...]  # channels-last
+    source_labels: tuple[int, ...]  # original data-set labels of the source domain
+    target_labels: tuple[int, ...]  # original labels of the target domain; head class i = target_labels[i]
+    needs_file: bool  # False: the data ships inside an installed package
+    default_model: str
+
+    @property
+    def classes(self) -> int:
+        """Output size of the head."""
+        return len(self.target_labels)
+
+
+_TASKS = {
+    "digits": Task(
+        "digits",
+        "scikit-learn digits (1,797 real 8x8 images); source digits 0-6, target digits 7-9 (the paper's 7/3 split)",
+        (8, 8, 1),
+        (0, 1, 2, 3, 4, 5, 6),
+        (7, 8, 9),
+        needs_file=False,
+        default_model="digits_cnn",
+    ),
+    "npz": Task(
+        "npz",
+        "your own data: an .npz file with x (N, ...channels-last) float and y (N,) int labels; "
+        "the study file names the source and target labels",
+        (),
+        (),
+        (),
+        needs_file=True,
+        default_model="",
+    ),
+}
+
+
+def list_tasks() -> list[Task]:
+    return list(_TASKS.values())
+
+
+def get_task(name: str) -> Task:
+    try:
+        return _TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; choose one of: {', '.join(_TASKS)}") from None
