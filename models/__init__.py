@@ -2,4 +2,14 @@
 
 Kept import-light on purpose: `cost_models` and `dse` import the pure-Python parts (configuration, zoo,
 tasks) without pulling in torch.
+
+Modules, in the order data flows through them:
+- config, zoo, tasks: the shared vocabulary (pure Python);
+- data: task splits and the balanced sample draw (numpy, scikit-learn);
+- network, pretrain: the float torch network of a zoo spec and its cached source pretraining;
+- quantize, intref: int8 post-training quantization by scheme, and the integer reference (golden model of the C
+  kernels);
+- features: int8 outputs at a cut point and their dequantization;
+- head: the MicroTL head training (numpy, as the firmware does it);
+- simulate: accuracy of a configuration over repeated runs, with in-process caches.
 """

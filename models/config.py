@@ -5,6 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+def validation_count(samples: int) -> int:
+    """Validation samples out of `samples` drawn ones: 10%, at least 1 (none when only 1 sample is drawn).
+
+    The one rule shared by the configuration, the sample draw (models.data) and the firmware.
+    """
+    return max(1, round(samples * 0.1)) if samples > 1 else 0
+
+
 @dataclass(frozen=True)
 class Configuration:
     """One point of the design space.
@@ -50,7 +58,7 @@ class Configuration:
 
     @property
     def val_samples(self) -> int:
-        return max(1, round(self.samples * 0.1)) if self.samples > 1 else 0
+        return validation_count(self.samples)
 
     def to_dict(self) -> dict:
         return asdict(self)

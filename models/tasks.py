@@ -33,6 +33,26 @@ _TASKS = {
         needs_file=False,
         default_model="digits_cnn",
     ),
+    "cifar3": Task(
+        "cifar3",
+        "CIFAR-10 (your download): source CIFAR-7 = plane, car, cat, deer, dog, horse, ship; "
+        "target CIFAR-3 = bird, frog, truck (the paper's split)",
+        (32, 32, 3),
+        (0, 1, 3, 4, 5, 7, 8),
+        (2, 6, 9),
+        needs_file=True,
+        default_model="cifar_cnn",
+    ),
+    "har3b": Task(
+        "har3b",
+        "UCI HAR (your download): source HAR-UCI-3a = walking upstairs, walking downstairs, standing; "
+        "target HAR-UCI-3b = walking, sitting, laying (the paper's split; UCI labels 1-6)",
+        (128, 9),
+        (2, 3, 5),
+        (1, 4, 6),
+        needs_file=True,
+        default_model="har_rnn",
+    ),
     "npz": Task(
         "npz",
         "your own data: an .npz file with x (N, ...channels-last) float and y (N,) int labels; "

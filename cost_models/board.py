@@ -1,0 +1,121 @@
+"""Board descriptions: physical facts (clock, memory sizes, supply, currents) read from `boards/<name>.toml`.
+
+A board file holds facts with their source, never fitted numbers; fitted numbers come from calibration records
+(see `calibration`). Keeping boards as data lets a new board be added without touching code.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+BOARDS_DIR = Path(__file__).parent / "boards"
+
+# section -> key -> accepted Python types. Every section also needs a `source` string.
+_SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
+    "cpu": {"core": (str,), "clock_hz": (int,)},
+    "memory": {"ram_bytes": (int,), "flash_bytes": (int,)},
+    "power": {"supply_v": (int, float), "inference_current_ma": (int, float), "training_current_ma": (int, float)},
+    "radio": {"phy_bps": (int,), "payload_bps": (int,), "current_ma": (int, float)},
+}
+
+
+class BoardError(ValueError):
+    """A board that does not exist or whose file is malformed."""
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    core: str
+    clock_hz: int
+    ram_bytes: int
+    flash_bytes: int
+    supply_v: float
+    inference_current_ma: float
+    training_current_ma: float
+    radio_phy_bps: int
+    radio_payload_bps: int
+    radio_current_ma: float
+    sources: tuple[tuple[str, str], ...]  # (section, source)
+    path: Path
+
+    def phase_power_w(self, phase: str) -> float:
+        """Average power of a phase: collection runs int8 inference, training runs the float32 head."""
+        if phase == "collection":
+            return self.inference_current_ma * 1e-3 * self.supply_v
+        if phase == "training":
+            return self.training_current_ma * 1e-3 * self.supply_v
+        raise ValueError(f"board {self.name}: no power figure for phase {phase!r}; phases: collection, training")
+
+    @property
+    def radio_power_w(self) -> float:
+        return self.radio_current_ma * 1e-3 * self.supply_v
+
+    @property
+    def calibration_dir(self) -> Path:
+        """Where this board's measurement records live: `<boards dir>/../calibration/<name>`."""
+        return self.path.parent.parent / "calibration" / self.name
+
+
+def list_boards() -> list[str]:
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
+
+
+def load_board(name_or_path: str | Path) -> Board:
+    """A packaged board by name (e.g. "nrf52840dk"), or a board file by path."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text:
+        return _load_file(Path(text).resolve())
+    path = BOARDS_DIR / f"{text}.toml"
+    if not path.is_file():
+        known = ", ".join(list_boards()) or "none"
+        raise BoardError(f"unknown board {text!r}; known boards: {known} (in {BOARDS_DIR})")
+    return _load_file(path)
+
+
+@lru_cache(maxsize=32)
+def _load_file(path: Path) -> Board:
+    if not path.is_file():
+        raise BoardError(f"board file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardError(f"{path}: not valid TOML ({exc})") from None
+    values: dict[str, object] = {}
+    sources = []
+    for section, keys in _SCHEMA.items():
+        table = data.get(section)
+        if not isinstance(table, dict):
+            raise BoardError(f"{path}: missing section [{section}]")
+        for key, types in {**keys, "source": (str,)}.items():
+            if key not in table:
+                raise BoardError(f"{path}: missing key [{section}].{key}")
+            value = table[key]
+            if not isinstance(value, types) or isinstance(value, bool):
+                raise BoardError(f"{path}: [{section}].{key} has the wrong type ({value!r})")
+            if key != "source" and not isinstance(value, str) and not value > 0:
+                raise BoardError(f"{path}: [{section}].{key} must be > 0, got {value!r}")
+            values[f"{section}.{key}"] = value
+        sources.append((section, table["source"]))
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise BoardError(f"{path}: missing key name")
+    return Board(
+        name=name,
+        description=str(data.get("description", "")),
+        core=values["cpu.core"],
+        clock_hz=values["cpu.clock_hz"],
+        ram_bytes=values["memory.ram_bytes"],
+        flash_bytes=values["memory.flash_bytes"],
+        supply_v=float(values["power.supply_v"]),
+        inference_current_ma=float(values["power.inference_current_ma"]),
+        training_current_ma=float(values["power.training_current_ma"]),
+        radio_phy_bps=values["radio.phy_bps"],
+        radio_payload_bps=values["radio.payload_bps"],
+        radio_current_ma=float(values["radio.current_ma"]),
+        sources=tuple(sources),
+        path=path,
+    )

@@ -1,0 +1,12 @@
+"""Energy: a phase's time x that phase's average power, a board fact (current x supply voltage).
+
+No energy coefficient is fitted: the board file holds the measured phase currents, and energy records serve to
+check them (see `outliers.power_disagreements`).
+"""
+from __future__ import annotations
+
+from .board import Board
+
+
+def phase_energy_mj(seconds: float, board: Board, phase: str) -> float:
+    return seconds * board.phase_power_w(phase) * 1e3

@@ -1,0 +1,223 @@
+"""Task data: source/target splits of a data set, and the balanced sample draw of one MicroTL run.
+
+Splits are fixed (seeded, stratified) so that every trial of a study sees the same pools and test sets; only the
+draw of the user's labelled samples varies per repeat. All arrays are float32, channels-last, scaled to [0, 1].
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from .config import validation_count
+from .tasks import Task, get_task
+
+SPLIT_SEED = 20220601  # fixed: the splits are part of the task, not of a trial
+SOURCE_TEST_FRACTION = 0.2
+TARGET_TEST_FRACTION = 1 / 3
+
+
+class DataError(ValueError):
+    """A data file is missing, unreadable or malformed. The message is one line naming the file."""
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    x: np.ndarray  # (N, *input_shape) float32 in [0, 1]
+    y: np.ndarray  # (N,) int64, remapped to 0..classes-1
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True, eq=False)
+class TaskData:
+    """A task's four fixed splits.
+
+    target_pool: the samples a user could label (draws come from here); target_test: held out, never used for
+    training or early stopping. Source labels are remapped to 0..S-1 in the order of task.source_labels, target
+    labels to 0..C-1 in the order of task.target_labels.
+    """
+
+    task: Task
+    source_train: Split
+    source_test: Split
+    target_pool: Split
+    target_test: Split
+    content_hash: str  # sha256 over the arrays and the split parameters
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.source_train.x.shape[1:])
+
+    @property
+    def source_classes(self) -> int:
+        return len(self.task.source_labels)
+
+    @property
+    def target_classes(self) -> int:
+        return len(self.task.target_labels)
+
+
+def load_task(
+    task: str | Task,
+    data_path: str | Path | None = None,
+    source_labels: tuple[int, ...] | list[int] | None = None,
+    target_labels: tuple[int, ...] | list[int] | None = None,
+) -> TaskData:
+    """Load a task's data and split it deterministically.
+
+    "digits" comes from scikit-learn (no file). "npz" reads `data_path` (arrays x (N, ...) float, y (N,) int)
+    and needs `source_labels` and `target_labels`; x outside [0, 1] is min-max scaled over the whole file.
+    """
+    if isinstance(task, str):
+        task = get_task(task)
+    if task.name == "digits":
+        if data_path is not None:
+            raise ValueError("task 'digits' ships with scikit-learn and takes no data file")
+        x, y = _load_digits()
+    elif task.name == "npz":
+        if data_path is None:
+            raise ValueError("task 'npz' needs a data file (an .npz with arrays x and y)")
+        x, y = _load_npz(Path(data_path))
+    else:
+        # CIFAR-10 and UCI HAR file readers belong to the paper-workloads work; until then, say so plainly.
+        raise ValueError(f"task {task.name!r}: reading its data files is not implemented yet; "
+                         "tasks with a loader: digits, npz")
+    source = tuple(int(v) for v in (source_labels if source_labels is not None else task.source_labels))
+    target = tuple(int(v) for v in (target_labels if target_labels is not None else task.target_labels))
+    _check_labels(task.name, data_path, y, source, target)
+    task = replace(task, input_shape=tuple(x.shape[1:]), source_labels=source, target_labels=target)
+    try:
+        return _split(task, x, y)
+    except ValueError as exc:  # scikit-learn cannot stratify: too few samples of some class
+        if data_path is None:
+            raise
+        raise DataError(f"data file {data_path}: cannot split it into stratified source/target sets "
+                        f"({' '.join(str(exc).split())})") from None
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images.astype(np.float32) / np.float32(16.0))[..., None]  # (N, 8, 8, 1)
+    return x, digits.target.astype(np.int64)
+
+
+def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    expected = "an .npz file with arrays x (N, ...) float and y (N,) int"
+    if not path.is_file():
+        raise DataError(f"data file {path} not found; expected {expected}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as exc:  # zip, pickle, or format errors: all mean "not a usable npz"
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"data file {path} could not be read ({reason}); expected {expected}") from None
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise DataError(f"data file {path} has no array {key!r} (it has: {', '.join(arrays) or 'none'}); "
+                            f"expected {expected}")
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim < 2 or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise DataError(f"data file {path}: x has shape {x.shape} and dtype {x.dtype}; expected numbers (N, ...)")
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"data file {path}: y has shape {y.shape} and dtype {y.dtype}; expected int labels (N,)")
+    if len(x) != len(y) or len(x) == 0:
+        raise DataError(f"data file {path}: x has {len(x)} samples and y {len(y)}; expected the same N > 0")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"data file {path}: x contains NaN or infinite values; expected finite numbers")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1:
+        x = ((x - lo) / (hi - lo if hi > lo else 1.0)).astype(np.float32)
+    return x, y.astype(np.int64)
+
+
+def _check_labels(name: str, data_path, y: np.ndarray, source: tuple[int, ...], target: tuple[int, ...]) -> None:
+    where = f"task {name!r}" + (f" ({data_path})" if data_path is not None else "")
+    if not source or not target:
+        raise ValueError(f"{where} needs source_labels and target_labels")
+    if set(source) & set(target) or len(set(source)) != len(source) or len(set(target)) != len(target):
+        raise ValueError(f"{where}: source {source} and target {target} labels must be distinct")
+    counts = dict(zip(*np.unique(y, return_counts=True)))
+    for label in source + target:
+        if counts.get(label, 0) < 3:
+            message = f"label {label} has {counts.get(label, 0)} samples; expected at least 3 per source/target label"
+            if data_path is not None:
+                raise DataError(f"data file {data_path}: {message} in y")
+            raise ValueError(f"{where}: {message}")
+
+
+def _split(task: Task, x: np.ndarray, y: np.ndarray) -> TaskData:
+    from sklearn.model_selection import train_test_split
+
+    parts = {}
+    for domain, labels, fraction in (("source", task.source_labels, SOURCE_TEST_FRACTION),
+                                     ("target", task.target_labels, TARGET_TEST_FRACTION)):
+        mask = np.isin(y, labels)
+        xd = x[mask]
+        yd = _remap(y[mask], labels)
+        idx_a, idx_b = train_test_split(np.arange(len(yd)), test_size=fraction, stratify=yd,
+                                        random_state=SPLIT_SEED)
+        idx_a, idx_b = np.sort(idx_a), np.sort(idx_b)
+        parts[domain] = (Split(xd[idx_a], yd[idx_a]), Split(xd[idx_b], yd[idx_b]))
+    (source_train, source_test), (target_pool, target_test) = parts["source"], parts["target"]
+    digest = hashlib.sha256()
+    params = {"task": task.name, "source": task.source_labels, "target": task.target_labels, "seed": SPLIT_SEED,
+              "fractions": [SOURCE_TEST_FRACTION, TARGET_TEST_FRACTION]}
+    digest.update(json.dumps(params, sort_keys=True).encode())
+    for split in (source_train, source_test, target_pool, target_test):
+        for array in (split.x, split.y):
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return TaskData(task, source_train, source_test, target_pool, target_test, digest.hexdigest())
+
+
+def _remap(y: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:
+    """Each label's position in `labels` (head class i = labels[i])."""
+    order = np.argsort(labels)
+    return order[np.searchsorted(np.asarray(labels)[order], y)].astype(np.int64)
+
+
+def max_balanced(y_pool: np.ndarray, classes: int | None = None) -> int:
+    """Largest n that draw_samples can give with all classes equally represented (classes x smallest class)."""
+    classes = int(y_pool.max()) + 1 if classes is None else classes
+    counts = np.bincount(y_pool, minlength=classes)
+    return int(classes * counts.min())
+
+
+def draw_samples(y_pool: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced random draw of n pool indices, split into (train_idx, val_idx).
+
+    Each class gets n // C samples; the remaining n % C go to distinct random classes. The validation part has
+    models.config.validation_count(n) samples (10%, at least 1), taken round-robin over the classes in a random
+    order so that it is stratified. Both index arrays are sorted and disjoint; same (y_pool, n, seed), same draw.
+    """
+    y_pool = np.asarray(y_pool)
+    classes = int(y_pool.max()) + 1
+    limit = max_balanced(y_pool, classes)
+    if not 1 <= n <= limit:
+        raise ValueError(f"cannot draw {n} balanced samples from a pool of {len(y_pool)}; "
+                         f"the maximum is {limit} ({classes} classes x {limit // classes})")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    per_class = np.full(classes, n // classes)
+    per_class[rng.choice(classes, size=n % classes, replace=False)] += 1
+    chosen = [rng.permutation(np.flatnonzero(y_pool == c))[:k] for c, k in enumerate(per_class)]
+    n_val = validation_count(n)
+    val: list[int] = []
+    order = rng.permutation(classes)
+    depth = 0
+    while len(val) < n_val:
+        for c in order:
+            if depth < len(chosen[c]) and len(val) < n_val:
+                val.append(int(chosen[c][depth]))
+        depth += 1
+    drawn = np.concatenate(chosen)
+    val_idx = np.sort(np.array(val, dtype=np.int64))
+    train_idx = np.sort(np.setdiff1d(drawn, val_idx)).astype(np.int64)
+    return train_idx, val_idx

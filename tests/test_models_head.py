@@ -1,0 +1,111 @@
+"""Head training (numpy, hand-written backward) against torch autograd + SGD, early stopping, and simulate()."""
+import numpy as np
+import pytest
+import torch
+
+from models.config import Configuration
+from models.features import Features, dequantize
+from models.head import SGDParams, accuracy, init_head, train_head, train_heads
+from models.simulate import AccuracyStats, derive_seeds, prepare, simulate
+
+
+def _features(seed, n=50, f=40):
+    rng = np.random.default_rng(seed)
+    return Features(rng.integers(-128, 128, size=(n, f)).astype(np.int8), 5), rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_head_matches_torch_sgd(hidden):
+    train, y = _features(0)
+    no_val = Features(train.q[:0], 5)
+    params = SGDParams(lr=0.05, momentum=0.9, decay=1e-3, batch=8, epochs=3, patience=100)
+    ours = train_head(train, y, no_val, y[:0], hidden, 3, params, seed=7)
+    assert ours.epochs_run == 3 and ours.best_epoch == 3  # no validation set: the final weights are kept
+
+    # torch replica: same init and batch order (one generator: init first, then one permutation per epoch)
+    rng = np.random.Generator(np.random.PCG64(7))
+    linears = []
+    for w, b in init_head(40, hidden, 3, rng):
+        linear = torch.nn.Linear(w.shape[1], w.shape[0])
+        linear.weight.data, linear.bias.data = torch.from_numpy(w.copy()), torch.from_numpy(b.copy())
+        linears.append(linear)
+    net = torch.nn.Sequential(linears[0], torch.nn.ReLU(), linears[1]) if hidden else linears[0]
+    optimizer = torch.optim.SGD(net.parameters(), lr=params.lr, momentum=params.momentum,
+                                weight_decay=params.decay)
+    x, labels = torch.from_numpy(dequantize(train)), torch.from_numpy(y)
+    for _ in range(3):
+        order = rng.permutation(len(y))
+        for start in range(0, len(y), params.batch):  # 50 = 6 x 8 + 2: the last batch is smaller
+            idx = torch.from_numpy(order[start:start + params.batch])
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(net(x[idx]), labels[idx]).backward()
+            optimizer.step()
+    for (w, b), linear in zip(ours.weights, linears):
+        np.testing.assert_allclose(w, linear.weight.detach().numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(b, linear.bias.detach().numpy(), atol=1e-5, rtol=0)
+
+
+def test_early_stopping_keeps_best():
+    train, y = _features(1)
+    val, y_val = _features(2, n=20)  # random labels: validation loss stops improving quickly
+    params = SGDParams(lr=0.05, epochs=200, patience=3)
+    result = train_head(train, y, val, y_val, 8, 3, params, seed=0)
+    assert result.epochs_run < 200
+    assert result.epochs_run == result.best_epoch + 3
+    assert len(result.val_losses) == result.epochs_run
+    assert min(result.val_losses) == result.val_losses[result.best_epoch - 1]
+    assert accuracy(result.weights, val, y_val) == accuracy(result.weights, dequantize(val), y_val)
+
+
+def test_repeats_in_lockstep_equal_separate_runs():
+    parts = [_features(10 + r) for r in range(3)]
+    vals = [_features(20 + r, n=6) for r in range(3)]
+    params = SGDParams(epochs=15, patience=2)
+    together = train_heads([p[0] for p in parts], [p[1] for p in parts], [v[0] for v in vals],
+                           [v[1] for v in vals], 8, 3, params, [5, 6, 7])
+    for r in range(3):
+        alone = train_head(parts[r][0], parts[r][1], vals[r][0], vals[r][1], 8, 3, params, 5 + r)
+        assert alone.epochs_run == together[r].epochs_run and alone.best_epoch == together[r].best_epoch
+        for (wa, ba), (wb, bb) in zip(alone.weights, together[r].weights):
+            assert np.array_equal(wa, wb) and np.array_equal(ba, bb)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    path = tmp_path_factory.getbasetemp() / "models-cache"  # shared with the other test files of the session
+    prepare("digits", "digits_cnn", cache_dir=path, cuts=("pool2",))
+    return path
+
+
+def test_simulate_digits(cache_dir):
+    config = Configuration("digits", "digits_cnn", "pool2", hidden=16, samples=90, epochs=30)
+    stats = simulate(config, repeats=3, seed=0, cache_dir=cache_dir)
+    assert isinstance(stats, AccuracyStats)
+    assert stats.mean > 0.8, stats
+    assert len(stats.per_repeat) == 3 and len(stats.epochs_per_repeat) == 3
+    assert stats.std == pytest.approx(np.std(stats.per_repeat, ddof=1))
+    assert stats.feature_bytes == 128 and stats.test_size == 178
+    assert all(1 <= e <= 30 for e in stats.epochs_per_repeat)
+    again = simulate(config, repeats=3, seed=0, cache_dir=cache_dir)
+    assert again.per_repeat == stats.per_repeat and again.epochs_per_repeat == stats.epochs_per_repeat
+    assert simulate(config, repeats=3, seed=1, cache_dir=cache_dir).per_repeat != stats.per_repeat
+    assert simulate(config, repeats=1, seed=0, cache_dir=cache_dir).std == 0.0
+    assert len(set(derive_seeds(0, 0) + derive_seeds(0, 1))) == 4
+
+
+def test_simulate_validates(cache_dir):
+    def run(**changes):
+        base = dict(task="digits", model="digits_cnn", cut="pool2", hidden=0, samples=30, epochs=2)
+        return simulate(Configuration(**{**base, **changes}), repeats=1, seed=0, cache_dir=cache_dir)
+
+    with pytest.raises(ValueError, match="zoo has"):
+        run(model="no_such_model")
+    with pytest.raises(ValueError, match="choose one of: conv1, conv2, pool2, fc1"):
+        run(cut="classifier")
+    with pytest.raises(ValueError, match=r"input \(32, 32, 3\)"):
+        run(model="cifar_cnn", cut="conv3")
+    with pytest.raises(ValueError, match="maximum is 348"):
+        run(samples=349)
+    with pytest.raises(ValueError, match="known: q7"):
+        run(scheme="affine")
+    assert run(samples=348).test_size == 178
