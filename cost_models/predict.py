@@ -73,15 +73,17 @@ def predict(
     board: str | Board = "nrf52840dk",
     epochs_run: float | None = None,
     *,
+    classes: int | None = None,
     calibration: Calibration | None = None,
 ) -> Prediction:
     """Cost of `config` on `board`. `epochs_run` (default: config.epochs) is the mean number of epochs actually
-    run, e.g. under early stopping; `calibration` defaults to the board's (fitted once per process)."""
+    run, e.g. under early stopping; `classes` overrides the task's class count (npz tasks); `calibration`
+    defaults to the board's (fitted once per process)."""
     board = board if isinstance(board, Board) else load_board(board)
     epochs = float(config.epochs if epochs_run is None else epochs_run)
     if not 0 < epochs <= config.epochs:
         raise ValueError(f"epochs_run must be in (0, {config.epochs}] (the configuration's budget), got {epochs_run!r}")
-    workload = workload_from_config(config)
+    workload = workload_from_config(config, classes)
     return price(workload, board, calibration or load_calibration(board), epochs)
 
 

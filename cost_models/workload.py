@@ -78,8 +78,9 @@ def build_workload(
     )
 
 
-def workload_from_config(config: Configuration) -> Workload:
-    """Validate model, cut and task through the registries (their ValueError) and count."""
+def workload_from_config(config: Configuration, classes: int | None = None) -> Workload:
+    """Validate model, cut and task through the registries (their ValueError) and count. `classes` overrides
+    the task's class count (a user's npz labels are known only to the study)."""
     task = get_task(config.task)
     spec = get_model(config.model)
     spec.check_cut(config.cut)
@@ -88,12 +89,13 @@ def workload_from_config(config: Configuration) -> Workload:
             f"task {task.name!r} gives inputs of shape {task.input_shape}, "
             f"model {spec.name!r} expects {spec.input_shape}"
         )
-    if task.classes < 1:
+    classes = task.classes if classes is None else classes
+    if classes < 1:
         raise ValueError(f"task {task.name!r} defines no target classes; the head size is unknown")
     return build_workload(
         config.model,
         config.cut,
-        task.classes,
+        classes,
         config.hidden,
         config.samples,
         config.val_samples,

@@ -1,0 +1,220 @@
+"""The `dse` command: run a study, redo its reports, show its picks, inspect the zoo, price one configuration.
+
+User errors print one line `dse: error: ...` and exit 2; heavy imports (torch, Optuna, matplotlib) happen only in
+the subcommands that need them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, like every other user error
+        self.exit(EXIT_USAGE, f"dse: error: {message} (see `{self.prog} -h`)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="dse", description="Design-space exploration of on-device transfer learning (MicroTL) "
+                                             "on microcontrollers.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run or resume an optimization study", description=(
+        "Run the study a study file describes, or resume it: rerunning the same command runs only the missing "
+        "trials. Writes storage, tables, plots and summary.md into the study folder."))
+    p.add_argument("study", metavar="STUDY.toml", help="the study file")
+    p.add_argument("--out", metavar="DIR", help="study folder (default: runs/<study name>)")
+    p.add_argument("--trials", type=_positive, metavar="N", help="total number of trials (overrides the study file)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="redo the tables and plots of a study folder from its storage")
+    p.add_argument("folder", metavar="DIR")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("show", help="the Pareto picks of a study folder as a table")
+    p.add_argument("folder", metavar="DIR")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("model", help="the model zoo, or one model's cut points and head", description=(
+        "Without NAME: the zoo. With NAME: every layer (each one a cut point) with its int8 output, then the "
+        "trainable head for the chosen cut and hidden size."))
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--cut", metavar="LAYER", help="cut point (default: the last frozen layer)")
+    p.add_argument("--hidden", type=_non_negative, default=32, metavar="H", help="hidden units of the head "
+                                                                                 "(0: one FC layer; default 32)")
+    p.add_argument("--classes", type=_positive, default=3, metavar="C", help="target classes (default 3)")
+    p.set_defaults(func=cmd_model)
+
+    p = sub.add_parser("predict", help="predicted cost of one configuration", description=(
+        "The cost models' prediction for one configuration: RAM and flash terms, latency, energy, and the "
+        "alternative of uploading the samples over BLE."))
+    p.add_argument("--model", required=True, metavar="NAME")
+    p.add_argument("--board", required=True, metavar="BOARD", help="board name or board file")
+    p.add_argument("--cut", required=True, metavar="LAYER")
+    p.add_argument("--hidden", required=True, type=_non_negative, metavar="H")
+    p.add_argument("--samples", required=True, type=_positive, metavar="N")
+    p.add_argument("--epochs", required=True, type=_positive, metavar="E")
+    p.add_argument("--batch", type=_positive, default=8, metavar="B", help="default 8")
+    p.add_argument("--task", metavar="T", help="task (sets the class count; default: the model's own task if "
+                                                "registered)")
+    p.add_argument("--classes", type=_positive, metavar="C", help="target classes (default: the task's)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.set_defaults(func=cmd_predict)
+    return parser
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_run(args) -> int:
+    from .report import picks, trial_table, write_reports
+    from .search import run_study
+    from .studyfile import load_study_file
+
+    spec = load_study_file(args.study)
+    out = Path(args.out) if args.out else Path("runs") / spec.name
+    result = run_study(spec, out, args.trials, progress=not args.quiet)
+    for note in result.notes:
+        say(f"dse: {note}")
+    table = trial_table(result.study, spec)
+    if result.interrupted:
+        say(f"dse: interrupted after {len(table)} of {result.target} trials; the storage is consistent: run the "
+            f"same command to resume (`dse report {out}` redoes the reports)")
+        return EXIT_INTERRUPTED
+    write_reports(result.study, spec, out)
+    complete = int((table["state"] == "COMPLETE").sum()) if len(table) else 0
+    feasible = int((table["feasible"] == True).sum()) if len(table) else 0  # noqa: E712
+    failed = int((table["state"] == "FAIL").sum()) if len(table) else 0
+    say(f"dse: {spec.name}: {len(table)} trials ({result.ran} run now): {complete} complete, {feasible} feasible, "
+        f"{failed} failed; {len(picks(table, spec))} Pareto picks; see {out / 'summary.md'}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .folder import StudyFolder
+    from .report import write_reports
+
+    study, spec = StudyFolder(args.folder).load()
+    for path in write_reports(study, spec, args.folder):
+        print(path)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .folder import StudyFolder
+    from .report import pick_rows, picks, trial_table
+    from .tables import text_table
+
+    study, spec = StudyFolder(args.folder).load()
+    table = trial_table(study, spec)
+    chosen = picks(table, spec, unique=True)
+    complete = int((table["state"] == "COMPLETE").sum()) if len(table) else 0
+    print(f"study {spec.name}: {len(table)} trials, {complete} complete; {len(chosen)} feasible Pareto picks "
+          f"({', '.join(f'{o.direction} {o.name}' for o in spec.objectives)}; repeated configurations once)")
+    if len(chosen):
+        headers, rows = pick_rows(chosen)
+        print(text_table(headers, rows))
+    return 0
+
+
+def cmd_model(args) -> int:
+    from models.zoo import get_model
+
+    from .menus import cut_point_menu, zoo_listing
+
+    if args.name is None:
+        if args.cut is not None:
+            raise UserError("--cut needs a model NAME")
+        print(zoo_listing())
+        return 0
+    try:
+        model = get_model(args.name)
+        print(cut_point_menu(model, args.cut, args.hidden, args.classes))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from models.config import Configuration
+    from models.tasks import get_task
+    from models.zoo import get_model
+
+    from .evaluate import price
+
+    try:
+        model = get_model(args.model)
+        model.check_cut(args.cut)
+        task = get_task(args.task or model.source_task)  # every zoo model names its registered source task
+        classes = args.classes or task.classes
+        if not classes:
+            raise UserError(f"task {task.name!r} does not fix its classes; give --classes")
+        config = Configuration(task=task.name, model=args.model, cut=args.cut, hidden=args.hidden,
+                               samples=args.samples, epochs=args.epochs, batch=args.batch)
+        prediction = price(config, args.board, classes=classes)
+    except ValueError as exc:  # unknown names, BoardError, CalibrationError, impossible configurations
+        raise UserError(str(exc)) from None
+    if args.json:
+        print(json.dumps({"configuration": config.to_dict(), "board": args.board,
+                          "classes": classes,
+                          "prediction": prediction.to_dict()}, indent=2))
+    else:
+        from .menus import cost_breakdown
+
+        print(cost_breakdown(prediction, config, args.board, classes))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # -h, or a usage error already printed as one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        return args.func(args)
+    except UserError as exc:
+        say(f"dse: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        say("dse: interrupted")
+        return EXIT_INTERRUPTED
+    except ValueError as exc:
+        from models.data import DataError
+
+        if isinstance(exc, DataError):  # a data file found malformed while preparing
+            say(f"dse: error: {' '.join(str(exc).split())}")
+            return EXIT_USAGE
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""One trial's evaluation: accuracy from the models' simulation, cost from the cost models' prediction.
+
+The only place dse calls into models and cost_models at run time; tests replace `Evaluator` to stay fast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from models.config import Configuration
+
+from .studyfile import StudySpec
+
+
+@dataclass
+class Evaluation:
+    config: Configuration
+    stats: Any  # models.simulate.AccuracyStats
+    prediction: Any  # cost_models.predict.Prediction
+
+
+def price(config: Configuration, board: str, epochs_run: float | None = None, classes: int | None = None):
+    """The cost models' prediction for `config`; `classes` is the head's output size when the study knows it
+    better than the task registry (a user's npz labels)."""
+    from cost_models.predict import predict
+
+    return predict(config, board=board, epochs_run=epochs_run, classes=classes)
+
+
+class Evaluator:
+    """Simulates accuracy (`repeats` sample draws, the study seed: every trial sees the same draws) and prices
+    the configuration with the epochs early stopping actually ran."""
+
+    def __init__(self, spec: StudySpec) -> None:
+        self.spec = spec
+
+    def _data_kwargs(self) -> dict:
+        task = self.spec.task
+        kwargs: dict = {}
+        if task.data is not None:
+            kwargs["data_path"] = task.data
+        if task.source_labels is not None:
+            kwargs["source_labels"] = task.source_labels
+            kwargs["target_labels"] = task.target_labels
+        return kwargs
+
+    def prepare(self, progress=None) -> None:
+        """Warm the caches (data splits, pretrained and quantized network, features at the cuts of the space):
+        slow the first time only (pretraining is cached on disk)."""
+        from models.simulate import prepare
+
+        cuts = tuple(self.spec.space.params["cut"].grid())
+        prepare(self.spec.task.name, self.spec.model, self.spec.scheme, cuts=cuts, progress=progress,
+                **self._data_kwargs())
+
+    def __call__(self, config: Configuration) -> Evaluation:
+        from models.simulate import simulate
+
+        stats = simulate(config, self.spec.repeats, self.spec.seed, **self._data_kwargs())
+        prediction = price(config, self.spec.board, stats.epochs_mean, self.spec.task.classes)
+        return Evaluation(config, stats, prediction)

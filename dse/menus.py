@@ -1,0 +1,67 @@
+"""Terminal views of the building blocks: the model zoo, a model's cut-point menu with its head (the way the
+paper's Table I lists them), and the predicted cost breakdown of one configuration."""
+from __future__ import annotations
+
+from models.zoo import ModelSpec, head_layers, list_models
+
+from .tables import shape, text_table, thousands
+
+FLOAT32_BYTES = 4
+
+
+def zoo_listing() -> str:
+    rows = [[m.name, shape(m.input_shape), ", ".join(m.cut_points()), m.description] for m in list_models()]
+    return text_table(["model", "input shape", "cut points", "description"], rows)
+
+
+def cut_point_menu(model: ModelSpec, cut: str | None = None, hidden: int = 32, classes: int = 3) -> str:
+    """Every layer (a cut point, except the input) with its int8 output; then the head trained at `cut`."""
+    cut_layer = model.check_cut(cut) if cut is not None else model.layers[-1]
+    rows = [[layer.name, layer.kind, shape(layer.out_shape), layer.dtype, thousands(layer.bytes),
+             thousands(layer.weights), thousands(layer.macs)] for layer in model.layers]
+    lines = [f"{model.name}: {model.description}"]
+    if model.paper_table:
+        lines.append(f"shapes as in {model.paper_table}")
+    lines += ["", text_table(["layer", "kind", "output shape", "dtype", "bytes", "weights", "MACs"], rows), ""]
+    lines.append(f"head at cut {cut_layer.name} (feature: {thousands(cut_layer.elements)} values, "
+                 f"{thousands(cut_layer.bytes)} bytes), hidden {hidden}, {classes} classes; "
+                 "float32 weights, biases not counted:")
+    head = head_layers(cut_layer.elements, hidden, classes)
+    rows = [[f"fc{i}", "FC", shape(io), thousands(io[0] * io[1] * FLOAT32_BYTES)] for i, io in enumerate(head, 1)]
+    lines.append(text_table(["layer", "kind", "weight shape", "weight bytes"], rows))
+    return "\n".join(lines)
+
+
+def _kb(n: float) -> str:
+    return f"{n / 1024:,.1f}"
+
+
+def cost_breakdown(prediction, config, board: str, classes: int) -> str:
+    """The predicted cost of one configuration: RAM and flash terms, totals, time, energy, and BLE upload."""
+    flat = prediction.to_dict()
+    lines = [f"predicted cost on {board}: {config.model} cut {config.cut}, hidden {config.hidden}, "
+             f"{config.samples} samples, {config.epochs} epochs, batch {config.batch}, task {config.task} "
+             f"({classes} classes)", ""]
+    rows = [[f"ram.{k}", thousands(v), _kb(v)] for k, v in prediction.ram.items()]
+    rows.append(["ram_total", thousands(prediction.ram_total), _kb(prediction.ram_total)])
+    rows += [[f"flash.{k}", thousands(v), _kb(v)] for k, v in prediction.flash.items()]
+    rows.append(["flash_total", thousands(prediction.flash_total), _kb(prediction.flash_total)])
+    lines.append(text_table(["predicted memory", "bytes", "KB"], rows))
+    fits = f"fits RAM: {'yes' if prediction.fits_ram else 'NO'}, fits flash: {'yes' if prediction.fits_flash else 'NO'}"
+    lines += [fits, ""]
+    rows = [["latency_s", f"{prediction.latency_s:.4g}"], ["energy_mj", f"{prediction.energy_mj:.4g}"]]
+    for key, value in flat.items():
+        if key.startswith(("cycles.", "time.", "energy.")) and isinstance(value, (int, float)):
+            rows.append([key, thousands(value) if key.startswith("cycles.") else f"{value:.4g}"])
+    lines.append(text_table(["predicted time and energy", "value"], rows))
+    phases = list(getattr(prediction, "phases_included", []) or [])
+    if phases:
+        lines.append(f"phases included: {', '.join(phases)}")
+    ble = [[k, f"{v:.4g}" if isinstance(v, float) else thousands(v) if isinstance(v, int) else str(v)]
+           for k, v in flat.items() if k.startswith("ble.")]
+    if ble:
+        lines += ["", text_table(["alternative: upload the samples over BLE", "value"], ble)]
+    notes = list(getattr(prediction, "notes", []) or [])
+    if notes:
+        lines += ["", "notes:", *[f"- {n}" for n in notes]]
+    return "\n".join(lines)

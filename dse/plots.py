@@ -1,0 +1,141 @@
+"""PNG plots of a study (headless: matplotlib Figure objects, no pyplot state): the Pareto front for each pair of
+objectives, accuracy against sample count per cut point, and the RAM breakdown of the picks."""
+from __future__ import annotations
+
+from itertools import combinations
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from models.zoo import get_model  # noqa: E402
+
+from . import atomic  # noqa: E402
+from .objectives import Measure  # noqa: E402
+from .report import picks  # noqa: E402
+from .studyfile import StudySpec  # noqa: E402
+
+
+def _complete(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["state"] == "COMPLETE"] if len(table) else table
+
+
+def _cut_order(table: pd.DataFrame, spec: StudySpec) -> list[str]:
+    order = get_model(spec.model).cut_points()
+    present = set(table["cut"].dropna()) if len(table) else set()
+    return [c for c in order if c in present]
+
+
+def _values(frame: pd.DataFrame, m: Measure) -> pd.Series:
+    return pd.to_numeric(frame[m.column], errors="coerce") / m.scale if m.column in frame else pd.Series(dtype=float)
+
+
+def _empty(ax, text: str = "no complete trials yet") -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+def pareto_plot(table: pd.DataFrame, spec: StudySpec, a: Measure, b: Measure) -> Figure:
+    fig = Figure(figsize=(6.4, 4.8))
+    ax = fig.add_subplot()
+    done = _complete(table)
+    if not len(done):
+        _empty(ax)
+    else:
+        cuts = _cut_order(done, spec)
+        palette = dict(zip(cuts, sns.color_palette("colorblind", len(cuts))))
+        feasible = done[done["feasible"] == True]  # noqa: E712
+        infeasible = done[done["feasible"] != True]  # noqa: E712
+        if len(infeasible):
+            ax.scatter(_values(infeasible, a), _values(infeasible, b), marker="x", color="0.6", s=28,
+                       label="infeasible (violates a constraint)", zorder=1)
+        for cut in cuts:
+            part = feasible[feasible["cut"] == cut]
+            if len(part):
+                ax.scatter(_values(part, a), _values(part, b), color=palette[cut], s=30, alpha=0.75,
+                           label=f"cut {cut}", zorder=2)
+        front = done[done["pareto"] == True]  # noqa: E712
+        if len(front):
+            ax.scatter(_values(front, a), _values(front, b), facecolors="none", edgecolors="black", s=110,
+                       linewidths=1.4, label="Pareto pick (feasible)", zorder=3)
+            if len(spec.objectives) == 2:
+                line = pd.DataFrame({"x": _values(front, a), "y": _values(front, b)}).sort_values("x")
+                ax.step(line["x"], line["y"], where="post", color="black", lw=0.8, zorder=2)
+        ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel(a.label)
+    ax.set_ylabel(b.label)
+    ax.set_title(f"{spec.name}: {a.name} vs {b.name}")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def accuracy_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
+    fig = Figure(figsize=(6.4, 4.8))
+    ax = fig.add_subplot()
+    done = _complete(table)
+    if not len(done):
+        _empty(ax)
+    else:
+        cuts = _cut_order(done, spec)
+        palette = dict(zip(cuts, sns.color_palette("colorblind", len(cuts))))
+        for cut in cuts:
+            part = done[done["cut"] == cut].sort_values("samples")
+            ax.errorbar(part["samples"].astype(float), 100 * part["accuracy_mean"].astype(float),
+                        yerr=100 * part["accuracy_std"].astype(float), fmt="o", ms=4, capsize=2, alpha=0.8,
+                        color=palette[cut], label=f"cut {cut}")
+        ax.legend(title="cut point", fontsize=8)
+    ax.set_xlabel("samples (labelled by the user)")
+    ax.set_ylabel(f"simulated accuracy (%), mean ± std of {spec.repeats}")
+    ax.set_title(f"{spec.name}: accuracy against sample count")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def ram_breakdown_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
+    chosen = picks(table, spec, unique=True) if len(table) else table
+    fig = Figure(figsize=(max(6.4, 0.8 * len(chosen) + 3), 4.8))
+    ax = fig.add_subplot()
+    terms = [c for c in table.columns if c.startswith("predicted.ram.")] if len(table) else []
+    if not len(chosen) or not terms:
+        _empty(ax, "no feasible Pareto pick yet")
+    else:
+        kb = chosen[terms].apply(pd.to_numeric, errors="coerce").fillna(0.0) / 1024.0
+        kb = kb.loc[:, (kb != 0).any(axis=0)]
+        labels = [f"#{int(r['number'])}\n{r['cut']}\nh{r['hidden']} n{r['samples']}" for _, r in chosen.iterrows()]
+        colors = sns.color_palette("tab20", max(1, kb.shape[1]))
+        bottom = [0.0] * len(chosen)
+        for color, term in zip(colors, kb.columns):
+            ax.bar(range(len(chosen)), kb[term].to_numpy(), bottom=bottom, color=color,
+                   label=term.removeprefix("predicted.ram."))
+            bottom = [x + y for x, y in zip(bottom, kb[term].to_numpy())]
+        ax.set_xticks(range(len(chosen)), labels, fontsize=7)
+        ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left", title="predicted RAM term")
+        ax.set_xlim(-0.8, max(len(chosen), 3) - 0.2)
+        ram_limits = [c for c in spec.constraints if c.measure.name == "ram" and c.upper]
+        if ram_limits:  # the tightest RAM limit: the study's budget or the board's memory
+            tightest = min(ram_limits, key=lambda c: c.limit * c.unit_scale)
+            limit = tightest.limit * tightest.unit_scale / 1024
+            ax.axhline(limit, color="red", lw=0.8, ls="--")
+            ax.text(-0.7, limit, f"RAM limit {limit:g} KB ({tightest.key})", color="red", va="bottom", fontsize=7)
+    ax.set_xlabel("Pareto pick (trial, cut, hidden units, samples)")
+    ax.set_ylabel("predicted RAM (KB)")
+    ax.set_title(f"{spec.name}: predicted RAM breakdown of the picks")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def write_plots(table: pd.DataFrame, spec: StudySpec, out: str | Path) -> list[Path]:
+    out = Path(out)
+    figures: list[tuple[str, Figure]] = []
+    for a, b in combinations([o.measure for o in spec.objectives], 2):
+        figures.append((f"pareto_{a.name}_{b.name}.png", pareto_plot(table, spec, a, b)))
+    figures.append(("accuracy_vs_samples.png", accuracy_plot(table, spec)))
+    figures.append(("ram_breakdown.png", ram_breakdown_plot(table, spec)))
+    written = []
+    for name, fig in figures:
+        atomic.save_figure(fig, out / name)
+        written.append(out / name)
+    return written

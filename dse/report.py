@@ -1,0 +1,184 @@
+"""Reports of a study, rebuilt from its storage alone (so `dse report DIR` can redo them): trials.csv,
+pareto.csv, summary.md and the plots. Cost figures are predictions and are labelled so."""
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from . import atomic
+from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED
+from .studyfile import StudySpec
+from .tables import markdown_table
+
+CONFIG_COLUMNS = ["task", "model", "scheme", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum",
+                  "decay", "patience"]
+
+
+def trial_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
+    """One row per trial: state, reason, configuration, accuracy, feasibility, constraint values, predicted costs."""
+    trials = study.get_trials(deepcopy=False)
+    picks = {t.number for t in study.best_trials}  # feasible Pareto-optimal complete trials
+    constraint_keys = [c.key for c in spec.constraints]
+    for t in trials:
+        constraint_keys += [k for k in t.constraints if k not in constraint_keys]
+    rows = []
+    for t in trials:
+        config = {**t.params, **t.user_attrs.get(ATTR_CONFIG, {})}
+        acc = t.user_attrs.get(ATTR_ACCURACY, {})
+        complete = t.state == TrialState.COMPLETE
+        row = {
+            "number": t.number,
+            "state": t.state.name,
+            "fail_reason": t.user_attrs.get(ATTR_FAIL, ""),
+            "duration_s": t.duration.total_seconds() if t.duration else None,
+            **{c: config.get(c) for c in CONFIG_COLUMNS},
+            "accuracy_mean": acc.get("mean"),
+            "accuracy_std": acc.get("std"),
+            "accuracy_per_repeat": ";".join(f"{v:.6g}" for v in acc.get("per_repeat", [])),
+            "epochs_mean": acc.get("epochs_mean"),
+            "feasible": all(v <= 0 for v in t.constraints.values()) if complete else None,
+            "pareto": t.number in picks,
+            **{f"constraint.{k}": t.constraints.get(k) for k in constraint_keys},
+            **{f"predicted.{k}": v for k, v in t.user_attrs.get(ATTR_PREDICTED, {}).items()},
+        }
+        rows.append(row)
+    columns = ["number", "state", "fail_reason", "duration_s", *CONFIG_COLUMNS, "accuracy_mean", "accuracy_std",
+               "accuracy_per_repeat", "epochs_mean", "feasible", "pareto",
+               *[f"constraint.{k}" for k in constraint_keys]]
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if column not in columns:
+            columns.append(column)
+    return frame.reindex(columns=columns)
+
+
+def picks(table: pd.DataFrame, spec: StudySpec, unique: bool = False) -> pd.DataFrame:
+    """The feasible Pareto-optimal trials, best accuracy first. A sampler may propose a configuration twice
+    (same results: the simulation is seeded); `unique` keeps the first trial of each."""
+    chosen = table[table["pareto"] == True]  # noqa: E712 - pandas mask
+    if "accuracy_mean" in chosen and chosen["accuracy_mean"].notna().any():
+        chosen = chosen.sort_values(["accuracy_mean", "number"], ascending=[False, True])
+    if unique and len(chosen):
+        first = chosen.sort_values("number").drop_duplicates(subset=CONFIG_COLUMNS)["number"]
+        chosen = chosen[chosen["number"].isin(first)]
+    return chosen
+
+
+def _get(row, key):
+    value = row.get(key)
+    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
+
+
+def _num(value, fmt: str, scale: float = 1.0) -> str:
+    return "" if value is None else format(value / scale, fmt)
+
+
+def pick_rows(chosen: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The picks as a table: configuration, accuracy mean±std, predicted costs in KB, s and mJ."""
+    headers = ["pick", "trial", "cut", "hidden", "samples", "epochs", "batch", "lr", "accuracy (%)",
+               "predicted RAM (KB)", "predicted flash (KB)", "predicted latency (s)", "predicted energy (mJ)"]
+    rows = []
+    for i, (_, row) in enumerate(chosen.iterrows(), start=1):
+        mean, std = _get(row, "accuracy_mean"), _get(row, "accuracy_std")
+        rows.append([
+            str(i), str(row["number"]), str(row["cut"]), str(row["hidden"]), str(row["samples"]), str(row["epochs"]),
+            str(row["batch"]), _num(_get(row, "lr"), ".3g"),
+            "" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0):.1f}",
+            _num(_get(row, "predicted.ram_total"), ".1f", 1024), _num(_get(row, "predicted.flash_total"), ".1f", 1024),
+            _num(_get(row, "predicted.latency_s"), ".3g"), _num(_get(row, "predicted.energy_mj"), ".4g"),
+        ])
+    return headers, rows
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return buffer.getvalue()
+
+
+def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, plots: list[str]) -> str:
+    states = Counter(table["state"]) if len(table) else Counter()
+    feasible = int((table["feasible"] == True).sum()) if len(table) else 0  # noqa: E712
+    chosen = picks(table, spec, unique=True)
+    repeated = len(picks(table, spec)) - len(chosen)
+    lines = [f"# Study {spec.name}", ""]
+    if spec.description:
+        lines += [spec.description.strip(), ""]
+    population = f" (population {spec.population})" if spec.sampler == "nsga2" else ""
+    lines += [
+        f"- task: {spec.task.name}" + (f" (data: {spec.task.data})" if spec.task.data else "")
+        + f"; model: {spec.model} ({spec.scheme}); board: {spec.board}",
+        f"- sampler: {spec.sampler}{population}, seed {spec.seed}; accuracy: mean of {spec.repeats} simulated "
+        "runs (sample draws) per trial",
+        f"- trials: {len(table)} ({states.get('COMPLETE', 0)} complete, {feasible} feasible, "
+        f"{states.get('FAIL', 0)} failed); study file target {spec.trials}",
+        "",
+        "## Space",
+        "",
+        markdown_table(["parameter", "values"], [[k, d.describe()] for k, d in spec.space.params.items()]),
+        "",
+        "## Objectives",
+        "",
+        *[f"- {o.direction} {o.measure.label}" for o in spec.objectives],
+        "",
+        "## Constraints",
+        "",
+    ]
+    for c in spec.constraints:
+        op = "<=" if c.upper else ">="
+        lines.append(f"- {c.key}: {c.measure.label} {op} {c.measure.display(c.limit * c.unit_scale):g}")
+    if not spec.constraints:
+        lines.append("- none")
+    lines += ["", "## Picks (feasible Pareto-optimal trials)", ""]
+    if len(chosen):
+        headers, rows = pick_rows(chosen)
+        lines += [markdown_table(headers, rows), ""]
+        if repeated:
+            lines += [f"{repeated} more Pareto trial(s) repeat a configuration listed here (see pareto.csv).", ""]
+        lines += ["Accuracy is simulated (mean ± std over the repeats); RAM, flash, latency and energy are "
+                  "predictions of the cost models for the epochs early stopping ran."]
+    else:
+        lines.append("No feasible complete trial yet.")
+    notes, phases = Counter(), Counter()
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for number in chosen["number"] if len(chosen) else []:
+        trial = by_number[int(number)]
+        notes.update(dict.fromkeys(trial.user_attrs.get(ATTR_NOTES, []), 1))
+        phases.update(dict.fromkeys([", ".join(trial.user_attrs.get(ATTR_PHASES, []))], 1))
+    lines += ["", "## Notes from the predictions", ""]
+    for text, n in phases.items():
+        if text:
+            lines.append(f"- phases included: {text} ({n} of {len(chosen)} picks)")
+    for text, n in notes.items():
+        lines.append(f"- {text} ({n} of {len(chosen)} picks)")
+    if not notes and not any(phases):
+        lines.append("- none")
+    failed = [r for _, r in table.iterrows() if r["state"] == "FAIL"]
+    if failed:
+        reasons = Counter(str(r["fail_reason"]) or "?" for r in failed)
+        lines += ["", "## Failed trials", ""]
+        lines += [f"- {reason} ({n} trial{'s' if n > 1 else ''})" for reason, n in reasons.most_common()]
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(study: optuna.Study, spec: StudySpec, out: str | Path) -> list[Path]:
+    """trials.csv, pareto.csv, the plots and summary.md in folder `out`, each written atomically."""
+    from .plots import write_plots
+
+    out = Path(out)
+    table = trial_table(study, spec)
+    written = []
+    atomic.write_text(out / "trials.csv", _csv(table))
+    atomic.write_text(out / "pareto.csv", _csv(picks(table, spec)))
+    written += [out / "trials.csv", out / "pareto.csv"]
+    plots = write_plots(table, spec, out)
+    atomic.write_text(out / "summary.md", summary_markdown(study, spec, table, [p.name for p in plots]))
+    return written + plots + [out / "summary.md"]
