@@ -27,7 +27,7 @@ def cut_point_menu(model: ModelSpec, cut: str | None = None, hidden: int = 32, c
                  f"{thousands(cut_layer.bytes)} bytes), hidden {hidden}, {classes} classes; "
                  "float32 weights, biases not counted:")
     head = head_layers(cut_layer.elements, hidden, classes)
-    rows = [[f"fc{i}", "FC", shape(io), thousands(io[0] * io[1] * FLOAT32_BYTES)] for i, io in enumerate(head, 1)]
+    rows = [[f"head.fc{i}", "FC", shape(io), thousands(io[0] * io[1] * FLOAT32_BYTES)] for i, io in enumerate(head, 1)]
     lines.append(text_table(["layer", "kind", "weight shape", "weight bytes"], rows))
     return "\n".join(lines)
 

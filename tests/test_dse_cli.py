@@ -20,9 +20,9 @@ pool2  maxpool2d  (6, 6, 32)    int8    1,152        0          0
 conv3  conv2d     (4, 4, 16)    int8      256    4,608     73,728
 
 head at cut conv3 (feature: 256 values, 256 bytes), hidden 32, 3 classes; float32 weights, biases not counted:
-layer  kind  weight shape  weight bytes
-fc1    FC    (256, 32)           32,768
-fc2    FC    (32, 3)                384
+layer     kind  weight shape  weight bytes
+head.fc1  FC    (256, 32)           32,768
+head.fc2  FC    (32, 3)                384
 """
 
 HAR_TABLE = """\
@@ -38,9 +38,9 @@ gru2   gru     (43, 32)      int16  2,752    9,216  396,288
 gru3   gru     (43, 6)       int8     258      684   29,412
 
 head at cut gru3 (feature: 258 values, 258 bytes), hidden 32, 3 classes; float32 weights, biases not counted:
-layer  kind  weight shape  weight bytes
-fc1    FC    (258, 32)           33,024
-fc2    FC    (32, 3)                384
+layer     kind  weight shape  weight bytes
+head.fc1  FC    (258, 32)           33,024
+head.fc2  FC    (32, 3)                384
 """
 
 
@@ -74,7 +74,7 @@ def test_model_menu_for_another_cut_and_single_layer_head(capsys):
     code, out, _ = run(capsys, "model", "cifar_cnn", "--cut", "pool2", "--hidden", "0", "--classes", "5")
     assert code == 0
     assert "head at cut pool2 (feature: 1,152 values, 1,152 bytes), hidden 0, 5 classes" in out
-    assert out.rstrip().endswith("fc1    FC    (1152, 5)           23,040")
+    assert out.rstrip().endswith("head.fc1  FC    (1152, 5)           23,040")
 
 
 def test_model_lists_the_zoo(capsys):
