@@ -6,6 +6,12 @@ VENV="${1:-.venv}"
 
 need_apt=()
 python3 -m venv --help >/dev/null 2>&1 || need_apt+=(python3-venv)
+# firmware: the GNU Arm toolchain with newlib, the emulated Cortex-M4 board, and a native C compiler (host board,
+# QEMU plugin)
+command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi)
+[ -f /usr/lib/arm-none-eabi/newlib/thumb/v7e-m+fp/hard/libc_nano.a ] || need_apt+=(libnewlib-arm-none-eabi)
+command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
+command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 if ((${#need_apt[@]})); then
     echo "setup: installing Debian packages: ${need_apt[*]}"
     apt-get update -qq

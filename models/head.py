@@ -1,8 +1,9 @@
 """MicroTL head training as the firmware does it: float32 numpy, hand-written forward/backward, no autograd.
 
 Head: FC(F -> C) when hidden == 0, else FC(F -> H), ReLU, FC(H -> C). Weights are [out][in] (row-major, as in C
-and torch.nn.Linear). One numpy Generator(PCG64(seed)) first initialises the weights (uniform(+-1/sqrt(fan_in)),
-layer by layer, biases 0), then shuffles the training indices at the start of every epoch. Each mini-batch of the
+and torch.nn.Linear). The random numbers come from models.prng, a counter-based generator the firmware reproduces
+bit for bit: weights uniform(+-1/sqrt(fan_in)) layer by layer, biases 0; at the start of every epoch the training
+indices are shuffled by prng.shuffle(seed, epoch). Each mini-batch of the
 stored int8 features is dequantized, pushed forward, scored with softmax cross-entropy (mean over the batch) and
 back-propagated; SGD follows torch.optim.SGD (dampening 0, no Nesterov), for weights and biases alike:
     g = grad + decay * w;   v = momentum * v + g   (v starts at 0);   w -= lr * v
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import prng
 from .config import Configuration
 from .features import Features, dequantize
 
@@ -43,15 +45,11 @@ class TrainResult:
     val_losses: list[float] = field(default_factory=list)
 
 
-def init_head(features: int, hidden: int, classes: int, rng: np.random.Generator) -> Layers:
-    """uniform(-1/sqrt(fan_in), +1/sqrt(fan_in)) weights drawn layer by layer from `rng`, zero biases."""
+def init_head(features: int, hidden: int, classes: int, seed: int) -> Layers:
+    """uniform(-1/sqrt(fan_in), +1/sqrt(fan_in)) weights of layer l from prng stream INIT_STREAM + l, zero biases."""
     shapes = [(features, hidden), (hidden, classes)] if hidden else [(features, classes)]
-    layers = []
-    for fan_in, fan_out in shapes:
-        bound = 1.0 / np.sqrt(fan_in)
-        layers.append((rng.uniform(-bound, bound, size=(fan_out, fan_in)).astype(np.float32),
-                       np.zeros(fan_out, np.float32)))
-    return layers
+    return [(prng.init_uniform(seed, layer, fan_out, fan_in), np.zeros(fan_out, np.float32))
+            for layer, (fan_in, fan_out) in enumerate(shapes)]
 
 
 def forward(weights: Layers, x: np.ndarray) -> np.ndarray:
@@ -180,8 +178,7 @@ def _train(train, y_train, val, y_val, hidden, classes, params, seeds) -> list[T
     repeats = len(seeds)
     q_train, scale, zero_point = _stack(train)
     features = q_train.shape[2]
-    rngs = [np.random.Generator(np.random.PCG64(seed)) for seed in seeds]
-    heads = _Heads([init_head(features, hidden, classes, rng) for rng in rngs], params.batch)
+    heads = _Heads([init_head(features, hidden, classes, seed) for seed in seeds], params.batch)
     eye = np.eye(classes, dtype=np.float32)
     onehot = eye[np.stack(y_train)]  # (R, N, C)
     rows = np.arange(repeats)[:, None]
@@ -199,7 +196,7 @@ def _train(train, y_train, val, y_val, hidden, classes, params, seeds) -> list[T
     active = np.ones(repeats, bool)
     n = q_train.shape[1]
     for epoch in range(1, params.epochs + 1):
-        order = np.stack([rng.permutation(n) for rng in rngs])
+        order = np.stack([prng.shuffle(seed, epoch, n) for seed in seeds])
         for start in range(0, n, params.batch):
             idx = order[:, start:start + params.batch]
             xa = _dequantize_into(q_train[rows, idx], scale, zero_point, xa_buf[:, :idx.shape[1]])

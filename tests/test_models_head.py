@@ -5,6 +5,7 @@ import torch
 
 from models.config import Configuration
 from models.features import Features, dequantize
+from models import prng
 from models.head import SGDParams, accuracy, init_head, train_head, train_heads
 from models.simulate import AccuracyStats, derive_seeds, prepare, simulate
 
@@ -22,10 +23,9 @@ def test_head_matches_torch_sgd(hidden):
     ours = train_head(train, y, no_val, y[:0], hidden, 3, params, seed=7)
     assert ours.epochs_run == 3 and ours.best_epoch == 3  # no validation set: the final weights are kept
 
-    # torch replica: same init and batch order (one generator: init first, then one permutation per epoch)
-    rng = np.random.Generator(np.random.PCG64(7))
+    # torch replica: same init and batch order (models.prng: the init streams, then one shuffle per epoch)
     linears = []
-    for w, b in init_head(40, hidden, 3, rng):
+    for w, b in init_head(40, hidden, 3, 7):
         linear = torch.nn.Linear(w.shape[1], w.shape[0])
         linear.weight.data, linear.bias.data = torch.from_numpy(w.copy()), torch.from_numpy(b.copy())
         linears.append(linear)
@@ -33,8 +33,8 @@ def test_head_matches_torch_sgd(hidden):
     optimizer = torch.optim.SGD(net.parameters(), lr=params.lr, momentum=params.momentum,
                                 weight_decay=params.decay)
     x, labels = torch.from_numpy(dequantize(train)), torch.from_numpy(y)
-    for _ in range(3):
-        order = rng.permutation(len(y))
+    for epoch in range(1, 4):
+        order = prng.shuffle(7, epoch, len(y))
         for start in range(0, len(y), params.batch):  # 50 = 6 x 8 + 2: the last batch is smaller
             idx = torch.from_numpy(order[start:start + params.batch])
             optimizer.zero_grad()
@@ -109,3 +109,12 @@ def test_simulate_validates(cache_dir):
     with pytest.raises(ValueError, match="known: q7"):
         run(scheme="affine")
     assert run(samples=348).test_size == 178
+
+
+def test_prng_reference_values():
+    """Pinned values: the firmware's C generator is checked against the same numbers."""
+    assert prng.mix32(np.array([0, 1, 0xFFFFFFFF], np.uint32)).tolist() == [0, 1753845952, 1734902346]
+    assert prng.rand_u32(1, 2, np.arange(3)).tolist() == [1681833769, 410543802, 478570358]
+    assert prng.shuffle(3, 1, 10).tolist() == [0, 4, 1, 2, 3, 6, 7, 9, 8, 5]
+    w = prng.init_uniform(7, 0, 2, 3)
+    assert w.dtype == np.float32 and np.all(np.abs(w) <= 1 / np.sqrt(np.float32(3)))
