@@ -1,0 +1,195 @@
+/* The firmware's main(): collect features through the frozen int8 layers, train the head, evaluate, report.
+ * Output: JSON lines, protocol 1 (docs/firmware.md), written with a tiny integer-only writer (no printf, no float
+ * formatting: keeps flash small). plat_phase_marker(k) brackets each phase's work, outside any printing. */
+#include <stdint.h>
+
+#include "dse_model.h"
+#include "microtl.h"
+#include "platform.h"
+
+/* ---- JSON-lines writer: one line buffered, flushed at '\n' or when full ----------------------------------- */
+
+static char out_buf[96];
+static uint32_t out_len;
+
+static void out_flush(void)
+{
+    if (out_len) plat_write(out_buf, out_len);
+    out_len = 0;
+}
+
+static void out_char(char c)
+{
+    out_buf[out_len++] = c;
+    if (c == '\n' || out_len == sizeof(out_buf)) out_flush();
+}
+
+static void out_str(const char *s)
+{
+    while (*s) out_char(*s++);
+}
+
+static void out_u64(uint64_t v)
+{
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + (unsigned)(v % 10u));
+        v /= 10u;
+    } while (v);
+    while (n) out_char(digits[--n]);
+}
+
+static void out_i32(int32_t v)
+{
+    if (v < 0) {
+        out_char('-');
+        out_u64((uint64_t)(-(int64_t)v));
+    } else {
+        out_u64((uint64_t)v);
+    }
+}
+
+static void out_hex8(uint8_t b)
+{
+    static const char hex[] = "0123456789abcdef";
+    out_char(hex[b >> 4]);
+    out_char(hex[b & 15]);
+}
+
+static void out_phase(const char *phase, const char *edge)
+{
+    out_str("{\"event\":\"phase\",\"phase\":\"");
+    out_str(phase);
+    out_str("\",\"edge\":\"");
+    out_str(edge);
+    out_str("\"}\n");
+}
+
+static void out_cycles(const char *phase, uint64_t cycles)
+{
+    out_str("{\"event\":\"cycles\",\"phase\":\"");
+    out_str(phase);
+    out_str("\",\"cycles\":");
+    out_u64(cycles);
+    out_str("}\n");
+}
+
+#ifdef DSE_TRACE_EPOCHS
+/* {"event":"epoch","epoch":e,"val_loss_bits":"0x3e7a0000"}: the float32 bits of the validation loss */
+void mt_trace_epoch(uint32_t epoch, float val_loss)
+{
+    union { float f; uint32_t u; } bits;
+    bits.f = val_loss;
+    out_str("{\"event\":\"epoch\",\"epoch\":");
+    out_u64(epoch);
+    out_str(",\"val_loss_bits\":\"0x");
+    out_hex8((uint8_t)(bits.u >> 24));
+    out_hex8((uint8_t)(bits.u >> 16));
+    out_hex8((uint8_t)(bits.u >> 8));
+    out_hex8((uint8_t)bits.u);
+    out_str("\"}\n");
+}
+#endif
+
+/* ---- main ------------------------------------------------------------------------------------------------- */
+
+static int8_t feature[DSE_FEATURE];  /* evaluation: one test sample's feature */
+
+int main(void)
+{
+    uint32_t i, correct = 0, hash;
+    uint64_t t0, t1, t2, t3, t4, t5;
+    mt_train_result train;
+
+    plat_init();
+    out_str("{\"event\":\"hello\",\"firmware\":\"microtl-dse\",\"protocol\":1,\"samples\":");
+    out_u64(DSE_N_SAMPLES);
+    out_str(",\"train\":");
+    out_u64(DSE_N_TRAIN);
+    out_str(",\"val\":");
+    out_u64(DSE_N_VAL);
+    out_str(",\"test\":");
+    out_u64(DSE_N_TEST);
+    out_str(",\"feature\":");
+    out_u64(DSE_FEATURE);
+    out_str("}\n");
+
+    /* collection: N forward passes to the cut, features into the store */
+    out_phase("collection", "begin");
+    plat_phase_marker(0);
+    t0 = plat_cycles();
+    for (i = 0; i < DSE_N_SAMPLES; i++) dse_frozen_forward(dse_collect_x[i], mt_store_row(i));
+    t1 = plat_cycles();
+    plat_phase_marker(1);
+    out_phase("collection", "end");
+
+    hash = MT_FNV_OFFSET;
+    for (i = 0; i < DSE_N_SAMPLES; i++) hash = mt_fnv1a(hash, mt_store_row(i), DSE_FEATURE);
+    out_str("{\"event\":\"features\",\"fnv1a\":\"0x");
+    out_hex8((uint8_t)(hash >> 24));
+    out_hex8((uint8_t)(hash >> 16));
+    out_hex8((uint8_t)(hash >> 8));
+    out_hex8((uint8_t)hash);
+    out_str("\",\"n\":");
+    out_u64(DSE_N_SAMPLES);
+    out_str(",\"bytes\":");
+    out_u64(DSE_FEATURE);
+    out_str("}\n");
+#ifdef DSE_DUMP_FEATURES
+    for (i = 0; i < DSE_N_SAMPLES; i++) {
+        const int8_t *row = mt_store_row(i);
+        uint32_t k;
+        out_str("{\"event\":\"feature\",\"i\":");
+        out_u64(i);
+        out_str(",\"hex\":\"");
+        for (k = 0; k < DSE_FEATURE; k++) out_hex8((uint8_t)row[k]);
+        out_str("\"}\n");
+    }
+#endif
+
+    /* training: the head on the stored features */
+    out_phase("training", "begin");
+    plat_phase_marker(2);
+    t2 = plat_cycles();
+    mt_train(dse_collect_y, &train);
+    t3 = plat_cycles();
+    plat_phase_marker(3);
+    out_phase("training", "end");
+    out_str("{\"event\":\"train\",\"epochs_run\":");
+    out_u64(train.epochs_run);
+    out_str(",\"best_epoch\":");
+    out_u64(train.best_epoch);
+    out_str("}\n");
+
+    /* evaluation: held-out target test inputs through the frozen layers and the trained head */
+    out_phase("evaluation", "begin");
+    plat_phase_marker(4);
+    t4 = plat_cycles();
+    for (i = 0; i < DSE_N_TEST; i++) {
+        dse_frozen_forward(dse_test_x[i], feature);
+        if (mt_predict(feature) == dse_test_y[i]) correct++;
+    }
+    t5 = plat_cycles();
+    plat_phase_marker(5);
+    out_phase("evaluation", "end");
+    out_str("{\"event\":\"result\",\"correct\":");
+    out_u64(correct);
+    out_str(",\"test\":");
+    out_u64(DSE_N_TEST);
+    out_str("}\n");
+
+    if (plat_has_cycles()) {
+        out_cycles("collection", t1 - t0);
+        out_cycles("training", t3 - t2);
+        out_cycles("evaluation", t5 - t4);
+    }
+    out_str("{\"event\":\"memory\",\"stack_bytes\":");
+    out_i32(plat_stack_used());
+    out_str(",\"heap_bytes\":");
+    out_i32(plat_heap_used());
+    out_str("}\n");
+    out_str("{\"event\":\"done\",\"status\":0}\n");
+    out_flush();
+    plat_exit(0);
+}

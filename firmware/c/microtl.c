@@ -1,0 +1,444 @@
+/* The MicroTL trainer (see microtl.h; reference: models/head.py, models/prng.py). */
+#include <math.h>
+#include <string.h>
+
+#include "dse_model.h"
+#include "microtl.h"
+
+/* ---- prng ------------------------------------------------------------------------------------------------- */
+
+uint32_t mt_mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x;
+}
+
+static uint32_t mt_base(uint32_t seed, uint32_t stream)
+{
+    return mt_mix32(mt_mix32(seed) ^ stream);
+}
+
+uint32_t mt_rand_u32(uint32_t seed, uint32_t stream, uint32_t index)
+{
+    return mt_mix32(mt_base(seed, stream) + index);
+}
+
+float mt_uniform01(uint32_t seed, uint32_t stream, uint32_t index)
+{
+    return (float)(mt_rand_u32(seed, stream, index) >> 8) * 0x1p-24f;
+}
+
+void mt_init_uniform(uint32_t seed, uint32_t layer, uint32_t fan_out, uint32_t fan_in, float *w)
+{
+    uint32_t base = mt_base(seed, MT_INIT_STREAM + layer), i;
+    float bound = 1.0f / sqrtf((float)fan_in);
+    for (i = 0; i < fan_out * fan_in; i++) {
+        float u = (float)(mt_mix32(base + i) >> 8) * 0x1p-24f;
+        w[i] = (2.0f * u - 1.0f) * bound;
+    }
+}
+
+/* (key(a), a) > (key(b), b) */
+static int mt_after(uint32_t base, uint16_t a, uint16_t b)
+{
+    uint32_t ka = mt_mix32(base + a), kb = mt_mix32(base + b);
+    return ka > kb || (ka == kb && a > b);
+}
+
+static void mt_sift_down(uint32_t base, uint16_t *v, uint32_t root, uint32_t n)
+{
+    for (;;) {
+        uint32_t child = 2 * root + 1;
+        uint16_t t;
+        if (child >= n) return;
+        if (child + 1 < n && mt_after(base, v[child + 1], v[child])) child++;
+        if (!mt_after(base, v[child], v[root])) return;
+        t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+        root = child;
+    }
+}
+
+void mt_shuffle(uint32_t seed, uint32_t epoch, uint32_t n, uint16_t *order)
+{
+    /* keys are recomputed in the comparisons (one mix32 each) instead of being stored: 4 bytes less RAM per sample */
+    uint32_t base = mt_base(seed, MT_SHUFFLE_STREAM + epoch), i;
+    for (i = 0; i < n; i++) order[i] = (uint16_t)i;
+    for (i = n / 2; i-- > 0;) mt_sift_down(base, order, i, n);
+    for (i = n; i-- > 1;) {
+        uint16_t t = order[0];
+        order[0] = order[i];
+        order[i] = t;
+        mt_sift_down(base, order, 0, i);
+    }
+}
+
+uint32_t mt_fnv1a(uint32_t h, const void *data, uint32_t len)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    uint32_t i;
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* ---- expf / logf --------------------------------------------------------------------------------------------
+ * Own float32 exp and log, built from + - * / and integer bit operations only, so the host and the Cortex-M4 give
+ * bit-identical results (glibc's and newlib's expf/logf differ in the last bit, and such differences grow over the
+ * epochs of SGD). Algorithms and constants from FreeBSD's msun e_expf.c / e_logf.c (as in musl), error < 1 ulp:
+ *
+ * ====================================================
+ * Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
+ *
+ * Developed at SunPro, a Sun Microsystems, Inc. business.
+ * Permission to use, copy, modify, and distribute this
+ * software is freely granted, provided that this notice
+ * is preserved.
+ * ==================================================== */
+
+typedef union {
+    float f;
+    uint32_t i;
+} mt_bits;
+
+/* x * 2^n */
+static float mt_scalbnf(float x, int n)
+{
+    mt_bits u;
+    float y = x;
+    if (n > 127) {
+        y *= 0x1p127f;
+        n -= 127;
+        if (n > 127) {
+            y *= 0x1p127f;
+            n -= 127;
+            if (n > 127) n = 127;
+        }
+    } else if (n < -126) {
+        y *= 0x1p-102f;  /* 2^-126 * 2^24 */
+        n += 126 - 24;
+        if (n < -126) {
+            y *= 0x1p-102f;
+            n += 126 - 24;
+            if (n < -126) n = -126;
+        }
+    }
+    u.i = (uint32_t)(0x7f + n) << 23;
+    return y * u.f;
+}
+
+float mt_expf(float x)
+{
+    static const float half[2] = {0.5f, -0.5f};
+    const float ln2hi = 6.9314575195e-1f, ln2lo = 1.4286067653e-6f, invln2 = 1.4426950216e+0f;
+    const float P1 = 1.6666625440e-1f, P2 = -2.7667332906e-3f;
+    float hi, lo = 0.0f, c, xx, y;
+    int k, sign;
+    mt_bits u;
+    u.f = x;
+    sign = (int)(u.i >> 31);
+    u.i &= 0x7fffffffu;
+    if (u.i >= 0x42aeac50u) {               /* |x| >= 87.33655 or NaN */
+        if (u.i > 0x7f800000u) return x;    /* NaN */
+        if (u.i >= 0x42b17218u && !sign) return x * 0x1p127f;  /* overflow: inf */
+        if (sign && u.i >= 0x42cff1b5u) return 0.0f;           /* x <= -103.972084: underflow */
+    }
+    if (u.i > 0x3eb17218u) {                /* |x| > 0.5 ln2: reduce */
+        if (u.i > 0x3f851592u)              /* |x| > 1.5 ln2 */
+            k = (int)(invln2 * x + half[sign]);
+        else
+            k = 1 - sign - sign;
+        hi = x - (float)k * ln2hi;          /* k * ln2hi is exact here */
+        lo = (float)k * ln2lo;
+        x = hi - lo;
+    } else if (u.i > 0x39000000u) {         /* |x| > 2^-14 */
+        k = 0;
+        hi = x;
+        lo = 0.0f;
+    } else {
+        return 1.0f + x;
+    }
+    xx = x * x;
+    c = x - xx * (P1 + xx * P2);
+    y = 1.0f + (x * c / (2.0f - c) - lo + hi);
+    return k == 0 ? y : mt_scalbnf(y, k);
+}
+
+float mt_logf(float x)
+{
+    const float ln2_hi = 6.9313812256e-01f, ln2_lo = 9.0580006145e-06f;
+    const float Lg1 = 0.66666662693f, Lg2 = 0.40000972152f, Lg3 = 0.28498786688f, Lg4 = 0.24279078841f;
+    float hfsq, f, s, z, R, w, t1, t2, dk;
+    uint32_t ix;
+    int k = 0;
+    mt_bits u;
+    u.f = x;
+    ix = u.i;
+    if (ix < 0x00800000u || ix >> 31) {     /* x < 2^-126, or negative */
+        if (ix << 1 == 0) return -INFINITY; /* log(+-0) */
+        if (ix >> 31) return NAN;           /* log(negative) */
+        k -= 25;                            /* subnormal: scale up */
+        x *= 0x1p25f;
+        u.f = x;
+        ix = u.i;
+    } else if (ix >= 0x7f800000u) {
+        return x;                           /* inf or NaN */
+    } else if (ix == 0x3f800000u) {
+        return 0.0f;
+    }
+    /* reduce x into [sqrt(2)/2, sqrt(2)] */
+    ix += 0x3f800000u - 0x3f3504f3u;
+    k += (int)(ix >> 23) - 0x7f;
+    ix = (ix & 0x007fffffu) + 0x3f3504f3u;
+    u.i = ix;
+    x = u.f;
+    f = x - 1.0f;
+    s = f / (2.0f + f);
+    z = s * s;
+    w = z * z;
+    t1 = w * (Lg2 + w * Lg4);
+    t2 = z * (Lg1 + w * Lg3);
+    R = t2 + t1;
+    hfsq = 0.5f * f * f;
+    dk = (float)k;
+    return s * (hfsq + R) + dk * ln2_lo - hfsq + f + dk * ln2_hi;
+}
+
+/* ---- sample store ----------------------------------------------------------------------------------------- */
+
+static int8_t mt_store[DSE_N_SAMPLES][DSE_FEATURE];
+
+int8_t *mt_store_row(uint32_t i) { return mt_store[i]; }
+uint32_t mt_store_bytes(void) { return (uint32_t)sizeof(mt_store); }
+
+/* ---- head ------------------------------------------------------------------------------------------------- */
+
+#define F DSE_FEATURE
+#define C DSE_CLASSES
+#define H DSE_HIDDEN
+#define B DSE_BATCH
+
+#if H > 0
+#define MT_L1_OUT H
+#define MT_PARAMS (H * F + H + C * H + C)
+#else
+#define MT_L1_OUT C
+#define MT_PARAMS (C * F + C)
+#endif
+/* offsets into the flat parameter vector: layer 1 W [MT_L1_OUT][F], b [MT_L1_OUT]; layer 2 (hidden) W [C][H], b [C] */
+#define MT_W1 0
+#define MT_B1 (MT_L1_OUT * F)
+#define MT_W2 (MT_B1 + MT_L1_OUT)
+#define MT_B2 (MT_W2 + C * H)
+
+static float mt_params[MT_PARAMS];
+static float mt_velocity[MT_PARAMS];
+static float mt_best[MT_PARAMS];
+static float mt_x[B][F];   /* dequantized batch */
+static float mt_z[B][C];   /* logits, then d loss / d logits */
+#if H > 0
+static float mt_h[B][H];   /* hidden activations (after ReLU) */
+static float mt_d[B][H];   /* d loss / d hidden pre-activation */
+#endif
+static uint16_t mt_order[DSE_N_TRAIN > 0 ? DSE_N_TRAIN : 1];
+
+static void mt_dequantize(const int8_t *q, float *x)
+{
+    uint32_t k;
+    for (k = 0; k < F; k++) x[k] = (float)q[k] * DSE_FEATURE_SCALE;  /* exact: int8 times a power of two */
+}
+
+/* y[o] = sum_k w[o][k] * x[k] + b[o] (sums in order k = 0.., bias last, as the augmented [W | b] of head.py) */
+static void mt_dense(const float *w, const float *b, const float *x, uint32_t n_in, uint32_t n_out, float *y)
+{
+    uint32_t o, k;
+    for (o = 0; o < n_out; o++) {
+        const float *wo = w + o * n_in;
+        float acc = 0.0f;
+        for (k = 0; k < n_in; k++) acc += wo[k] * x[k];
+        y[o] = acc + b[o];
+    }
+}
+
+/* logits z[C] of one dequantized sample x[F] (hidden activations into h when H > 0) */
+static void mt_forward(const float *p, const float *x, float *h, float *z)
+{
+#if H > 0
+    uint32_t j;
+    mt_dense(p + MT_W1, p + MT_B1, x, F, H, h);
+    for (j = 0; j < H; j++)
+        if (h[j] < 0.0f) h[j] = 0.0f;  /* ReLU (np.maximum(h, 0)) */
+    mt_dense(p + MT_W2, p + MT_B2, h, H, C, z);
+#else
+    (void)h;
+    mt_dense(p + MT_W1, p + MT_B1, x, F, C, z);
+#endif
+}
+
+/* SGD update of one parameter from its gradient (torch.optim.SGD, dampening 0, no Nesterov) */
+static void mt_sgd(uint32_t i, float grad)
+{
+    float g = grad + DSE_DECAY * mt_params[i];
+    float v = DSE_MOMENTUM * mt_velocity[i] + g;
+    mt_velocity[i] = v;
+    mt_params[i] = mt_params[i] - DSE_LR * v;
+}
+
+/* one SGD step on the samples order[0..nb) of the store */
+static void mt_step(const uint16_t *order, uint32_t nb, const uint8_t *labels)
+{
+    uint32_t b, c, k;
+    float inv_n = (float)nb;
+    for (b = 0; b < nb; b++) {
+        float m, s, *z = mt_z[b];
+        mt_dequantize(mt_store[order[b]], mt_x[b]);
+#if H > 0
+        mt_forward(mt_params, mt_x[b], mt_h[b], z);
+#else
+        mt_forward(mt_params, mt_x[b], 0, z);
+#endif
+        m = z[0];
+        for (c = 1; c < C; c++)
+            if (z[c] > m) m = z[c];
+        s = 0.0f;
+        for (c = 0; c < C; c++) {
+            z[c] = mt_expf(z[c] - m);
+            s += z[c];
+        }
+        for (c = 0; c < C; c++) {
+            z[c] = z[c] / s;  /* softmax */
+            if (c == labels[order[b]]) z[c] = z[c] - 1.0f;
+            z[c] = z[c] / inv_n;  /* d(mean loss) / d(logits) */
+        }
+    }
+#if H > 0
+    {
+        uint32_t j;
+        /* back-propagate to the hidden layer with the weights before this step */
+        for (b = 0; b < nb; b++) {
+            for (j = 0; j < H; j++) {
+                float acc = 0.0f;
+                for (c = 0; c < C; c++) acc += mt_z[b][c] * mt_params[MT_W2 + c * H + j];
+                mt_d[b][j] = acc * (mt_h[b][j] > 0.0f ? 1.0f : 0.0f);  /* delta *= h > 0 */
+            }
+        }
+        /* layer 2: grad W2[c][j] = sum_b z[b][c] h[b][j], grad b2[c] = sum_b z[b][c] */
+        for (c = 0; c < C; c++) {
+            float gb = 0.0f;
+            for (j = 0; j < H; j++) {
+                float g = 0.0f;
+                for (b = 0; b < nb; b++) g += mt_z[b][c] * mt_h[b][j];
+                mt_sgd(MT_W2 + c * H + j, g);
+            }
+            for (b = 0; b < nb; b++) gb += mt_z[b][c];
+            mt_sgd(MT_B2 + c, gb);
+        }
+        /* layer 1: grad W1[j][k] = sum_b d[b][j] x[b][k], grad b1[j] = sum_b d[b][j] */
+        for (j = 0; j < H; j++) {
+            float gb = 0.0f;
+            for (k = 0; k < F; k++) {
+                float g = 0.0f;
+                for (b = 0; b < nb; b++) g += mt_d[b][j] * mt_x[b][k];
+                mt_sgd(MT_W1 + j * F + k, g);
+            }
+            for (b = 0; b < nb; b++) gb += mt_d[b][j];
+            mt_sgd(MT_B1 + j, gb);
+        }
+    }
+#else
+    for (c = 0; c < C; c++) {
+        float gb = 0.0f;
+        for (k = 0; k < F; k++) {
+            float g = 0.0f;
+            for (b = 0; b < nb; b++) g += mt_z[b][c] * mt_x[b][k];
+            mt_sgd(MT_W1 + c * F + k, g);
+        }
+        for (b = 0; b < nb; b++) gb += mt_z[b][c];
+        mt_sgd(MT_B1 + c, gb);
+    }
+#endif
+}
+
+/* mean softmax cross-entropy over the validation rows of the store */
+static float mt_val_loss(const uint8_t *labels)
+{
+    uint32_t i, c;
+    float sum = 0.0f;
+    for (i = DSE_N_TRAIN; i < DSE_N_SAMPLES; i++) {
+        float m, s, *z = mt_z[0];
+        mt_dequantize(mt_store[i], mt_x[0]);
+#if H > 0
+        mt_forward(mt_params, mt_x[0], mt_h[0], z);
+#else
+        mt_forward(mt_params, mt_x[0], 0, z);
+#endif
+        m = z[0];
+        for (c = 1; c < C; c++)
+            if (z[c] > m) m = z[c];
+        s = 0.0f;
+        for (c = 0; c < C; c++) s += mt_expf(z[c] - m);
+        sum += (mt_logf(s) + m) - z[labels[i]];
+    }
+    return sum / (float)(DSE_N_SAMPLES - DSE_N_TRAIN);
+}
+
+void mt_train(const uint8_t *labels, mt_train_result *result)
+{
+    uint32_t epoch, start, best_epoch = 0, epochs_run = 0;
+    float best_loss = INFINITY;
+    mt_init_uniform(DSE_HEAD_SEED, 0, MT_L1_OUT, F, mt_params + MT_W1);
+    memset(mt_params + MT_B1, 0, sizeof(float) * MT_L1_OUT);
+#if H > 0
+    mt_init_uniform(DSE_HEAD_SEED, 1, C, H, mt_params + MT_W2);
+    memset(mt_params + MT_B2, 0, sizeof(float) * C);
+#endif
+    memset(mt_velocity, 0, sizeof(mt_velocity));
+    memcpy(mt_best, mt_params, sizeof(mt_params));
+    for (epoch = 1; epoch <= DSE_EPOCHS; epoch++) {
+        float loss;
+        mt_shuffle(DSE_HEAD_SEED, epoch, DSE_N_TRAIN, mt_order);
+        for (start = 0; start < DSE_N_TRAIN; start += B) {
+            uint32_t nb = DSE_N_TRAIN - start < B ? DSE_N_TRAIN - start : B;
+            mt_step(mt_order + start, nb, labels);
+        }
+        epochs_run = epoch;
+        if (DSE_N_VAL == 0) continue;
+        loss = mt_val_loss(labels);
+#ifdef DSE_TRACE_EPOCHS
+        mt_trace_epoch(epoch, loss);
+#endif
+        if (loss < best_loss) {  /* NaN never improves */
+            best_loss = loss;
+            best_epoch = epoch;
+            memcpy(mt_best, mt_params, sizeof(mt_params));
+        }
+        if (epoch - best_epoch >= DSE_PATIENCE) break;
+    }
+    if (DSE_N_VAL == 0)
+        best_epoch = epochs_run;  /* no validation set: the final weights are kept */
+    else
+        memcpy(mt_params, mt_best, sizeof(mt_params));
+    result->epochs_run = epochs_run;
+    result->best_epoch = best_epoch;
+}
+
+uint32_t mt_predict(const int8_t *feature)
+{
+    uint32_t c, best = 0;
+    mt_dequantize(feature, mt_x[0]);
+#if H > 0
+    mt_forward(mt_params, mt_x[0], mt_h[0], mt_z[0]);
+#else
+    mt_forward(mt_params, mt_x[0], 0, mt_z[0]);
+#endif
+    for (c = 1; c < C; c++)
+        if (mt_z[0][c] > mt_z[0][best]) best = c;
+    return best;
+}

@@ -1,0 +1,62 @@
+/* The MicroTL trainer: mirrors models/head.py and models/prng.py (see those modules for the reference).
+ *
+ * - prng: counter-based generator value = mix32(mix32(mix32(seed) ^ stream) + index) (32-bit wrap-around),
+ *   bit-identical with models/prng.py;
+ * - sample store: N int8 features of F bytes (static), rows 0..Nt-1 training, Nt..N-1 validation;
+ * - head: FC(F -> C), or FC(F -> H), ReLU, FC(H -> C); float32 weights [out][in], init uniform(+-1/sqrt(fan_in))
+ *   from the prng (stream 0x1000 + layer), zero biases;
+ * - every epoch e (1-based): training order = indices sorted by (rand_u32(seed, 0x2000 + e, i), i); mini-batches
+ *   of the stored features dequantized as q * 2^-f; softmax cross-entropy (mean over the batch); SGD as
+ *   torch.optim.SGD: g = grad + decay * w; v = momentum * v + g (v starts at 0); w -= lr * v;
+ * - after each epoch the mean validation cross-entropy decides early stopping: the weights with the lowest loss
+ *   are kept; training stops after `patience` epochs without improvement (no validation set: final weights).
+ * float32 throughout; built with -ffp-contract=off so that no fused multiply-add changes a rounding.
+ * Buffers are static and sized by the generated constants of dse_model.h. */
+#ifndef DSE_MICROTL_H
+#define DSE_MICROTL_H
+
+#include <stdint.h>
+
+#define MT_INIT_STREAM 0x1000u
+#define MT_SHUFFLE_STREAM 0x2000u
+
+/* prng (models/prng.py) */
+uint32_t mt_mix32(uint32_t x);
+uint32_t mt_rand_u32(uint32_t seed, uint32_t stream, uint32_t index);
+float mt_uniform01(uint32_t seed, uint32_t stream, uint32_t index);  /* (v >> 8) * 2^-24 */
+/* w[row * fan_in + col] = (2u - 1) * (1 / sqrtf(fan_in)), u = uniform01(seed, 0x1000 + layer, row * fan_in + col) */
+void mt_init_uniform(uint32_t seed, uint32_t layer, uint32_t fan_out, uint32_t fan_in, float *w);
+/* order[0..n) = 0..n-1 sorted by (rand_u32(seed, 0x2000 + epoch, i), i) (heap sort, deterministic) */
+void mt_shuffle(uint32_t seed, uint32_t epoch, uint32_t n, uint16_t *order);
+
+/* float32 exp and log from basic arithmetic only (FreeBSD msun algorithms, < 1 ulp): bit-identical on every
+ * target, unlike the C libraries' expf/logf */
+float mt_expf(float x);
+float mt_logf(float x);
+
+/* FNV-1a 32 over len bytes, continuing from hash h (start with MT_FNV_OFFSET). */
+#define MT_FNV_OFFSET 2166136261u
+uint32_t mt_fnv1a(uint32_t h, const void *data, uint32_t len);
+
+/* The sample store (DSE_N_SAMPLES rows of DSE_FEATURE int8). */
+int8_t *mt_store_row(uint32_t i);
+uint32_t mt_store_bytes(void);
+
+typedef struct {
+    uint32_t epochs_run;
+    uint32_t best_epoch;  /* 1-based epoch of the kept weights; 0 = the initial weights */
+} mt_train_result;
+
+/* Train a fresh head (seed DSE_HEAD_SEED) on the store; labels[i] is the class of store row i. The kept weights
+ * stay in place for mt_predict. */
+void mt_train(const uint8_t *labels, mt_train_result *result);
+
+#ifdef DSE_TRACE_EPOCHS
+/* Called after each epoch's validation (built with DSE_TRACE_EPOCHS; harness.c prints an "epoch" line). */
+void mt_trace_epoch(uint32_t epoch, float val_loss);
+#endif
+
+/* Class (argmax of the logits, first maximum) of one int8 feature of DSE_FEATURE bytes. */
+uint32_t mt_predict(const int8_t *feature);
+
+#endif

@@ -1,0 +1,357 @@
+"""Trial -> generated C sources (dse_model.h, dse_model.c) for the firmware, plus what Python expects of a run.
+
+The sources hold the frozen int8 layers up to the cut only (weights, biases, shifts and a straight-line
+`dse_frozen_forward`), the head shape and hyper-parameters (floats as exact hex literals of their float32 value),
+the head seed, the feature scale, and in flash the N collection inputs (int8, quantized with the model's input frac
+bits) with their labels - training samples first, then validation samples, each in the order of the Python draw -
+and the T target test inputs with labels. The draw and the head seed are exactly those of repeat `repeat` of
+`models.simulate.simulate(config, repeats, seed)`, so a firmware run is one of the simulated repeats done for real.
+
+Same configuration, repeat and seed: byte-identical sources (no time stamps, no paths, no dict-order surprises).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from models.config import Configuration
+from models.data import draw_samples, max_balanced
+from models.features import Features, dequantize
+from models.head import SGDParams, accuracy, train_head
+from models.quantize import QLayer, QuantizedModel, quantize_input
+from models.simulate import _features, _key, derive_seeds, prepare
+from models.zoo import get_model
+
+PROTOCOL = 1
+HEADER, SOURCE, MANIFEST = "dse_model.h", "dse_model.c", "dse_manifest.json"
+SUPPORTED_KINDS = ("conv2d", "conv1d", "maxpool2d", "fc")
+_U16 = 0xFFFF
+
+
+@dataclass(eq=False)
+class GeneratedSources:
+    """Generated sources and the Python side's expectations of the firmware run built from them."""
+
+    out_dir: Path
+    files: list[Path]  # dse_model.h, dse_model.c
+    sha256: str  # over the generated sources (header then source)
+    config: Configuration
+    repeat: int
+    seed: int
+    draw_seed: int
+    head_seed: int
+    input_frac_bits: int
+    feature_frac_bits: int
+    feature_bytes: int
+    classes: int
+    train_indices: np.ndarray  # indices into the target pool, in store order (rows 0..Nt-1)
+    val_indices: np.ndarray  # rows Nt..N-1
+    test_indices: np.ndarray  # indices into the target test split
+    expected_features: np.ndarray  # (N, F) int8, the store as the firmware must fill it
+    expected_fnv1a: int
+    simulated_accuracy: float  # head trained in Python on this draw and head seed, on the same test samples
+    simulated_correct: int
+    simulated_epochs_run: int
+    simulated_best_epoch: int
+    dump_features: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_indices)
+
+    @property
+    def n_val(self) -> int:
+        return len(self.val_indices)
+
+    @property
+    def n_samples(self) -> int:
+        return self.n_train + self.n_val
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_indices)
+
+    def manifest(self) -> dict:
+        """JSON-able summary (written as dse_manifest.json next to the sources)."""
+        return {
+            "protocol": PROTOCOL, "sha256": self.sha256, "config": self.config.to_dict(), "repeat": self.repeat,
+            "seed": self.seed, "draw_seed": self.draw_seed, "head_seed": self.head_seed,
+            "input_frac_bits": self.input_frac_bits, "feature_frac_bits": self.feature_frac_bits,
+            "feature_bytes": self.feature_bytes, "classes": self.classes, "samples": self.n_samples,
+            "train": self.n_train, "val": self.n_val, "test": self.n_test,
+            "expected_fnv1a": f"0x{self.expected_fnv1a:08x}", "simulated_accuracy": self.simulated_accuracy,
+            "simulated_correct": self.simulated_correct, "simulated_epochs_run": self.simulated_epochs_run,
+            "simulated_best_epoch": self.simulated_best_epoch, "dump_features": self.dump_features,
+            "notes": self.notes,
+        }
+
+
+def fnv1a32(data: bytes) -> int:
+    """FNV-1a 32 (the firmware's features hash)."""
+    h = 2166136261
+    for byte in data:
+        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def c_float(value: float) -> str:
+    """Exact C literal of the float32 nearest to value: hex float with an f suffix (e.g. 0x1.47ae14p-7f)."""
+    v = float(np.float32(value))
+    if not np.isfinite(v):
+        raise ValueError(f"codegen: {value!r} is not a finite float32")
+    text = v.hex()  # e.g. '0x1.47ae140000000p-7'
+    mantissa, exponent = text.split("p")
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}p{exponent}f"
+
+
+def _c_rows(values: np.ndarray, per_line: int = 24) -> str:
+    """Initializer body of a 2-D array: one braced row per sample."""
+    rows = [np.asarray(values)[i] for i in range(len(values))] or [np.zeros(1, np.int8)]  # C: no empty arrays
+    return "\n".join("    {\n" + _c_array(row, per_line, "        ") + "\n    }," for row in rows)
+
+
+def _c_array(values: np.ndarray, per_line: int = 24, indent: str = "    ") -> str:
+    flat = [str(int(v)) for v in np.asarray(values).ravel()]
+    lines = [indent + ", ".join(flat[i:i + per_line]) + "," for i in range(0, len(flat), per_line)]
+    return "\n".join(lines) if lines else indent + "0,"
+
+
+def _sha256(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, seed: int = 0,
+             data_path: str | Path | None = None, source_labels=None, target_labels=None,
+             test_limit: int | None = None, dump_features: bool = False,
+             cache_dir: str | Path | None = None) -> GeneratedSources:
+    """Write dse_model.h / dse_model.c (and dse_manifest.json) for repeat `repeat` of study seed `seed`."""
+    if repeat < 0:
+        raise ValueError(f"codegen: repeat must be >= 0, got {repeat}")
+    spec = get_model(config.model)
+    cut_spec = spec.check_cut(config.cut)
+    if config.scheme != "q7":
+        raise ValueError(f"codegen: the firmware implements scheme 'q7' only, not {config.scheme!r}")
+    prep = prepare(config.task, config.model, config.scheme, data_path, cache_dir, source_labels, target_labels,
+                   cuts=(config.cut,))
+    qmodel = prep.qmodel
+    layers = _layers_to_cut(qmodel, config.cut)
+    key = _key(config.task, config.model, config.scheme, data_path, cache_dir, source_labels, target_labels)
+    pool, x_test_deq, y_test = _features(key, config.cut)
+    data = prep.data
+    y_pool = data.target_pool.y
+    classes = data.target_classes
+    limit = max_balanced(y_pool, classes)
+    if config.samples > limit:
+        raise ValueError(f"samples = {config.samples} is more than the target pool of task {config.task!r} "
+                         f"can give balanced; the maximum is {limit}")
+    draw_seed, head_seed = derive_seeds(seed, repeat)
+    train_idx, val_idx = draw_samples(y_pool, config.samples, draw_seed)
+    n_test = len(y_test) if test_limit is None else min(int(test_limit), len(y_test))
+    test_idx = np.arange(n_test)
+
+    # expectations: the features of the draw (store order) and the simulated head of this repeat
+    store_idx = np.concatenate([train_idx, val_idx])
+    expected = np.ascontiguousarray(pool.q[store_idx])
+    params = SGDParams.from_config(config)
+    result = train_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
+                        config.hidden, classes, params, head_seed)
+    x_eval, y_eval = x_test_deq[test_idx], y_test[test_idx]
+    from models.head import forward as head_forward
+    correct = int((head_forward(result.weights, x_eval).argmax(axis=1) == y_eval).sum()) if n_test else 0
+    sim_acc = accuracy(result.weights, x_eval, y_eval) if n_test else float("nan")
+
+    x_collect = quantize_input(qmodel, data.target_pool.x[store_idx])
+    x_test_q = quantize_input(qmodel, data.target_test.x[test_idx])
+    y_collect = y_pool[store_idx]
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    header = _header(config, qmodel, layers, cut_spec.bytes, classes, len(train_idx), len(val_idx), n_test,
+                     head_seed, params, dump_features)
+    source = _source(config, qmodel, layers, x_collect, y_collect, x_test_q, y_test[test_idx])
+    files = [out / HEADER, out / SOURCE]
+    for path, text in zip(files, (header, source)):
+        path.write_bytes(text.encode())
+    generated = GeneratedSources(
+        out_dir=out, files=files, sha256=_sha256(files), config=config, repeat=repeat, seed=seed,
+        draw_seed=draw_seed, head_seed=head_seed, input_frac_bits=qmodel.f_input,
+        feature_frac_bits=qmodel.frac_bits(config.cut), feature_bytes=cut_spec.bytes, classes=classes,
+        train_indices=train_idx, val_indices=val_idx, test_indices=test_idx, expected_features=expected,
+        expected_fnv1a=fnv1a32(expected.tobytes()), simulated_accuracy=float(sim_acc), simulated_correct=correct,
+        simulated_epochs_run=result.epochs_run, simulated_best_epoch=result.best_epoch, dump_features=dump_features,
+        notes=list(qmodel.notes))
+    (out / MANIFEST).write_text(json.dumps(generated.manifest(), indent=1, sort_keys=True) + "\n")
+    return generated
+
+
+def _layers_to_cut(qmodel: QuantizedModel, cut: str) -> list[QLayer]:
+    layers = []
+    for layer in qmodel.layers:
+        if layer.kind not in SUPPORTED_KINDS:
+            raise NotImplementedError(f"codegen: no firmware kernel for {layer.kind!r} ({layer.name}); "
+                                      f"the firmware supports {', '.join(SUPPORTED_KINDS)}")
+        layers.append(layer)
+        if layer.name == cut:
+            return layers
+    raise ValueError(f"codegen: cut {cut!r} is not a frozen layer of {qmodel.model}")
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape))
+
+
+def _header(config, qmodel, layers, feature_bytes, classes, n_train, n_val, n_test, head_seed, params: SGDParams,
+            dump_features: bool) -> str:
+    n = n_train + n_val
+    if n_train > _U16:
+        raise ValueError(f"codegen: at most {_U16} training samples (the shuffle order is uint16), got {n_train}")
+    if classes > 255:
+        raise ValueError("codegen: at most 255 classes (labels are uint8)")
+    input_size = _size(qmodel.input_shape)
+    f_feature = qmodel.frac_bits(config.cut)
+    lines = [
+        "/* Generated by firmware/codegen.py - do not edit. */",
+        f"/* task {config.task}, model {config.model} ({config.scheme}), cut {config.cut}, hidden {config.hidden}, "
+        f"samples {config.samples} */",
+        "#ifndef DSE_MODEL_H",
+        "#define DSE_MODEL_H",
+        "",
+        "#include <stdint.h>",
+        "",
+        f"#define DSE_N_SAMPLES {n}u",
+        f"#define DSE_N_TRAIN {n_train}u",
+        f"#define DSE_N_VAL {n_val}u",
+        f"#define DSE_N_TEST {n_test}u",
+        f"#define DSE_INPUT_SIZE {input_size}u",
+        f"#define DSE_INPUT_FRAC_BITS {qmodel.f_input}",
+        f"#define DSE_FEATURE {feature_bytes}u",
+        f"#define DSE_FEATURE_FRAC_BITS {f_feature}",
+        f"#define DSE_FEATURE_SCALE {c_float(2.0 ** -f_feature)}  /* 2^-{f_feature} */",
+        f"#define DSE_HIDDEN {config.hidden}u",
+        f"#define DSE_CLASSES {classes}u",
+        f"#define DSE_BATCH {params.batch}u",
+        f"#define DSE_EPOCHS {params.epochs}u",
+        f"#define DSE_PATIENCE {params.patience}u",
+        f"#define DSE_LR {c_float(params.lr)}  /* {params.lr!r} */",
+        f"#define DSE_MOMENTUM {c_float(params.momentum)}  /* {params.momentum!r} */",
+        f"#define DSE_DECAY {c_float(params.decay)}  /* {params.decay!r} */",
+        f"#define DSE_HEAD_SEED 0x{head_seed:08x}u",
+    ]
+    if dump_features:
+        lines += ["#ifndef DSE_DUMP_FEATURES", "#define DSE_DUMP_FEATURES 1", "#endif"]
+    lines += [
+        "",
+        "/* collection inputs (int8, training samples first, then validation) and labels; test inputs and labels */",
+        f"extern const int8_t dse_collect_x[{max(n, 1)}][{input_size}];",
+        f"extern const uint8_t dse_collect_y[{max(n, 1)}];",
+        f"extern const int8_t dse_test_x[{max(n_test, 1)}][{input_size}];",
+        f"extern const uint8_t dse_test_y[{max(n_test, 1)}];",
+        "",
+        "/* the frozen int8 layers up to the cut: input [DSE_INPUT_SIZE] -> feature [DSE_FEATURE] (pre-activation) */",
+        "void dse_frozen_forward(const int8_t *input, int8_t *feature);",
+        "",
+        "#endif",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _check_u16(layer: QLayer, *values: int) -> None:
+    for v in values:
+        if not 0 <= v <= _U16:
+            raise ValueError(f"codegen: layer {layer.name} has a dimension {v} beyond the kernels' uint16 range")
+
+
+def _call(layer: QLayer, src: str, dst: str) -> str:
+    if layer.kind == "conv2d":
+        (h, w, cin), (oh, ow, cout) = layer.in_shape, layer.out_shape
+        _check_u16(layer, h, w, cin, cout, oh, ow)
+        return (f"nn_conv2d_q7({src}, {h}, {w}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
+                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {oh}, {ow});")
+    if layer.kind == "conv1d":
+        (steps, cin), (out_steps, cout) = layer.in_shape, layer.out_shape
+        _check_u16(layer, steps, cin, cout, out_steps)
+        return (f"nn_conv1d_q7({src}, {steps}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
+                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {out_steps});")
+    if layer.kind == "maxpool2d":
+        (h, w, c), (oh, ow, _) = layer.in_shape, layer.out_shape
+        _check_u16(layer, h, w, c, oh, ow)
+        return f"nn_maxpool2d_q7({src}, {h}, {w}, {c}, {layer.kernel}, {layer.stride}, {dst}, {oh}, {ow});"
+    if layer.kind == "fc":
+        dim, rows = _size(layer.in_shape), layer.out_shape[-1]
+        _check_u16(layer, dim, rows)
+        return (f"nn_fc_q7({src}, {layer.name}_w, {dim}, {rows}, {layer.bias_shift}, {layer.out_shift}, "
+                f"{layer.name}_b, {dst});")
+    raise NotImplementedError(layer.kind)
+
+
+def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str:
+    parts = [
+        "/* Generated by firmware/codegen.py - do not edit. */",
+        '#include "dse_model.h"',
+        '#include "nn_q7.h"',
+        "",
+        f"/* frozen layers of {qmodel.model} up to {config.cut} ({qmodel.scheme}; input frac bits {qmodel.f_input}) */",
+    ]
+    for layer in layers:
+        if layer.weights is None:
+            continue
+        parts += [
+            f"/* {layer.name}: {layer.kind} {layer.in_shape} -> {layer.out_shape}, f_in {layer.f_in}, f_w {layer.f_w}, "
+            f"f_b {layer.f_b}, f_out {layer.f_out}, bias_shift {layer.bias_shift}, out_shift {layer.out_shift} */",
+            f"static const q7_t {layer.name}_w[{layer.weights.size}] = {{",
+            _c_array(layer.weights),
+            "};",
+            f"static const q7_t {layer.name}_b[{layer.bias.size}] = {{",
+            _c_array(layer.bias),
+            "};",
+        ]
+    # ping-pong activation buffers: layer i (not the last) writes buffer i % 2; the last writes the feature
+    sizes = [0, 0]
+    for i, layer in enumerate(layers[:-1]):
+        sizes[i % 2] = max(sizes[i % 2], _size(layer.out_shape))
+    body = []
+    for i, layer in enumerate(layers):
+        src = "input" if i == 0 else f"dse_act{(i - 1) % 2}"
+        dst = "feature" if i == len(layers) - 1 else f"dse_act{i % 2}"
+        if layer.relu_in:
+            if i == 0:
+                raise ValueError(f"codegen: layer {layer.name} applies ReLU to the network input")
+            body.append(f"    nn_relu_q7({src}, {_size(layer.in_shape)}u);")
+        body.append(f"    {_call(layer, src, dst)}")
+    parts.append("")
+    for b, size in enumerate(sizes):
+        if size:
+            parts.append(f"static q7_t dse_act{b}[{size}];")
+    parts += [
+        "",
+        "void dse_frozen_forward(const int8_t *input, int8_t *feature)",
+        "{",
+        *body,
+        "}",
+        "",
+        f"const int8_t dse_collect_x[{max(len(x_collect), 1)}][{_size(qmodel.input_shape)}] = {{",
+        _c_rows(x_collect.reshape(len(x_collect), _size(qmodel.input_shape))),
+        "};",
+        f"const uint8_t dse_collect_y[{max(len(y_collect), 1)}] = {{",
+        _c_array(y_collect),
+        "};",
+        f"const int8_t dse_test_x[{max(len(x_test), 1)}][{_size(qmodel.input_shape)}] = {{",
+        _c_rows(x_test.reshape(len(x_test), _size(qmodel.input_shape))),
+        "};",
+        f"const uint8_t dse_test_y[{max(len(y_test), 1)}] = {{",
+        _c_array(y_test),
+        "};",
+        "",
+    ]
+    return "\n".join(parts)
