@@ -87,7 +87,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=_positive, metavar="C", help="target classes (default: the task's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("validate", help="build and run a trial's firmware on a board; compare with the prediction",
+                       description=(
+        "Generate the C firmware for a trial's configuration (repeat 0 of the study seed: the draw behind the "
+        "trial's first simulated accuracy), build it for the board, run it and compare what the board measured "
+        "with what the study predicted. Each record goes to DIR/validations/trial-<N>-<board>.json and into the "
+        "study's storage. Exit 1 when a validation failed (recorded with its reason)."))
+    p.add_argument("folder", metavar="DIR", help="study folder")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trial", type=_non_negative, metavar="N", help="the trial number")
+    which.add_argument("--picks", type=_positive, metavar="K", help="the first K Pareto picks as `dse show` lists "
+                                                                     "them")
+    p.add_argument("--board", required=True, metavar="BOARD", help="host | qemu-an386 | nrf52840dk")
+    p.add_argument("--timeout", type=_positive_seconds, metavar="S", help="run time limit in seconds (default: "
+                                                                           "from the configuration's operations)")
+    p.add_argument("--ppk2", nargs="?", const="auto", metavar="PORT", help="nrf52840dk: measure energy with a "
+                                                                          "Nordic PPK2 (port, default: the first)")
+    p.add_argument("--json", action="store_true", help="print the records as JSON")
+    p.set_defaults(func=cmd_validate)
     return parser
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0, got {text}")
+    return value
 
 
 def say(message: str) -> None:
@@ -191,6 +220,32 @@ def cmd_predict(args) -> int:
 
         print(cost_breakdown(prediction, config, args.board, classes))
     return 0
+
+
+def cmd_validate(args) -> int:
+    from firmware.validate import get_board, load_trial, pick_numbers, validate_trial, validation_table
+
+    from .folder import StudyFolder
+
+    if args.ppk2 is not None and args.board != "nrf52840dk":
+        raise UserError(f"--ppk2 measures energy on the nrf52840dk board, not on {args.board}")
+    board = get_board(args.board, **({"ppk2": args.ppk2} if args.ppk2 is not None else {}))
+    loaded = StudyFolder(args.folder).load()
+    numbers = [args.trial] if args.trial is not None else pick_numbers(args.folder, args.picks, loaded)
+    infos = [load_trial(args.folder, n, loaded) for n in numbers]  # every trial checked before any runs
+    records = []
+    for info in infos:
+        records.append(validate_trial(args.folder, info.number, board, timeout_s=args.timeout, loaded=loaded,
+                                      info=info))
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=2))
+    else:
+        print(validation_table(records))
+    failed = [r for r in records if not r.ok]
+    for r in failed:
+        reason = r.reason[len(r.board) + 2:] if r.reason.startswith(f"{r.board}: ") else r.reason
+        say(f"dse: error: trial {r.trial} on {r.board}: {reason}")
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,110 @@
+"""Turnaround of `dse validate` on the emulated board: generate, build and run each of a study's top 3 picks on
+qemu-an386, as a user re-validating picks sees it.
+
+Target: at most 20 s per pick (generate + build + run). Without DIR, runs the quickstart study into a temporary
+folder first (its time is not counted). Prints one line per pick, appends the rows to
+benchmarks/results/validation_turnaround.csv, and ends with `max_turnaround_s=<x>`.
+Usage: .venv/bin/python benchmarks/validation_turnaround.py [DIR] [--picks 3] [--board qemu-an386]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+TARGET_S = 20.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", nargs="?", metavar="DIR", help="a study folder (default: run the quickstart study "
+                                                                  "into a temporary folder)")
+    parser.add_argument("--study", default=str(ROOT / "studies" / "quickstart.toml"))
+    parser.add_argument("--picks", type=int, default=3)
+    parser.add_argument("--board", default="qemu-an386")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.folder is None:
+            folder = Path(tmp) / "study"
+            dse = Path(sys.executable).with_name("dse")
+            print(f"running {Path(args.study).name} into {folder} (not timed)", flush=True)
+            subprocess.run([str(dse), "run", args.study, "--out", str(folder), "--quiet"], check=True)
+        else:
+            folder = Path(args.folder)
+        rows = validate_picks(folder, args.picks, args.board)
+    write_rows(rows)
+    worst = max((r["total_s"] for r in rows), default=0.0)
+    failed = [r for r in rows if r["status"] != "ok"]
+    print(f"{len(rows)} picks validated on {args.board}, {len(failed)} failed; target <= {TARGET_S:g} s each")
+    print(f"max_turnaround_s={worst:.2f}")
+    return 1 if failed else 0
+
+
+def validate_picks(folder: Path, count: int, board_name: str) -> list[dict]:
+    from dse.folder import StudyFolder
+    from firmware.validate import get_board, pick_numbers, validate_trial
+
+    loaded = StudyFolder(folder).load()
+    board = get_board(board_name)
+    rows = []
+    for rank, number in enumerate(pick_numbers(folder, count, loaded), start=1):
+        start = time.perf_counter()
+        record = validate_trial(folder, number, board, loaded=loaded, progress=None)
+        total = time.perf_counter() - start
+        w = record.measured.wall_s
+        m, p = record.measured, record.predicted
+        diff = "" if m.accuracy is None or p.accuracy is None else f"{100 * (m.accuracy - p.accuracy):+.2f}"
+        row = {
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "host": platform.node(),
+            "cores": os.cpu_count(),
+            "study": record.study,
+            "board": board_name,
+            "pick": rank,
+            "trial": number,
+            "cut": record.configuration.get("cut"),
+            "hidden": record.configuration.get("hidden"),
+            "samples": record.configuration.get("samples"),
+            "epochs": record.configuration.get("epochs"),
+            "status": record.status,
+            "generate_s": round(w.get("generate", 0.0), 2),
+            "build_s": round(w.get("build", 0.0), 2),
+            "run_s": round(w.get("run", 0.0), 2),
+            "total_s": round(total, 2),
+            "instructions": sum((m.instructions or {}).values()),
+            "accuracy_diff_pp": diff,
+        }
+        rows.append(row)
+        print(f"pick {rank} (trial {number}, cut {row['cut']}, hidden {row['hidden']}, {row['samples']} samples): "
+              f"{record.status}{' (' + record.reason + ')' if record.reason else ''}; generate {row['generate_s']} s, "
+              f"build {row['build_s']} s, run {row['run_s']} s, total {row['total_s']} s; "
+              f"{row['instructions']:,} instructions; accuracy vs simulated same draw {diff or '?'} points",
+              flush=True)
+    return rows
+
+
+def write_rows(rows: list[dict]) -> None:
+    if not rows:
+        return
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    path = results / "validation_turnaround.csv"
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
