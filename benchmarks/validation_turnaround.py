@@ -51,7 +51,7 @@ def main() -> int:
 
 def validate_picks(folder: Path, count: int, board_name: str) -> list[dict]:
     from dse.folder import StudyFolder
-    from firmware.validate import get_board, pick_numbers, validate_trial
+    from dse.validation import get_board, pick_numbers, validate_trial
 
     loaded = StudyFolder(folder).load()
     board = get_board(board_name)

@@ -1,4 +1,5 @@
-"""The `dse` command: run a study, redo its reports, show its picks, inspect the zoo, price one configuration.
+"""The `dse` command: run a study, redo its reports, show its picks, inspect the zoo, price one configuration,
+validate picks on a board.
 
 User errors print one line `dse: error: ...` and exit 2; heavy imports (torch, Optuna, matplotlib) happen only in
 the subcommands that need them.
@@ -223,9 +224,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from firmware.validate import get_board, load_trial, pick_numbers, validate_trial, validation_table
-
     from .folder import StudyFolder
+    from .validation import get_board, load_trial, pick_numbers, validate_trial, validation_table
 
     if args.ppk2 is not None and args.board != "nrf52840dk":
         raise UserError(f"--ppk2 measures energy on the nrf52840dk board, not on {args.board}")

@@ -16,7 +16,7 @@ from dse.cli import main
 from dse.folder import StudyFolder
 from dse.search import run_study
 from dse.studyfile import load_study_file
-from firmware import validate as V
+from dse import validation as V
 from firmware.boards import BOARDS
 from firmware.boards.host import HostBoard
 from firmware.boards.qemu import QemuBoard

@@ -1,0 +1,282 @@
+"""`dse validate`, the study half: which trial, what the study predicted for it, where the record goes.
+
+firmware.validate generates, builds, runs and parses; this module feeds it a trial's configuration, sample draw,
+predictions and time bound, then stores the record, because only the study side knows the study (firmware must not
+import dse). The firmware runs repeat 0 of the study seed: the same sample draw and head seed as the trial's
+per_repeat[0] simulated accuracy, so the board's accuracy is compared with the simulation of exactly that draw.
+
+The record is written atomically to DIR/validations/trial-<N>-<board>.json and into the study's storage as the
+study user attribute `validation/<board>/trial-<N>` (for calibration). A failed validation is recorded too; user
+mistakes (an unknown trial or board) raise UserError and record nothing.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from firmware.records import NOT_PREDICTED, PHASES, Predicted, ValidationRecord, write_record
+
+from .errors import UserError
+
+VALIDATIONS_DIR = "validations"
+WORK_DIR = "work"
+REPEAT = 0  # the simulated repeat the firmware reproduces (its accuracy is per_repeat[0])
+
+# The instruction bound behind the run timeout: operations of the configuration (frozen-layer MACs, written
+# outputs and compares per sample, head MACs and updates per epoch, test forward passes) x instructions per
+# operation x a safety factor, plus a fixed allowance for start-up (stack painting) and output. Measured on
+# qemu-an386 the firmware retires 8.1-8.6 instructions per counted operation (tiny study, both cuts, heads 0 and 8);
+# 16 per operation x 2 is four times that, and qemu's timeout_for adds its own margin for emulation speed.
+INSTRUCTIONS_PER_OP = 16
+SAFETY = 2
+FIXED_INSTRUCTIONS = 20_000_000
+
+Progress = Callable[[str], None]
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- the trial ------------------------------------------------------------------------------------------------------
+
+@dataclass
+class TrialInfo:
+    study: Any  # optuna.Study (read-write: records go into its user attributes)
+    spec: Any  # dse.studyfile.StudySpec
+    number: int
+    config: Any  # models.config.Configuration
+    accuracy: dict  # the trial's accuracy attribute (mean, std, per_repeat, epochs_per_repeat, ...)
+    predicted: dict  # the trial's flat prediction attribute
+
+
+def load_trial(folder: str | Path, number: int, loaded=None) -> TrialInfo:
+    """The study, its spec and trial `number`'s configuration from the study's storage."""
+    from models.config import Configuration
+
+    from .folder import StudyFolder
+    from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
+
+    study, spec = loaded if loaded is not None else StudyFolder(folder).load()
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        known = f"trials 0-{max(trials)}" if trials else "no trials yet"
+        raise UserError(f"{folder}: study {spec.name!r} has no trial {number} ({known})")
+    trial = trials[number]
+    if ATTR_CONFIG not in trial.user_attrs:
+        raise UserError(f"{folder}: trial {number} has no stored configuration (state {trial.state.name})")
+    try:
+        config = Configuration.from_dict(trial.user_attrs[ATTR_CONFIG])
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{folder}: trial {number}: unreadable configuration ({exc})") from None
+    return TrialInfo(study, spec, number, config, dict(trial.user_attrs.get(ATTR_ACCURACY, {})),
+                     dict(trial.user_attrs.get(ATTR_PREDICTED, {})))
+
+
+def pick_numbers(folder: str | Path, count: int, loaded=None) -> list[int]:
+    """The first `count` Pareto picks as `dse show` lists them (feasible, best accuracy first, each configuration
+    once)."""
+    from .folder import StudyFolder
+    from .report import picks, trial_table
+
+    study, spec = loaded if loaded is not None else StudyFolder(folder).load()
+    chosen = picks(trial_table(study, spec), spec, unique=True)
+    if not len(chosen):
+        raise UserError(f"{folder}: study {spec.name!r} has no feasible Pareto pick to validate")
+    return [int(n) for n in chosen["number"][:count]]
+
+
+def get_board(name: str, **options):
+    """The board called `name` (UserError for an unknown name); options (e.g. the nrf52840dk's ppk2 port) go to
+    its constructor, None values left out."""
+    from firmware.boards import get_board as _get
+
+    try:
+        return _get(name, **{k: v for k, v in options.items() if v is not None})
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+# --- what the study expects -----------------------------------------------------------------------------------------
+
+def operation_count(config, classes: int | None, test_count: int) -> float:
+    """Operations of one firmware run: N forward passes to the cut, epochs x head training (full budget: early
+    stopping only shortens it), T test forward passes (frozen layers + head)."""
+    from cost_models.latency import training_counts
+    from cost_models.workload import workload_from_config
+
+    w = workload_from_config(config, classes)
+    frozen = w.input_elements + sum(layer.macs + layer.elements + layer.compares for layer in w.layers[1:])
+    training = sum(training_counts(w, float(config.epochs)).values())
+    return frozen * config.samples + training + (frozen + w.head_macs) * test_count
+
+
+def instruction_upper_bound(config, classes: int | None, test_count: int) -> int:
+    """A generous bound on the instructions one run retires (see INSTRUCTIONS_PER_OP, SAFETY)."""
+    ops = operation_count(config, classes, test_count)
+    return int(SAFETY * (INSTRUCTIONS_PER_OP * ops + FIXED_INSTRUCTIONS))
+
+
+def predicted_values(info: TrialInfo, epochs_of_draw: int | None) -> Predicted:
+    """The study's predictions for the trial: simulated accuracy of repeat 0 (the draw the firmware runs), RAM and
+    flash, and per-phase time and energy re-priced for the epochs that draw ran (the stored prediction is for the
+    mean over repeats)."""
+    per_repeat = info.accuracy.get("per_repeat") or []
+    predicted = Predicted(board=info.spec.board, accuracy=float(per_repeat[REPEAT]) if per_repeat else None,
+                          accuracy_mean=info.accuracy.get("mean"), epochs_run=epochs_of_draw,
+                          instructions=NOT_PREDICTED)
+    prediction = None
+    try:
+        from .evaluate import price
+
+        epochs = epochs_of_draw if epochs_of_draw else None
+        prediction = price(info.config, info.spec.board, epochs, info.spec.task.classes)
+    except Exception as exc:  # noqa: BLE001 - fall back on what the study stored
+        predicted.notes.append(f"re-pricing failed ({type(exc).__name__}: {exc}); stored prediction used")
+    if prediction is not None:
+        predicted.ram_total, predicted.flash_total = int(prediction.ram_total), int(prediction.flash_total)
+        for phase, cost in prediction.phases.items():
+            predicted.cycles[phase] = cost.cycles
+            predicted.seconds[phase] = cost.seconds
+            predicted.energy_mj[phase] = cost.energy_mj
+        predicted.notes += list(prediction.notes)
+        if epochs_of_draw:
+            predicted.notes.append(f"time and energy priced for the {epochs_of_draw} epochs this draw ran in "
+                                   "simulation")
+    else:
+        stored = info.predicted
+        predicted.ram_total = stored.get("ram_total")
+        predicted.flash_total = stored.get("flash_total")
+        for phase in PHASES:
+            if f"cycles.{phase}" in stored:
+                predicted.cycles[phase] = stored[f"cycles.{phase}"]
+                predicted.seconds[phase] = stored.get(f"time.{phase}_s")
+                predicted.energy_mj[phase] = stored.get(f"energy.{phase}_mj")
+    predicted.notes.append("instructions: not predicted (the cost models have no instruction model yet)")
+    return predicted
+
+
+def _epochs_of_draw(info: TrialInfo) -> int | None:
+    epochs = info.accuracy.get("epochs_per_repeat") or []
+    return int(epochs[REPEAT]) if epochs else None
+
+
+# --- the validation -------------------------------------------------------------------------------------------------
+
+def validate_trial(folder: str | Path, number: int, board, *, timeout_s: float | None = None,
+                   progress: Progress | None = say, loaded=None, info: TrialInfo | None = None,
+                   store: bool = True) -> ValidationRecord:
+    """Validate trial `number` of the study in `folder` on `board` (a board object or name). Returns the record
+    (status "ok" or "failed"); raises UserError for an unknown trial or board."""
+    from firmware.validate import validate
+
+    folder = Path(folder)
+    if isinstance(board, str):
+        board = get_board(board)
+    info = info or load_trial(folder, number, loaded)
+    task = info.spec.task
+    record = validate(
+        info.config, board, folder / VALIDATIONS_DIR / WORK_DIR / f"trial-{number}-{board.name}",
+        predicted_values(info, _epochs_of_draw(info)), study=info.spec.name, trial=number, repeat=REPEAT,
+        seed=info.spec.seed, data_path=task.data, source_labels=task.source_labels,
+        target_labels=task.target_labels, timeout_s=timeout_s,
+        instruction_bound=lambda test_count: instruction_upper_bound(info.config, task.classes, test_count),
+        progress=None if progress is None else (lambda message: progress(f"dse: {message}")))
+    if store:
+        save(record, folder, info.study)
+    return record
+
+
+def save(record: ValidationRecord, folder: str | Path, study) -> Path:
+    """The record into DIR/validations/ (atomic) and into the study storage as a study user attribute."""
+    path = write_record(record, Path(folder) / VALIDATIONS_DIR)
+    study.set_user_attr(record.key, record.to_dict())
+    return path
+
+
+def stored_validations(study) -> dict[str, dict]:
+    """Every validation record stored with a study: attribute key -> record dict."""
+    return {k: v for k, v in study.user_attrs.items() if k.startswith("validation/")}
+
+
+# --- the terminal table ---------------------------------------------------------------------------------------------
+
+def _kb(n) -> str:
+    return "" if n is None else f"{n / 1024:.1f}"
+
+
+def _pct(e) -> str:
+    return "" if e is None else f"{100 * e:+.1f}%"
+
+
+def _grouped(n) -> str:
+    return "" if n is None else f"{int(n):,}"
+
+
+def _sig(x, fmt: str = ".4g") -> str:
+    return "" if x is None else format(x, fmt)
+
+
+def validation_table(records: list[ValidationRecord]) -> str:
+    """Measured against predicted, one block per record."""
+    from .tables import text_table
+
+    blocks = []
+    for r in records:
+        c = r.configuration
+        title = (f"trial {r.trial} of {r.study} on {r.board}: {r.status}"
+                 f"{': ' + r.reason if r.reason else ''} (cut {c.get('cut')}, hidden {c.get('hidden')}, "
+                 f"{c.get('samples')} samples, {c.get('epochs')} epochs, batch {c.get('batch')}, "
+                 f"lr {_sig(c.get('lr'), '.3g')})")
+        m, p, e = r.measured, r.predicted, r.errors
+        rows = []
+        if m.accuracy is not None or p.accuracy is not None:
+            rows.append(["accuracy (%)", _sig(None if m.accuracy is None else 100 * m.accuracy, ".1f"),
+                         _sig(None if p.accuracy is None else 100 * p.accuracy, ".1f"),
+                         "" if "accuracy_pp" not in e else f"{e['accuracy_pp']:+.1f} pp",
+                         "simulated, same draw"])
+        if m.epochs_run is not None:
+            rows.append(["epochs run", str(m.epochs_run), _sig(p.epochs_run, "d"), "", "simulated, same draw"])
+        if m.features_fnv is not None:
+            rows.append(["features FNV-1a", m.features_fnv, m.features_expected_fnv or "",
+                         "match" if m.features_match else "DIFFER", "integer reference"])
+        host = r.board == "host"
+        if m.peak_ram_bytes is not None or p.ram_total is not None:
+            detail = ""
+            if m.static_ram_bytes is not None:
+                detail = (f"static {_kb(m.static_ram_bytes)} + stack {_kb(m.stack_bytes) or '?'} + heap "
+                          f"{_kb(m.heap_bytes) or '?'} KB")
+            rows.append(["peak RAM (KB)", _kb(m.peak_ram_bytes), _kb(p.ram_total), _pct(e.get("ram_total")),
+                         detail + (" (host executable)" if host else "")])
+        if m.flash_bytes is not None or p.flash_total is not None:
+            rows.append(["flash (KB)", _kb(m.flash_bytes), _kb(p.flash_total), _pct(e.get("flash_total")),
+                         "from the ELF" + (" (host executable)" if host else "")])
+        for phase in PHASES:
+            if m.instructions and phase in m.instructions:
+                rows.append([f"instructions {phase}", _grouped(m.instructions[phase]), NOT_PREDICTED, "",
+                             "qemu plugin, exact"])
+        for phase in PHASES:
+            mc, pc = (m.cycles or {}).get(phase), p.cycles.get(phase)
+            if mc is not None:
+                rows.append([f"cycles {phase}", _grouped(mc), "uncalibrated" if pc is None else _grouped(pc),
+                             _pct(e.get(f"cycles.{phase}")), m.cycles_source or ""])
+        for phase in PHASES:
+            ms, ps = (m.seconds or {}).get(phase), p.seconds.get(phase)
+            if ms is not None:
+                rows.append([f"time {phase} (s)", _sig(ms), "uncalibrated" if ps is None else _sig(ps),
+                             _pct(e.get(f"seconds.{phase}")), "host clock, not the board's" if host else ""])
+        for phase in PHASES:
+            me, pe = (m.energy_mj or {}).get(phase), p.energy_mj.get(phase)
+            if me is not None:
+                rows.append([f"energy {phase} (mJ)", _sig(me), "uncalibrated" if pe is None else _sig(pe),
+                             _pct(e.get(f"energy_mj.{phase}")), "PPK2"])
+        lines = [title]
+        if rows:
+            lines.append(text_table(["measure", "measured", "predicted", "error", "note"], rows, indent="  "))
+        if m.wall_s:
+            lines.append("  wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in m.wall_s.items()))
+        lines += [f"  note: {n}" for n in r.notes]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
