@@ -14,8 +14,10 @@ command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 if ((${#need_apt[@]})); then
     echo "setup: installing Debian packages: ${need_apt[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

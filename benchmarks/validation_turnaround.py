@@ -1,7 +1,8 @@
 """Turnaround of `dse validate` on the emulated board: generate, build and run each of a study's top 3 picks on
 qemu-an386, as a user re-validating picks sees it.
 
-Target: at most 20 s per pick (generate + build + run). Without DIR, runs the quickstart study into a temporary
+Target: at most 20 s per pick (generate + build + run). Also prints how many picks' on-board accuracy is within
+3 points of the simulated accuracy of the same sample draw (issue 3's check). Without DIR, runs the quickstart study into a temporary
 folder first (its time is not counted). Prints one line per pick, appends the rows to
 benchmarks/results/validation_turnaround.csv, and ends with `max_turnaround_s=<x>`.
 Usage: .venv/bin/python benchmarks/validation_turnaround.py [DIR] [--picks 3] [--board qemu-an386]
@@ -45,6 +46,10 @@ def main() -> int:
     worst = max((r["total_s"] for r in rows), default=0.0)
     failed = [r for r in rows if r["status"] != "ok"]
     print(f"{len(rows)} picks validated on {args.board}, {len(failed)} failed; target <= {TARGET_S:g} s each")
+    diffs = [abs(float(r["accuracy_diff_pp"])) for r in rows if r["status"] == "ok" and r["accuracy_diff_pp"]]
+    within = sum(d <= 3.0 for d in diffs)
+    print(f"on-board accuracy within 3 points of the simulated same draw: {within}/{len(diffs)} picks "
+          f"(worst {max(diffs, default=0.0):.2f} points)")
     print(f"max_turnaround_s={worst:.2f}")
     return 1 if failed else 0
 
