@@ -287,17 +287,18 @@ class _Reader:
             if not task.needs_file:
                 self.fail("task.data", f"task {_show(name)} ships with its data and takes no file (value {_show(rel)})")
             data = (self.path.parent / rel).resolve() if not Path(rel).is_absolute() else Path(rel)
-        elif task.needs_file:
+        elif task.needs_file and not task.target_labels:
+            # a user's own file (npz); the paper's data sets may instead be found through their environment variable
             self.fail("task.data", f"missing: task {_show(name)} needs a data file")
         labels = {}
         for key in ("source_labels", "target_labels"):
             if key not in table:
-                if task.needs_file:
+                if not task.target_labels:
                     self.fail(f"task.{key}", f"missing: task {_show(name)} needs the original labels of each domain")
                 labels[key] = None
                 continue
             value = table[key]
-            if not task.needs_file:
+            if task.target_labels:
                 self.fail(f"task.{key}", f"task {_show(name)} fixes its own labels (value {_show(value)})")
             if not isinstance(value, list) or not value or not all(_is(v, int) for v in value):
                 self.fail(f"task.{key}", f"must be a non-empty list of integer labels, got {_show(value)}")
@@ -420,7 +421,7 @@ class _Reader:
         from .evaluate import price
 
         task = spec.task
-        if task.data is not None and not task.data.is_file():
+        if task.data is not None and not task.data.exists():  # a file, or a data set's extracted directory
             self.fail("task.data", f"no such data file {_show(self.raw['task']['data'])} (looked for {task.data})")
         try:
             data = load_task(task.name, task.data, task.source_labels, task.target_labels)

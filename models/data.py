@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,6 +73,11 @@ def load_task(
 
     "digits" comes from scikit-learn (no file). "npz" reads `data_path` (arrays x (N, ...) float, y (N,) int)
     and needs `source_labels` and `target_labels`; x outside [0, 1] is min-max scaled over the whole file.
+
+    "cifar3" (CIFAR-10, models.datasets.cifar10) and "har3b" (UCI HAR, models.datasets.uci_har) read the data
+    set's standard distribution file or directory at `data_path`, or, when it is None, at the path in the
+    environment variable MICROTL_CIFAR10 / MICROTL_UCI_HAR; nothing is ever downloaded. They keep the data set's
+    official train/test partition instead of splitting it again (see _split_official).
     """
     if isinstance(task, str):
         task = get_task(task)
@@ -83,10 +89,11 @@ def load_task(
         if data_path is None:
             raise ValueError("task 'npz' needs a data file (an .npz with arrays x and y)")
         x, y = _load_npz(Path(data_path))
+    elif task.name in _OFFICIAL:
+        return _load_official(task, data_path, source_labels, target_labels)
     else:
-        # CIFAR-10 and UCI HAR file readers belong to the paper-workloads work; until then, say so plainly.
-        raise ValueError(f"task {task.name!r}: reading its data files is not implemented yet; "
-                         "tasks with a loader: digits, npz")
+        raise ValueError(f"task {task.name!r}: no reader for its data; tasks with a loader: "
+                         f"digits, npz, {', '.join(_OFFICIAL)}")
     source = tuple(int(v) for v in (source_labels if source_labels is not None else task.source_labels))
     target = tuple(int(v) for v in (target_labels if target_labels is not None else task.target_labels))
     _check_labels(task.name, data_path, y, source, target)
@@ -98,6 +105,54 @@ def load_task(
             raise
         raise DataError(f"data file {data_path}: cannot split it into stratified source/target sets "
                         f"({' '.join(str(exc).split())})") from None
+
+
+_OFFICIAL = {"cifar3": "cifar10", "har3b": "uci_har"}  # task -> reader module in models.datasets
+
+
+def _load_official(task: Task, data_path, source_labels, target_labels) -> TaskData:
+    import importlib
+
+    reader = importlib.import_module(f".datasets.{_OFFICIAL[task.name]}", __package__)
+    (x_train, y_train), (x_test, y_test) = reader.load(data_path)
+    source = tuple(int(v) for v in (source_labels if source_labels is not None else task.source_labels))
+    target = tuple(int(v) for v in (target_labels if target_labels is not None else task.target_labels))
+    where = data_path if data_path is not None else os.environ.get(reader.ENV_VAR)
+    _check_labels(task.name, where, y_train, source, target)
+    _check_labels(task.name, where, y_test, source, target)
+    task = replace(task, input_shape=tuple(x_train.shape[1:]), source_labels=source, target_labels=target)
+    return _split_official(task, x_train, y_train, x_test, y_test)
+
+
+def _split_official(task: Task, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                    y_test: np.ndarray) -> TaskData:
+    """The four splits from a data set's official train/test partition, nothing re-split:
+
+    source_train = official train part, source labels    target_pool = official train part, target labels
+    source_test  = official test part, source labels     target_test = official test part, target labels
+
+    so the pretrained network and the user's labelled draws only ever see the official training part, and the
+    target test set is the official test part of the target classes. Labels are remapped as in _split, and samples
+    keep the files' order.
+    """
+    splits = []
+    for labels, (x, y) in ((task.source_labels, (x_train, y_train)), (task.source_labels, (x_test, y_test)),
+                           (task.target_labels, (x_train, y_train)), (task.target_labels, (x_test, y_test))):
+        mask = np.isin(y, labels)
+        splits.append(Split(np.ascontiguousarray(x[mask]), _remap(y[mask], labels)))
+    params = {"task": task.name, "source": task.source_labels, "target": task.target_labels,
+              "partition": "official"}
+    return TaskData(task, *splits, _digest(params, splits))
+
+
+def _digest(params: dict, splits) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps(params, sort_keys=True).encode())
+    for split in splits:
+        for array in (split.x, split.y):
+            digest.update(f"{array.dtype}{array.shape}".encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
 
 
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -167,15 +222,10 @@ def _split(task: Task, x: np.ndarray, y: np.ndarray) -> TaskData:
         idx_a, idx_b = np.sort(idx_a), np.sort(idx_b)
         parts[domain] = (Split(xd[idx_a], yd[idx_a]), Split(xd[idx_b], yd[idx_b]))
     (source_train, source_test), (target_pool, target_test) = parts["source"], parts["target"]
-    digest = hashlib.sha256()
     params = {"task": task.name, "source": task.source_labels, "target": task.target_labels, "seed": SPLIT_SEED,
               "fractions": [SOURCE_TEST_FRACTION, TARGET_TEST_FRACTION]}
-    digest.update(json.dumps(params, sort_keys=True).encode())
-    for split in (source_train, source_test, target_pool, target_test):
-        for array in (split.x, split.y):
-            digest.update(f"{array.dtype}{array.shape}".encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
-    return TaskData(task, source_train, source_test, target_pool, target_test, digest.hexdigest())
+    splits = (source_train, source_test, target_pool, target_test)
+    return TaskData(task, *splits, _digest(params, splits))
 
 
 def _remap(y: np.ndarray, labels: tuple[int, ...]) -> np.ndarray:

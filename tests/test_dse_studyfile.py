@@ -155,3 +155,73 @@ def test_npz_study_with_labels_is_priced_with_its_class_count(tmp_path):
     assert spec.task.data == tmp_path / "digits.npz" and spec.task.classes == 2
     assert spec.board_limits is not None
     shutil.rmtree(tmp_path)
+
+
+def _truncated_tar_gz(path: Path) -> None:
+    import gzip
+    import io
+    import tarfile
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        blob = bytes(range(256)) * 64
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = len(blob)
+        tar.addfile(info, io.BytesIO(blob))
+    packed = gzip.compress(buffer.getvalue())
+    path.write_bytes(packed[: len(packed) // 2])
+
+
+def _truncated_zip(path: Path) -> None:
+    import zipfile
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("UCI HAR Dataset/train/y_train.txt", "1\n" * 500)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+PAPER_TASKS = [
+    ("cifar3", "cifar_cnn", '["conv2", "pool2"]', "cifar-10-python.tar.gz", _truncated_tar_gz,
+     "https://www.cs.toronto.edu/~kriz/cifar.html", "MICROTL_CIFAR10"),
+    ("har3b", "har_rnn", '["conv1", "lstm1"]', "UCI HAR Dataset.zip", _truncated_zip,
+     "https://archive.ics.uci.edu/dataset/240", "MICROTL_UCI_HAR"),
+]
+
+
+@pytest.mark.parametrize("task, model, cut, file, damage, url, env", PAPER_TASKS)
+def test_paper_task_with_missing_or_damaged_data_exits_2_with_one_line(task, model, cut, file, damage, url, env,
+                                                                      tmp_path, capsys, monkeypatch):
+    text = edit(TINY, '[task]\nname = "digits"', f'[task]\nname = "{task}"\ndata = "data/{file}"')
+    text = edit(edit(text, 'name = "digits_cnn"', f'name = "{model}"'), 'cut = ["conv2", "pool2"]', f"cut = {cut}")
+    (tmp_path / "s.toml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    for present in (False, True):
+        if present:
+            (tmp_path / "data").mkdir()
+            damage(tmp_path / "data" / file)
+        code = main(["run", "s.toml", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("dse: error: s.toml: task.data: "), lines[0]
+        assert file in lines[0], lines[0]
+        if present:  # the reader's message: which file, what is wrong, where it is published
+            assert url in lines[0], lines[0]
+        assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("task, model, cut, file, damage, url, env", PAPER_TASKS)
+def test_paper_task_without_data_key_uses_its_environment_variable(task, model, cut, file, damage, url, env,
+                                                                   tmp_path, capsys, monkeypatch):
+    """The paper's tasks fix their labels; their data may come from an environment variable instead of task.data."""
+    text = edit(TINY, '[task]\nname = "digits"', f'[task]\nname = "{task}"')
+    text = edit(edit(text, 'name = "digits_cnn"', f'name = "{model}"'), 'cut = ["conv2", "pool2"]', f"cut = {cut}")
+    (tmp_path / "s.toml").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    damage(tmp_path / file)
+    monkeypatch.setenv(env, str(tmp_path / file))
+    code = main(["run", "s.toml", "--quiet"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
+    assert file in lines[0] and url in lines[0], lines[0]  # the variable's file was read and found damaged
+    assert not (tmp_path / "runs").exists()

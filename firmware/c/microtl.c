@@ -92,123 +92,79 @@ uint32_t mt_fnv1a(uint32_t h, const void *data, uint32_t len)
 /* ---- expf / logf --------------------------------------------------------------------------------------------
  * Own float32 exp and log, built from + - * / and integer bit operations only, so the host and the Cortex-M4 give
  * bit-identical results (glibc's and newlib's expf/logf differ in the last bit, and such differences grow over the
- * epochs of SGD). Algorithms and constants from FreeBSD's msun e_expf.c / e_logf.c (as in musl), error < 1 ulp:
- *
- * ====================================================
- * Copyright (C) 1993 by Sun Microsystems, Inc. All rights reserved.
- *
- * Developed at SunPro, a Sun Microsystems, Inc. business.
- * Permission to use, copy, modify, and distribute this
- * software is freely granted, provided that this notice
- * is preserved.
- * ==================================================== */
+ * epochs of SGD). Textbook methods: Cody-Waite argument reduction with Taylor polynomials; within 1 ulp of the
+ * correctly rounded value (tested). */
 
 typedef union {
     float f;
     uint32_t i;
 } mt_bits;
 
-/* x * 2^n */
-static float mt_scalbnf(float x, int n)
+/* ln 2 = MT_LN2_HI + MT_LN2_LO; MT_LN2_HI has its low 10 mantissa bits zero, so k * MT_LN2_HI is exact for the
+ * |k| <= 150 that occur here. */
+#define MT_LN2_HI 0x1.62e400p-1f
+#define MT_LN2_LO 0x1.7f7d1cp-20f
+
+/* 2^n for -126 <= n <= 127, from the exponent bits. */
+static float mt_pow2i(int n)
 {
     mt_bits u;
-    float y = x;
-    if (n > 127) {
-        y *= 0x1p127f;
-        n -= 127;
-        if (n > 127) {
-            y *= 0x1p127f;
-            n -= 127;
-            if (n > 127) n = 127;
-        }
-    } else if (n < -126) {
-        y *= 0x1p-102f;  /* 2^-126 * 2^24 */
-        n += 126 - 24;
-        if (n < -126) {
-            y *= 0x1p-102f;
-            n += 126 - 24;
-            if (n < -126) n = -126;
-        }
-    }
-    u.i = (uint32_t)(0x7f + n) << 23;
-    return y * u.f;
+    u.i = (uint32_t)(127 + n) << 23;
+    return u.f;
 }
 
 float mt_expf(float x)
 {
-    static const float half[2] = {0.5f, -0.5f};
-    const float ln2hi = 6.9314575195e-1f, ln2lo = 1.4286067653e-6f, invln2 = 1.4426950216e+0f;
-    const float P1 = 1.6666625440e-1f, P2 = -2.7667332906e-3f;
-    float hi, lo = 0.0f, c, xx, y;
-    int k, sign;
-    mt_bits u;
-    u.f = x;
-    sign = (int)(u.i >> 31);
-    u.i &= 0x7fffffffu;
-    if (u.i >= 0x42aeac50u) {               /* |x| >= 87.33655 or NaN */
-        if (u.i > 0x7f800000u) return x;    /* NaN */
-        if (u.i >= 0x42b17218u && !sign) return x * 0x1p127f;  /* overflow: inf */
-        if (sign && u.i >= 0x42cff1b5u) return 0.0f;           /* x <= -103.972084: underflow */
-    }
-    if (u.i > 0x3eb17218u) {                /* |x| > 0.5 ln2: reduce */
-        if (u.i > 0x3f851592u)              /* |x| > 1.5 ln2 */
-            k = (int)(invln2 * x + half[sign]);
-        else
-            k = 1 - sign - sign;
-        hi = x - (float)k * ln2hi;          /* k * ln2hi is exact here */
-        lo = (float)k * ln2lo;
-        x = hi - lo;
-    } else if (u.i > 0x39000000u) {         /* |x| > 2^-14 */
-        k = 0;
-        hi = x;
-        lo = 0.0f;
-    } else {
-        return 1.0f + x;
-    }
-    xx = x * x;
-    c = x - xx * (P1 + xx * P2);
-    y = 1.0f + (x * c / (2.0f - c) - lo + hi);
-    return k == 0 ? y : mt_scalbnf(y, k);
+    /* e^x = 2^k e^r with x = k ln2 + r, |r| <= ln2 / 2; e^r - 1 by its Taylor series to r^7 (remainder < 2^-30),
+     * added to 1 last so that the result is rounded once. */
+    float t, r, p;
+    int k;
+    if (x != x) return x;
+    if (x > 88.72284f) return INFINITY;
+    if (x < -103.97208f) return 0.0f;
+    t = x * 0x1.715476p+0f;  /* x / ln2 */
+    k = (int)(t < 0.0f ? t - 0.5f : t + 0.5f);
+    r = (x - (float)k * MT_LN2_HI) - (float)k * MT_LN2_LO;
+    p = r * (1.0f / 5040.0f) + (1.0f / 720.0f);
+    p = p * r + (1.0f / 120.0f);
+    p = p * r + (1.0f / 24.0f);
+    p = p * r + (1.0f / 6.0f);
+    p = p * r + 0.5f;
+    p = r + (r * r) * p;
+    t = 1.0f + p;
+    if (k > 127) return t * mt_pow2i(127) * mt_pow2i(k - 127);
+    if (k < -126) return t * mt_pow2i(-126) * mt_pow2i(k + 126);  /* subnormal results */
+    return t * mt_pow2i(k);
 }
 
 float mt_logf(float x)
 {
-    const float ln2_hi = 6.9313812256e-01f, ln2_lo = 9.0580006145e-06f;
-    const float Lg1 = 0.66666662693f, Lg2 = 0.40000972152f, Lg3 = 0.28498786688f, Lg4 = 0.24279078841f;
-    float hfsq, f, s, z, R, w, t1, t2, dk;
-    uint32_t ix;
-    int k = 0;
+    /* x = m 2^e with m in [sqrt(1/2), sqrt(2)); f = m - 1, s = f / (2 + f): log m = 2 atanh(s)
+     * = f - f^2/2 + s (f^2/2 + R) with R = 2/3 s^2 + 2/5 s^4 + ... (Taylor to s^10; |s| < 0.172). */
     mt_bits u;
+    float f, s, z, R, hfsq, dk;
+    int e = 0;
+    if (x != x || x == INFINITY) return x;
+    if (x < 0.0f) return NAN;
+    if (x == 0.0f) return -INFINITY;
     u.f = x;
-    ix = u.i;
-    if (ix < 0x00800000u || ix >> 31) {     /* x < 2^-126, or negative */
-        if (ix << 1 == 0) return -INFINITY; /* log(+-0) */
-        if (ix >> 31) return NAN;           /* log(negative) */
-        k -= 25;                            /* subnormal: scale up */
-        x *= 0x1p25f;
-        u.f = x;
-        ix = u.i;
-    } else if (ix >= 0x7f800000u) {
-        return x;                           /* inf or NaN */
-    } else if (ix == 0x3f800000u) {
-        return 0.0f;
+    if (u.i < 0x00800000u) {  /* subnormal: scale into the normal range */
+        u.f = x * 0x1p25f;
+        e = -25;
     }
-    /* reduce x into [sqrt(2)/2, sqrt(2)] */
-    ix += 0x3f800000u - 0x3f3504f3u;
-    k += (int)(ix >> 23) - 0x7f;
-    ix = (ix & 0x007fffffu) + 0x3f3504f3u;
-    u.i = ix;
-    x = u.f;
-    f = x - 1.0f;
+    e += (int)(u.i >> 23) - 127;
+    u.i = (u.i & 0x007fffffu) | 0x3f800000u;  /* m in [1, 2) */
+    if (u.f > 1.41421356f) {
+        u.f *= 0.5f;
+        e += 1;
+    }
+    f = u.f - 1.0f;
     s = f / (2.0f + f);
     z = s * s;
-    w = z * z;
-    t1 = w * (Lg2 + w * Lg4);
-    t2 = z * (Lg1 + w * Lg3);
-    R = t2 + t1;
+    R = z * (2.0f / 3.0f + z * (2.0f / 5.0f + z * (2.0f / 7.0f + z * (2.0f / 9.0f + z * (2.0f / 11.0f)))));
     hfsq = 0.5f * f * f;
-    dk = (float)k;
-    return s * (hfsq + R) + dk * ln2_lo - hfsq + f + dk * ln2_hi;
+    dk = (float)e;
+    return dk * MT_LN2_HI + ((s * (hfsq + R) + dk * MT_LN2_LO) - hfsq + f);
 }
 
 /* ---- sample store ----------------------------------------------------------------------------------------- */

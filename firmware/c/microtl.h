@@ -29,8 +29,8 @@ void mt_init_uniform(uint32_t seed, uint32_t layer, uint32_t fan_out, uint32_t f
 /* order[0..n) = 0..n-1 sorted by (rand_u32(seed, 0x2000 + epoch, i), i) (heap sort, deterministic) */
 void mt_shuffle(uint32_t seed, uint32_t epoch, uint32_t n, uint16_t *order);
 
-/* float32 exp and log from basic arithmetic only (FreeBSD msun algorithms, < 1 ulp): bit-identical on every
- * target, unlike the C libraries' expf/logf */
+/* float32 exp and log from basic arithmetic only (within 1 ulp): bit-identical on every target, unlike the C
+ * libraries' expf/logf */
 float mt_expf(float x);
 float mt_logf(float x);
 
