@@ -84,6 +84,7 @@ class _Heads:
         self.grads = np.zeros_like(self.params)
         self.velocity = np.zeros_like(self.params)  # v starts at 0: the first step gives v = g, as in torch
         self.tmp = np.empty_like(self.params)
+        self.update_rows = max(1, (256 * 1024 // 4) // self.params.shape[1])  # heads per block of the SGD update
         self.aug = self._views(self.params)
         self.grad_aug = self._views(self.grads)
         r = len(inits)
@@ -132,11 +133,16 @@ class _Heads:
             delta = z @ self.aug[1][:, :, :-1]
             delta *= h[..., :-1] > 0
             np.matmul(delta.transpose(0, 2, 1), xa, out=self.grad_aug[0])
-        g, v, tmp = self.grads, self.velocity, self.tmp
-        g += np.multiply(self.params, np.float32(p.decay), out=tmp)  # g = grad + decay * w
-        v *= np.float32(p.momentum)
-        v += g  # v = momentum * v + g
-        self.params -= np.multiply(v, np.float32(p.lr), out=tmp)  # w -= lr * v
+        decay, momentum, lr = np.float32(p.decay), np.float32(p.momentum), np.float32(p.lr)
+        # the update streams over all R heads' parameters several times: done a block of heads at a time (about
+        # 256 KB per array) it stays in cache; element for element the same float32 operations, so same numbers
+        for s in range(0, len(self.params), self.update_rows):
+            e = s + self.update_rows
+            w, g, v, tmp = self.params[s:e], self.grads[s:e], self.velocity[s:e], self.tmp[s:e]
+            g += np.multiply(w, decay, out=tmp)  # g = grad + decay * w
+            v *= momentum
+            v += g  # v = momentum * v + g
+            w -= np.multiply(v, lr, out=tmp)  # w -= lr * v
 
 
 def _stack(parts: list[Features]) -> tuple[np.ndarray, np.float32, np.float32]:

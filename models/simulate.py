@@ -2,6 +2,7 @@
 
 Everything that does not depend on the trial - task data, the pretrained and quantized network, the int8 features
 of the target pool and test set at each cut - is cached in-process, so a study's trials cost only head training.
+The pretrained weights and the int8 features are also cached on disk (models.pretrain, models.feature_cache).
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import numpy as np
 
 from .config import Configuration
 from .data import TaskData, draw_samples, load_task, max_balanced
-from .features import Features, dequantize, extract
+from .feature_cache import cached_features, weights_hash
+from .features import Features, dequantize
 from .head import SGDParams, accuracy, train_heads
 from .network import predict
 from .pretrain import Pretrained, cache_root, pretrain
@@ -87,11 +89,19 @@ def _prepared(key: _Key) -> Prepared:
 
 @lru_cache(maxsize=16)
 def _features(key: _Key, cut: str) -> tuple[Features, np.ndarray, np.ndarray]:
-    """(target pool features, dequantized target test features, target test labels) at `cut`."""
+    """(target pool features, dequantized target test features, target test labels) at `cut`. The int8 features
+    come from the disk cache (models.feature_cache: memory-mapped, computed once per weights, quantization, cut
+    and data), so a new process or a cleared in-process cache does not run the integer network again."""
     prep = _prepared(key)
-    pool = extract(prep.qmodel, prep.data.target_pool.x, cut)
-    test = extract(prep.qmodel, prep.data.target_test.x, cut)
+    weights = _weights_hash(key)
+    pool = cached_features(prep.qmodel, weights, prep.data, "target_pool", cut, key.cache_root)
+    test = cached_features(prep.qmodel, weights, prep.data, "target_test", cut, key.cache_root)
     return pool, dequantize(test), prep.data.target_test.y
+
+
+@lru_cache(maxsize=8)
+def _weights_hash(key: _Key) -> str:
+    return weights_hash(_prepared(key).pretrained.network)
 
 
 def _check_shapes(spec, data: TaskData) -> None:
@@ -171,3 +181,4 @@ def clear_caches() -> None:
     _data.cache_clear()
     _prepared.cache_clear()
     _features.cache_clear()
+    _weights_hash.cache_clear()
