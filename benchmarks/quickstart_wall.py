@@ -7,7 +7,6 @@ Usage: .venv/bin/python benchmarks/quickstart_wall.py [--study studies/quickstar
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import subprocess
@@ -16,6 +15,8 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from results_csv import append_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,15 +47,7 @@ def main() -> int:
         "pareto": pareto,
         "wall_s": round(wall, 1),
     }
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(exist_ok=True)
-    path = results / "quickstart_wall.csv"
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    append_rows("quickstart_wall", [row])
     print(f"trials={row['trials']} complete={complete} pareto={pareto} wall_s={row['wall_s']} (target <= 180 s)")
     return 0
 

@@ -18,7 +18,6 @@ Prints the figures, appends a row to benchmarks/results/trial_speed.csv; the las
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import os
 import platform
@@ -32,6 +31,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from results_csv import append_rows  # noqa: E402 (benchmarks/ is the script's folder)
 
 from models.features import Features, dequantize  # noqa: E402
 from models.head import SGDParams, train_heads  # noqa: E402
@@ -134,18 +135,11 @@ def main() -> int:
     print(f"per-repeat torch loop ({args.torch_threads} thread): runs {', '.join(f'{s:.3f}' for s in slow)} s -> "
           f"median {loop_s:.3f} s ({loop_s / args.repeats * 1000:.0f} ms per repeat)")
     print(f"speedup {speedup:.1f}x (target >= 20x: {'met' if speedup >= 20 else 'MISSED'})")
-    out = ROOT / "benchmarks" / "results" / "trial_speed.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
     row = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
            "cores": os.cpu_count(), "repeats": args.repeats, "epochs": params.epochs, "samples": SAMPLES,
            "features": FEATURES, "hidden": HIDDEN, "classes": CLASSES, "torch_threads": args.torch_threads,
            "trial_s": round(trial_s, 4), "torch_loop_s": round(loop_s, 4), "speedup": round(speedup, 2)}
-    new = not out.exists()
-    with out.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    append_rows("trial_speed", [row])
     print(f"trial_s={trial_s:.3f} speedup={speedup:.1f}")
     return 0
 

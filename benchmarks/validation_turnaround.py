@@ -2,7 +2,7 @@
 qemu-an386, as a user re-validating picks sees it.
 
 Target: at most 20 s per pick (generate + build + run). Also prints how many picks' on-board accuracy is within
-3 points of the simulated accuracy of the same sample draw (issue 3's check). Without DIR, runs the quickstart study into a temporary
+3 points of the simulated accuracy of the same sample draw. Without DIR, runs the quickstart study into a temporary
 folder first (its time is not counted). Prints one line per pick, appends the rows to
 benchmarks/results/validation_turnaround.csv, and ends with `max_turnaround_s=<x>`.
 Usage: .venv/bin/python benchmarks/validation_turnaround.py [DIR] [--picks 3] [--board qemu-an386]
@@ -10,7 +10,6 @@ Usage: .venv/bin/python benchmarks/validation_turnaround.py [DIR] [--picks 3] [-
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from results_csv import append_rows  # noqa: E402 (benchmarks/ is the script's folder)
 TARGET_S = 20.0
 
 
@@ -42,7 +43,7 @@ def main() -> int:
         else:
             folder = Path(args.folder)
         rows = validate_picks(folder, args.picks, args.board)
-    write_rows(rows)
+    append_rows("validation_turnaround", rows)
     worst = max((r["total_s"] for r in rows), default=0.0)
     failed = [r for r in rows if r["status"] != "ok"]
     print(f"{len(rows)} picks validated on {args.board}, {len(failed)} failed; target <= {TARGET_S:g} s each")
@@ -95,20 +96,6 @@ def validate_picks(folder: Path, count: int, board_name: str) -> list[dict]:
               f"{row['instructions']:,} instructions; accuracy vs simulated same draw {diff or '?'} points",
               flush=True)
     return rows
-
-
-def write_rows(rows: list[dict]) -> None:
-    if not rows:
-        return
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(exist_ok=True)
-    path = results / "validation_turnaround.csv"
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import numpy as np
 
 from models.config import Configuration
 from models.data import draw_samples, max_balanced
-from models.features import Features, dequantize
 from models.head import SGDParams, accuracy, train_head
 from models.quantize import QLayer, QuantizedModel, quantize_input
 from models.simulate import _features, _key, derive_seeds, prepare

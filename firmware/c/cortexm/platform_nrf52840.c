@@ -267,22 +267,3 @@ void plat_exit(int status)
         __asm volatile("wfi");
     }
 }
-
-/* An unexpected exception: report it as a JSON line and exit with status 128 + exception number. */
-static void put_hex(char *dst, uint32_t v)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 7; i >= 0; i--) {
-        dst[i] = digits[v & 0xFu];
-        v >>= 4;
-    }
-}
-
-void cm_fault_hook(uint32_t ipsr, const uint32_t *frame)
-{
-    char line[] = "{\"event\":\"fault\",\"ipsr\":\"0x________\",\"pc\":\"0x________\"}\n";
-    put_hex(line + 27, ipsr);
-    put_hex(line + 45, frame[6]);
-    plat_write(line, sizeof line - 1);
-    plat_exit((int)(128 + (ipsr & 0xFFu)));
-}

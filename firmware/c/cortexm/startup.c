@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cortexm.h"
+#include "platform.h"
 
 extern uint32_t __data_start__, __data_end__, __data_load__;
 extern uint32_t __bss_start__, __bss_end__;
@@ -22,12 +23,24 @@ void reset_c(void) __attribute__((noreturn, used));
 
 /* --- faults ------------------------------------------------------------------------------------------------- */
 
+/* An unexpected exception: report it as a JSON line through the board's platform and exit with status
+ * 128 + exception number (weak: a program may install its own). */
+static void put_hex(char *dst, uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 7; i >= 0; i--) {
+        dst[i] = digits[v & 0xFu];
+        v >>= 4;
+    }
+}
+
 __attribute__((weak)) void cm_fault_hook(uint32_t ipsr, const uint32_t *frame)
 {
-    (void)ipsr;
-    (void)frame;
-    for (;;) {
-    }
+    char line[] = "{\"event\":\"fault\",\"ipsr\":\"0x________\",\"pc\":\"0x________\"}\n";
+    put_hex(line + 27, ipsr);
+    put_hex(line + 45, frame[6]);
+    plat_write(line, sizeof line - 1);
+    plat_exit((int)(128 + (ipsr & 0xFFu)));
 }
 
 /* Every unexpected exception lands here: pass IPSR and the stacked frame (MSP or PSP per EXC_RETURN bit 2). */
