@@ -12,7 +12,8 @@ from pathlib import Path
 
 BOARDS_DIR = Path(__file__).parent / "boards"
 
-# section -> key -> accepted Python types. Every section also needs a `source` string.
+# section -> key -> accepted Python types. Every section also needs a `source` string. A board with
+# `instructions_only = true` (an emulator: no clock, no power figures) needs only [cpu].core and [memory].
 _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "cpu": {"core": (str,), "clock_hz": (int,)},
     "memory": {"ram_bytes": (int,), "flash_bytes": (int,)},
@@ -30,17 +31,18 @@ class Board:
     name: str
     description: str
     core: str
-    clock_hz: int
+    clock_hz: int | None  # None on instructions-only boards
     ram_bytes: int
     flash_bytes: int
-    supply_v: float
-    inference_current_ma: float
-    training_current_ma: float
-    radio_phy_bps: int
-    radio_payload_bps: int
-    radio_current_ma: float
+    supply_v: float | None
+    inference_current_ma: float | None
+    training_current_ma: float | None
+    radio_phy_bps: int | None
+    radio_payload_bps: int | None
+    radio_current_ma: float | None
     sources: tuple[tuple[str, str], ...]  # (section, source)
     path: Path
+    instructions_only: bool = False  # an emulated board: retired instructions, no clock, no power, no radio
 
     def phase_power_w(self, phase: str) -> float:
         """Average power of a phase: collection runs int8 inference, training runs the float32 head."""
@@ -86,7 +88,14 @@ def _load_file(path: Path) -> Board:
         raise BoardError(f"{path}: not valid TOML ({exc})") from None
     values: dict[str, object] = {}
     sources = []
+    only = data.get("instructions_only", False)
+    if not isinstance(only, bool):
+        raise BoardError(f"{path}: instructions_only must be true or false, got {only!r}")
     for section, keys in _SCHEMA.items():
+        if only and section in ("power", "radio"):
+            continue
+        if only and section == "cpu":
+            keys = {"core": (str,)}
         table = data.get(section)
         if not isinstance(table, dict):
             raise BoardError(f"{path}: missing section [{section}]")
@@ -107,15 +116,20 @@ def _load_file(path: Path) -> Board:
         name=name,
         description=str(data.get("description", "")),
         core=values["cpu.core"],
-        clock_hz=values["cpu.clock_hz"],
+        clock_hz=values.get("cpu.clock_hz"),
         ram_bytes=values["memory.ram_bytes"],
         flash_bytes=values["memory.flash_bytes"],
-        supply_v=float(values["power.supply_v"]),
-        inference_current_ma=float(values["power.inference_current_ma"]),
-        training_current_ma=float(values["power.training_current_ma"]),
-        radio_phy_bps=values["radio.phy_bps"],
-        radio_payload_bps=values["radio.payload_bps"],
-        radio_current_ma=float(values["radio.current_ma"]),
+        supply_v=_float(values.get("power.supply_v")),
+        inference_current_ma=_float(values.get("power.inference_current_ma")),
+        training_current_ma=_float(values.get("power.training_current_ma")),
+        radio_phy_bps=values.get("radio.phy_bps"),
+        radio_payload_bps=values.get("radio.payload_bps"),
+        radio_current_ma=_float(values.get("radio.current_ma")),
         sources=tuple(sources),
         path=path,
+        instructions_only=only,
     )
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)

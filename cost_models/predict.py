@@ -5,7 +5,7 @@ are reported as uncalibrated (None) rather than guessed; totals sum the calibrat
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from models.config import Configuration
 
@@ -37,10 +37,11 @@ class Prediction:
     latency_s: float  # sum over phases_included
     energy_mj: float  # sum over phases_included
     phases_included: tuple[str, ...]
-    ble_upload: BleUpload
+    ble_upload: BleUpload | None  # None on boards without a radio (instructions-only boards)
     fits_ram: bool
     fits_flash: bool
     notes: tuple[str, ...]
+    instructions: dict[str, float | None] = field(default_factory=dict)  # predicted, per phase (emulated boards)
 
     def to_dict(self) -> dict[str, float | int | str]:
         """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
@@ -59,9 +60,11 @@ class Prediction:
         out["energy_mj"] = float(self.energy_mj)
         out["phases_included"] = ",".join(self.phases_included)
         out["phases_uncalibrated"] = ",".join(p for p in self.phases if p not in self.phases_included)
-        out["ble.bytes"] = self.ble_upload.bytes
-        out["ble.seconds"] = float(self.ble_upload.seconds)
-        out["ble.energy_mj"] = float(self.ble_upload.energy_mj)
+        if self.ble_upload is not None:
+            out["ble.bytes"] = self.ble_upload.bytes
+            out["ble.seconds"] = float(self.ble_upload.seconds)
+            out["ble.energy_mj"] = float(self.ble_upload.energy_mj)
+        out.update({f"instructions.{k}": float(v) for k, v in self.instructions.items() if v is not None})
         out["fits_ram"] = int(self.fits_ram)
         out["fits_flash"] = int(self.fits_flash)
         out["notes"] = "; ".join(self.notes)
@@ -75,16 +78,45 @@ def predict(
     *,
     classes: int | None = None,
     calibration: Calibration | None = None,
+    test_inputs: int = 0,
+    best_epoch: float | None = None,
+    firmware_calibration=None,
 ) -> Prediction:
     """Cost of `config` on `board`. `epochs_run` (default: config.epochs) is the mean number of epochs actually
     run, e.g. under early stopping; `classes` overrides the task's class count (npz tasks); `calibration`
-    defaults to the board's (fitted once per process)."""
+    defaults to the board's (fitted once per process).
+
+    Instructions-only boards (qemu-an386) are priced by the firmware model (firmware_fit): instructions per phase,
+    RAM and flash of this project's firmware. There `test_inputs` is the evaluation's test inputs (also stored in
+    flash) and `best_epoch` the epoch of the best weights (default: estimated from epochs_run and patience);
+    `firmware_calibration` overrides the board's fitted one (e.g. a refit)."""
     board = board if isinstance(board, Board) else load_board(board)
     epochs = float(config.epochs if epochs_run is None else epochs_run)
     if not 0 < epochs <= config.epochs:
         raise ValueError(f"epochs_run must be in (0, {config.epochs}] (the configuration's budget), got {epochs_run!r}")
     workload = workload_from_config(config, classes)
+    if board.instructions_only:
+        from .firmware_fit import load_firmware_calibration
+        from .firmware_model import estimated_best_epoch
+
+        best = estimated_best_epoch(epochs, config.epochs, config.patience) if best_epoch is None else best_epoch
+        return price_emulated(workload, board, firmware_calibration or load_firmware_calibration(board), epochs,
+                              test_inputs, best)
     return price(workload, board, calibration or load_calibration(board), epochs)
+
+
+def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
+    """An instructions-only board: predicted instructions per phase, RAM and flash; no time, energy or radio."""
+    from .firmware_fit import price_firmware
+
+    fw = price_firmware(cal, w, epochs, test, best_epoch)
+    why = f"{board.name} has no clock: instructions only"
+    return Prediction(
+        board=board.name, ram=fw.ram, ram_total=fw.ram_total, flash=fw.flash, flash_total=fw.flash_total,
+        phases={p: PhaseCost(None, None, None, why) for p in PHASES}, latency_s=0.0, energy_mj=0.0,
+        phases_included=(), ble_upload=None, fits_ram=fw.ram_total <= board.ram_bytes,
+        fits_flash=fw.flash_total <= board.flash_bytes, notes=(why, *fw.notes), instructions=fw.instructions,
+    )
 
 
 def price(w: Workload, board: Board, calibration: Calibration, epochs: float) -> Prediction:

@@ -26,7 +26,7 @@ from pathlib import Path
 from .codegen import HEADER, SOURCE, GeneratedSources
 
 C_DIR = Path(__file__).resolve().parent / "c"
-CORE_SOURCES = ("harness.c", "microtl.c", "nn_q7.c")
+CORE_SOURCES = ("harness.c", "microtl.c", "nn_q7.c", "nn_rnn_q7.c")
 TARGETS = ("host", "cortex-m4")
 PLATFORMS = {"qemu": "platform_qemu.c", "nrf52840": "platform_nrf52840.c"}
 COMMON_FLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter",

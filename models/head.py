@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from . import prng
 from .config import Configuration
@@ -68,81 +69,77 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
 
 
 class _Heads:
-    """R independent heads trained in lockstep (one per simulated repeat), so each numpy call does R heads' work:
+    """R independent heads trained in lockstep (one per simulated repeat), so each torch call does R heads' work:
     on these tiny matrices call overhead, not arithmetic, dominates. Head r only ever touches its own slice, so its
-    numbers do not depend on R (tested).
+    numbers do not depend on R (tested). Uses torch's intra-op threads as the caller set them (study workers: 1).
 
-    Each head is kept as augmented matrices [W | b] ((out, in + 1), bias last) that are views into one flat float32
-    row per head; inputs carry a trailing 1, so a layer is one matmul forward and one backward, and the SGD update
-    is a few vector operations over all parameters (element for element the same arithmetic as per tensor).
+    The parameters of all heads are one flat float32 buffer [W1 of all heads | b1 | W2 | b2] (the velocity
+    likewise): each layer's view (R, out, in) is contiguous for batched matmuls, and the SGD update is two fused
+    passes over all R x P numbers instead of six. Same rule as torch.optim.SGD, regrouped:
+    v = (momentum * v + grad) + decay * w, where the first sum is the backward matmul's own beta (baddbmm), and
+    w -= lr * v; only the rounding of these float32 sums differs (torch itself fuses w + (-lr) * v).
     """
 
-    def __init__(self, inits: list[Layers], batch: int):
-        self.shapes = [(w.shape[0], w.shape[1] + 1) for w, _ in inits[0]]
-        self.params = np.stack([np.concatenate([np.hstack([w, b[:, None]]).ravel() for w, b in layers])
-                                for layers in inits]).astype(np.float32)  # (R, P)
-        self.grads = np.zeros_like(self.params)
-        self.velocity = np.zeros_like(self.params)  # v starts at 0: the first step gives v = g, as in torch
-        self.tmp = np.empty_like(self.params)
-        self.update_rows = max(1, (256 * 1024 // 4) // self.params.shape[1])  # heads per block of the SGD update
-        self.aug = self._views(self.params)
-        self.grad_aug = self._views(self.grads)
-        r = len(inits)
-        self.hidden_buf = np.ones((r, batch, self.shapes[0][0] + 1), np.float32) if len(inits[0]) > 1 else None
+    def __init__(self, inits: list[Layers]):
+        self.repeats = len(inits)
+        self.shapes = [w.shape for w, _ in inits[0]]  # (out, in) per layer
+        self.params = torch.from_numpy(np.concatenate([np.stack([layers[i][j] for layers in inits]).ravel()
+                                                       for i in range(len(self.shapes)) for j in (0, 1)]))
+        self.velocity = torch.zeros_like(self.params)  # v starts at 0: the first step gives v = g, as in torch
+        self.w, self.b = self._views(self.params)
+        self.vw, self.vb = self._views(self.velocity)
 
-    def _views(self, flat: np.ndarray) -> list[np.ndarray]:
-        views, offset = [], 0
+    def _views(self, flat: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-layer views (R, out, in) and (R, out) of a flat buffer."""
+        ws, bs, offset, r = [], [], 0, self.repeats
         for rows, cols in self.shapes:
-            view = flat[:, offset:offset + rows * cols].reshape(len(flat), rows, cols)
-            assert np.shares_memory(view, flat)
-            views.append(view)
-            offset += rows * cols
-        return views
+            ws.append(flat[offset:offset + r * rows * cols].view(r, rows, cols))
+            offset += r * rows * cols
+            bs.append(flat[offset:offset + r * rows].view(r, rows))
+            offset += r * rows
+        return ws, bs
 
-    def layers(self, row: np.ndarray) -> Layers:
-        """(W, b) pairs of one head from its flat parameter row."""
-        out, offset = [], 0
-        for rows, cols in self.shapes:
-            aug = row[offset:offset + rows * cols].reshape(rows, cols)
-            out.append((aug[:, :-1].copy(), aug[:, -1].copy()))
-            offset += rows * cols
-        return out
+    def layers(self, flat: np.ndarray, r: int) -> Layers:
+        """(W, b) pairs of head r from a flat buffer of this layout."""
+        ws, bs = self._views(torch.from_numpy(flat))
+        return [(w[r].numpy().copy(), b[r].numpy().copy()) for w, b in zip(ws, bs)]
 
-    def forward(self, xa: np.ndarray, hidden: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Logits (R, B, C) of xa (R, B, F + 1) and the hidden activations with their trailing 1 (or None)."""
-        if self.hidden_buf is None:
-            return xa @ self.aug[0].transpose(0, 2, 1), None
-        if hidden is None:
-            hidden = np.ones(xa.shape[:2] + (self.shapes[0][0] + 1,), np.float32)
-        np.matmul(xa, self.aug[0].transpose(0, 2, 1), out=hidden[..., :-1])
-        np.maximum(hidden, np.float32(0), out=hidden)  # ReLU (the trailing 1 stays)
-        return hidden @ self.aug[1].transpose(0, 2, 1), hidden
+    def tensors(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Numpy views (R, ...) of every parameter tensor of a flat buffer, for per-head selection."""
+        ws, bs = self._views(torch.from_numpy(flat))
+        return [t.numpy() for pair in zip(ws, bs) for t in pair]
 
-    def step(self, xa: np.ndarray, onehot: np.ndarray, p: SGDParams) -> None:
-        """One SGD step of every head on its batch: xa (R, B, F + 1) with a trailing 1, onehot (R, B, C)."""
-        z, h = self.forward(xa, None if self.hidden_buf is None else self.hidden_buf[:, :xa.shape[1]])
-        z -= z.max(axis=2, keepdims=True)
-        np.exp(z, out=z)
-        z /= z.sum(axis=2, keepdims=True)  # softmax
-        z -= onehot
-        z /= np.float32(xa.shape[1])  # d(mean loss) / d(logits)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (R, B, C) of x (R, B, F) and the hidden activations after ReLU (or None)."""
+        z = torch.baddbmm(self.b[0].unsqueeze(1), x, self.w[0].transpose(1, 2))
+        if len(self.w) == 1:
+            return z, None
+        h = z.relu_()
+        return torch.baddbmm(self.b[1].unsqueeze(1), h, self.w[1].transpose(1, 2)), h
+
+    def step(self, x: torch.Tensor, onehot: torch.Tensor, p: SGDParams) -> None:
+        """One SGD step of every head on its batch: x (R, B, F), onehot (R, B, C)."""
+        z, h = self.forward(x)
+        dz = torch.softmax(z, 2).sub_(onehot).div_(x.shape[1])  # d(mean loss) / d(logits)
+        momentum = p.momentum
         if h is None:
-            np.matmul(z.transpose(0, 2, 1), xa, out=self.grad_aug[0])
+            self._accumulate(0, dz, x, momentum)
         else:
-            np.matmul(z.transpose(0, 2, 1), h, out=self.grad_aug[1])
-            delta = z @ self.aug[1][:, :, :-1]
-            delta *= h[..., :-1] > 0
-            np.matmul(delta.transpose(0, 2, 1), xa, out=self.grad_aug[0])
-        decay, momentum, lr = np.float32(p.decay), np.float32(p.momentum), np.float32(p.lr)
-        # the update streams over all R heads' parameters several times: done a block of heads at a time (about
-        # 256 KB per array) it stays in cache; element for element the same float32 operations, so same numbers
-        for s in range(0, len(self.params), self.update_rows):
-            e = s + self.update_rows
-            w, g, v, tmp = self.params[s:e], self.grads[s:e], self.velocity[s:e], self.tmp[s:e]
-            g += np.multiply(w, decay, out=tmp)  # g = grad + decay * w
-            v *= momentum
-            v += g  # v = momentum * v + g
-            w -= np.multiply(v, lr, out=tmp)  # w -= lr * v
+            delta = torch.bmm(dz, self.w[1]).mul_(h > 0)  # before any weight changes
+            self._accumulate(1, dz, h, momentum)
+            self._accumulate(0, delta, x, momentum)
+        if p.decay:
+            self.velocity.add_(self.params, alpha=p.decay)  # v += decay * w
+        self.params.add_(self.velocity, alpha=-p.lr)  # w -= lr * v
+
+    def _accumulate(self, layer: int, d_out: torch.Tensor, inputs: torch.Tensor, momentum: float) -> None:
+        """v = momentum * v + grad for one layer; d_out (R, B, out) is d(loss)/d(layer output)."""
+        self.vw[layer].baddbmm_(d_out.transpose(1, 2), inputs, beta=momentum)  # beta 0 ignores the old v
+        vb, grad_b = self.vb[layer], d_out.sum(1)
+        if momentum:
+            torch.add(grad_b, vb, alpha=momentum, out=vb)
+        else:
+            vb.copy_(grad_b)
 
 
 def _stack(parts: list[Features]) -> tuple[np.ndarray, np.float32, np.float32]:
@@ -152,15 +149,25 @@ def _stack(parts: list[Features]) -> tuple[np.ndarray, np.float32, np.float32]:
     return np.stack([f.q for f in parts]), np.float32(parts[0].scale), np.float32(parts[0].zero_point)
 
 
-def _dequantize_into(q: np.ndarray, scale: np.float32, zero_point: np.float32, out: np.ndarray) -> np.ndarray:
-    """out[..., :-1] = (q - zero_point) * 2^-frac_bits; out[..., -1] stays 1 (the bias input)."""
-    x = out[..., :-1]
+def _dequantize(q: np.ndarray, scale: np.float32, zero_point: np.float32) -> torch.Tensor:
+    """float32 (q - zero_point) * 2^-frac_bits, exact, so dequantizing the store once equals the firmware's
+    per-batch dequantization."""
+    x = q.astype(np.float32)
     if zero_point:
-        np.subtract(q, zero_point, out=x)
-        x *= scale
-    else:
-        np.multiply(q, scale, out=x)
-    return out
+        x -= zero_point
+    x *= scale
+    return torch.from_numpy(x)
+
+
+def _batches(seeds: list[int], epoch: int, n: int, batch: int) -> list[torch.Tensor]:
+    """The epoch's mini-batches as row indices into the (R * n, F) store: one (R * B,) tensor per step."""
+    order = np.stack([prng.shuffle(seed, epoch, n) for seed in seeds]) + (np.arange(len(seeds)) * n)[:, None]
+    full = n // batch
+    steps = list(torch.from_numpy(order[:, :full * batch].reshape(len(seeds), full, batch)
+                                  .transpose(1, 0, 2).reshape(full, -1)))
+    if n % batch:
+        steps.append(torch.from_numpy(np.ascontiguousarray(order[:, full * batch:]).ravel()))
+    return steps
 
 
 def train_heads(train: list[Features], y_train: list[np.ndarray], val: list[Features], y_val: list[np.ndarray],
@@ -170,7 +177,8 @@ def train_heads(train: list[Features], y_train: list[np.ndarray], val: list[Feat
 
     With an empty validation set there is no early stopping and the final weights are kept.
     """
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverging lr is a legitimate (bad) design point
+    with np.errstate(over="ignore", invalid="ignore"), torch.inference_mode():
+        # a diverging lr is a legitimate (bad) design point
         return _train(train, y_train, val, y_val, hidden, classes, params, seeds)
 
 
@@ -183,44 +191,47 @@ def train_head(train: Features, y_train: np.ndarray, val: Features, y_val: np.nd
 def _train(train, y_train, val, y_val, hidden, classes, params, seeds) -> list[TrainResult]:
     repeats = len(seeds)
     q_train, scale, zero_point = _stack(train)
-    features = q_train.shape[2]
-    heads = _Heads([init_head(features, hidden, classes, seed) for seed in seeds], params.batch)
-    eye = np.eye(classes, dtype=np.float32)
-    onehot = eye[np.stack(y_train)]  # (R, N, C)
-    rows = np.arange(repeats)[:, None]
-    xa_buf = np.ones((repeats, params.batch, features + 1), np.float32)
+    _, n, features = q_train.shape
+    heads = _Heads([init_head(features, hidden, classes, seed) for seed in seeds])
+    x_all = _dequantize(q_train, scale, zero_point).view(repeats * n, features)
+    onehot_all = torch.from_numpy(np.eye(classes, dtype=np.float32)[np.concatenate(y_train)])  # (R * N, C)
+    x_buf = torch.empty(repeats * params.batch, features)
+    onehot_buf = torch.empty(repeats * params.batch, classes)
     has_val = len(val[0]) > 0
     if has_val:
         q_val, _, _ = _stack(val)
-        xa_val = _dequantize_into(q_val, scale, zero_point, np.ones(q_val.shape[:2] + (features + 1,), np.float32))
+        x_val = _dequantize(q_val, scale, zero_point)
         y_val_all = np.stack(y_val)
-    best = heads.params.copy()
+    params_np = heads.params.numpy()  # shares memory
+    best = params_np.copy()
+    current, kept = heads.tensors(params_np), heads.tensors(best)
     best_loss = np.full(repeats, np.inf)
     best_epoch = np.zeros(repeats, int)
     epochs_run = np.zeros(repeats, int)
     losses: list[list[float]] = [[] for _ in range(repeats)]
     active = np.ones(repeats, bool)
-    n = q_train.shape[1]
     for epoch in range(1, params.epochs + 1):
-        order = np.stack([prng.shuffle(seed, epoch, n) for seed in seeds])
-        for start in range(0, n, params.batch):
-            idx = order[:, start:start + params.batch]
-            xa = _dequantize_into(q_train[rows, idx], scale, zero_point, xa_buf[:, :idx.shape[1]])
-            heads.step(xa, onehot[rows, idx], params)  # finished heads keep stepping; their results are frozen
+        for idx in _batches(seeds, epoch, n, params.batch) if n else []:
+            rows = len(idx)
+            x = torch.index_select(x_all, 0, idx, out=x_buf[:rows]).view(repeats, -1, features)
+            onehot = torch.index_select(onehot_all, 0, idx, out=onehot_buf[:rows]).view(repeats, -1, classes)
+            heads.step(x, onehot, params)  # finished heads keep stepping; their results are frozen
         epochs_run[active] = epoch
         if not has_val:
             continue
-        loss = _cross_entropy(heads.forward(xa_val)[0], y_val_all)
+        loss = _cross_entropy(heads.forward(x_val)[0].numpy(), y_val_all)
         for r in np.flatnonzero(active):
             losses[r].append(float(loss[r]))
         improved = active & (loss < best_loss)
-        best[improved], best_loss[improved], best_epoch[improved] = heads.params[improved], loss[improved], epoch
+        for now, then in zip(current, kept):
+            then[improved] = now[improved]
+        best_loss[improved], best_epoch[improved] = loss[improved], epoch
         active &= (epoch - best_epoch) < params.patience
         if not active.any():
             break
     if not has_val:
-        best, best_epoch = heads.params.copy(), epochs_run.copy()
-    return [TrainResult(heads.layers(best[r]), int(epochs_run[r]), int(best_epoch[r]), losses[r])
+        best, best_epoch = params_np.copy(), epochs_run.copy()
+    return [TrainResult(heads.layers(best, r), int(epochs_run[r]), int(best_epoch[r]), losses[r])
             for r in range(repeats)]
 
 

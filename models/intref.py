@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import intref_rnn
+
 if TYPE_CHECKING:  # pragma: no cover
     from .quantize import QuantizedModel
 
@@ -92,8 +94,8 @@ def maxpool2d_q7(x: np.ndarray, kernel: int, stride: int | None = None) -> np.nd
 
 
 def forward_q7(qmodel: "QuantizedModel", x_q: np.ndarray, upto: str | None = None) -> np.ndarray:
-    """Run the int8 network on quantized inputs x_q (N, *input_shape): int8 output of layer `upto`
-    (pre-activation), or the classifier's int8 logits when upto is None."""
+    """Run the int8 network on quantized inputs x_q (N, *input_shape): output of layer `upto` (pre-activation;
+    int8, or int16 for a layer with out_bits 16), or the classifier's int8 logits when upto is None."""
     names = [layer.name for layer in qmodel.layers]
     if upto is not None and upto not in names:
         raise ValueError(f"unknown layer {upto!r}; choose one of: {', '.join(names)}")
@@ -111,6 +113,10 @@ def forward_q7(qmodel: "QuantizedModel", x_q: np.ndarray, upto: str | None = Non
             h = fc_q7(h, layer.weights, layer.bias, layer.bias_shift, layer.out_shift)
         elif layer.kind == "maxpool2d":
             h = maxpool2d_q7(h, layer.kernel, layer.stride)
+        elif layer.kind in ("lstm", "gru"):
+            fn = intref_rnn.lstm_q7 if layer.kind == "lstm" else intref_rnn.gru_q7
+            h = fn(h, layer.weights, layer.weights_h, layer.bias, layer.shift_x, layer.shift_h, layer.f_out,
+                   layer.out_bits)
         else:
             raise NotImplementedError(f"q7 integer kernel for {layer.kind!r} ({layer.name}) is not implemented")
         if layer.name == upto:

@@ -103,6 +103,17 @@ class Network(nn.Module):
                                   module.bias.detach().cpu().numpy().astype(np.float32))
         return params
 
+    def export_rnn(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Float (w_ih, w_hh, b_ih, b_hh) of lstm/gru layers as torch stores them: w_ih [gates*units][in],
+        w_hh [gates*units][units], gate blocks in torch order (LSTM i, f, g, o; GRU r, z, n)."""
+        params = {}
+        for layer in self.layer_specs:
+            if layer.kind in ("lstm", "gru"):
+                m = self.blocks[layer.name]
+                params[layer.name] = tuple(getattr(m, name).detach().cpu().numpy().astype(np.float32)
+                                           for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"))
+        return params
+
 
 @contextmanager
 def single_thread():

@@ -8,6 +8,9 @@ Per conv/fc layer: bias_shift = f_in + f_w - f_b and out_shift = f_in + f_w - f_
 bias_shift >= 0 and out_shift >= 1: when the ranges would break that, f_b (resp. f_out) is lowered to the largest
 valid value - a coarser scale, never a saturation - and a note is recorded in QuantizedModel.notes.
 Maxpool keeps its input's frac bits; ReLU is applied on int8 by the consuming layer (QLayer.relu_in).
+LSTM / GRU (models/intref_rnn.py, docs/fixed-point-rnn.md): int8 W_ih / W_hh with one scale each, int16 q3.12
+biases, outputs int8 or int16 (the zoo's out_bits) with f_out = min(frac bits of the calibrated range, 15);
+shift_x = f_in + f_w - 12, shift_h = f_out + f_wh - 12.
 
 A further scheme (e.g. affine int8 with zero points and per-channel weights, as CMSIS-NN s8 / TFLite Micro) is a
 new Scheme entry: its own quantize / quantize_input / forward / feature parameters.
@@ -54,6 +57,14 @@ class QLayer:
     f_b: int | None = None
     bias_shift: int | None = None
     out_shift: int | None = None
+    # lstm / gru only: weights is W_ih [gates*units][in], weights_h W_hh [gates*units][units] (int8, torch gate
+    # order), bias int16 q3.12 (LSTM b_ih + b_hh; GRU [b_ih; b_hh]); in_bits / out_bits: activation widths
+    weights_h: np.ndarray | None = None
+    f_wh: int | None = None
+    shift_x: int | None = None
+    shift_h: int | None = None
+    in_bits: int = 8
+    out_bits: int = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,15 +134,16 @@ def agreement(logits_a: np.ndarray, logits_b: np.ndarray) -> float:
 
 # ---- scheme "q7" -----------------------------------------------------------------------------------------------
 
-def frac_bits(max_abs: float) -> int:
-    """f = floor(log2(127 / max_abs)): the most fractional bits with max_abs * 2^f <= 127; 7 for max_abs == 0."""
-    max_abs = float(max_abs)
+def frac_bits(max_abs: float, bits: int = 8) -> int:
+    """f = floor(log2(L / max_abs)) with L = 2^(bits-1) - 1 (127 for int8): the most fractional bits with
+    max_abs * 2^f <= L; bits - 1 for max_abs == 0."""
+    max_abs, top = float(max_abs), float(2 ** (bits - 1) - 1)
     if not max_abs > 0:
-        return 7
-    f = math.floor(math.log2(127.0 / max_abs))
-    while max_abs * 2.0**f > 127.0:  # guard against log2 rounding at exact powers of two
+        return bits - 1
+    f = math.floor(math.log2(top / max_abs))
+    while max_abs * 2.0**f > top:  # guard against log2 rounding at exact powers of two
         f -= 1
-    while max_abs * 2.0 ** (f + 1) <= 127.0:
+    while max_abs * 2.0 ** (f + 1) <= top:
         f += 1
     return f
 
@@ -154,20 +166,47 @@ def calibrate(network: Network, calib_x: np.ndarray, batch: int = 1024) -> dict[
     return ranges
 
 
+def quantize_q15_bias(v: np.ndarray) -> np.ndarray:
+    """RNN biases in the gate format q3.12: ssat16(floor(v * 2^12 + 0.5)) as int16 (offline, float64)."""
+    return np.clip(np.floor(np.asarray(v, dtype=np.float64) * 2.0**12 + 0.5), -32768, 32767).astype(np.int16)
+
+
+def _quantize_rnn(spec, params, f_prev: int, in_bits: int, f_out_range: float, notes: list, common: dict) -> QLayer:
+    """One lstm/gru layer (formats in models/intref_rnn.py)."""
+    w_ih, w_hh, b_ih, b_hh = params
+    f_wx, f_wh = frac_bits(np.abs(w_ih).max()), frac_bits(np.abs(w_hh).max())
+    f_out = frac_bits(f_out_range, spec.out_bits)
+    if f_out > 15:
+        notes.append(f"{spec.name}: output frac bits capped {f_out} -> 15 (the gates' q0.15 resolution)")
+        f_out = 15
+    f_out = max(f_out, 0)
+    bias = quantize_q15_bias(b_ih + b_hh) if spec.kind == "lstm" else quantize_q15_bias(np.concatenate([b_ih, b_hh]))
+    b_real = (b_ih + b_hh) if spec.kind == "lstm" else np.concatenate([b_ih, b_hh])
+    if np.abs(b_real).max() >= 8:
+        notes.append(f"{spec.name}: biases beyond +-8 saturate in q3.12")
+    shift_x, shift_h = f_prev + f_wx - 12, f_out + f_wh - 12
+    return QLayer(f_out=f_out, weights=quantize_tensor(w_ih, f_wx), weights_h=quantize_tensor(w_hh, f_wh),
+                  bias=bias, f_w=f_wx, f_wh=f_wh, f_b=12, shift_x=shift_x, shift_h=shift_h, in_bits=in_bits,
+                  out_bits=spec.out_bits, **common)
+
+
 def quantize_q7(network: Network, calib_x: np.ndarray) -> QuantizedModel:
-    for layer in network.layer_specs:
-        if layer.kind in ("lstm", "gru"):
-            raise NotImplementedError(
-                f"int8 {layer.kind.upper()} ({network.spec.name}.{layer.name}) is not implemented yet: the integer "
-                "path supports conv2d, conv1d, maxpool2d and fc; recurrent layers run in float only")
     ranges = calibrate(network, calib_x)
     params = network.export()
-    f_prev, relu_prev = frac_bits(ranges["input"]), False
+    rnn_params = network.export_rnn()
+    f_prev, relu_prev, bits_prev = frac_bits(ranges["input"]), False, 8
     f_input = f_prev
     layers, notes = [], []
     for spec in network.layer_specs:
         common = dict(name=spec.name, kind=spec.kind, in_shape=spec.in_shape, out_shape=spec.out_shape,
                       relu_in=relu_prev, f_in=f_prev, kernel=spec.kernel, stride=spec.stride, padding=spec.padding)
+        if spec.kind in ("lstm", "gru"):
+            layer = _quantize_rnn(spec, rnn_params[spec.name], f_prev, bits_prev, ranges[spec.name], notes, common)
+            layers.append(layer)
+            f_prev, relu_prev, bits_prev = layer.f_out, spec.relu, spec.out_bits
+            continue
+        if bits_prev != 8 or spec.out_bits != 8:
+            raise NotImplementedError(f"q7: {spec.kind} layer {spec.name} with int16 input or output has no kernel")
         if spec.kind == "maxpool2d":
             layer = QLayer(f_out=f_prev, **common)
         else:
@@ -186,7 +225,7 @@ def quantize_q7(network: Network, calib_x: np.ndarray) -> QuantizedModel:
             layer = QLayer(f_out=f_out, weights=quantize_tensor(w, f_w), bias=quantize_tensor(b, f_b), f_w=f_w,
                            f_b=f_b, bias_shift=bias_shift, out_shift=out_shift, **common)
         layers.append(layer)
-        f_prev, relu_prev = layer.f_out, spec.relu
+        f_prev, relu_prev, bits_prev = layer.f_out, spec.relu, 8
     return QuantizedModel(network.spec.name, "q7", tuple(network.spec.input_shape), f_input, tuple(layers),
                           tuple(notes))
 

@@ -77,11 +77,16 @@ def test_feature_sizes_and_dequantization(prepared):
     assert dequantize(extract(qmodel, x, "pool2")).dtype == np.float32
 
 
-def test_recurrent_integer_path_not_implemented():
-    net = build(get_model("har_rnn"))
-    assert predict(net, np.zeros((2, 128, 9), np.float32), "gru3").shape == (2, 43, 6)  # float path works
-    with pytest.raises(NotImplementedError, match="LSTM"):
-        quantize(net, np.zeros((2, 128, 9), np.float32))
+def test_recurrent_network_quantizes_with_table_one_shapes_and_widths():
+    spec = get_model("har_rnn")
+    net = build(spec)
+    x = np.random.default_rng(0).uniform(0, 1, (4, 128, 9)).astype(np.float32)
+    assert predict(net, x, "gru3").shape == (4, 43, 6)  # float path
+    qmodel = quantize(net, x)
+    x_q = quantize_input(qmodel, x)
+    for layer in spec.layers[1:]:  # integer path: every cut point, in its storage width (int16 for gru1, gru2)
+        out = forward_int(qmodel, x_q, upto=layer.name)
+        assert out.shape == (4, *layer.out_shape) and out.dtype == np.dtype(layer.dtype), layer.name
 
 
 def test_pretrain_cache(tmp_path, monkeypatch):

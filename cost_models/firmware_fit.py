@@ -1,0 +1,241 @@
+"""Calibration of our firmware's cost models from run records: instructions per phase, peak RAM and flash.
+
+Fitted on load from the board's run records (cost_models/calibration/<board>/*.csv in the cost_models.runs
+format) and cached, like the Table III calibration: the records stay the single source of truth. Instructions:
+per phase, non-negative least squares of the measured count on firmware_model.COUNTS (relative residuals).
+Memory: NNLS of the measured bytes on the term groups (members proportional by construction share one scale; the sample store is fixed at 1; runtime and code are sizes in bytes).
+`save_firmware_calibration` writes a versioned JSON snapshot; `cross_validate` measures the error on shapes left
+out of the fit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from . import firmware_model as fm
+from .runs import RunRecord, load_runs
+from .workload import Workload, workload_from_config
+
+FORMAT = "microtl-dse firmware calibration"
+VERSION = 1
+MEMORY_METRICS = {"ram": "peak_ram", "flash": "flash"}
+COSTS = (*(f"instructions.{p}" for p in fm.PHASES), "peak_ram", "flash")
+
+
+class FirmwareCalibrationError(ValueError):
+    """No usable firmware calibration (no records, or a snapshot that is not one)."""
+
+
+@dataclass(frozen=True)
+class FirmwareCalibration:
+    board: str
+    version: int
+    digest: str  # sha256 of the record files
+    files: tuple[str, ...]
+    runs: int
+    instructions: dict[str, dict[str, float]]  # phase -> count -> instructions per count
+    status: dict[str, dict[str, str]]  # phase -> count -> fitted | absorbed | unobserved
+    ram: dict[str, float]  # group -> scale (constant groups: bytes)
+    flash: dict[str, float]
+    notes: tuple[str, ...] = ()
+    format: str = FORMAT
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FirmwareCalibration":
+        if data.get("format") != FORMAT or data.get("version") != VERSION:
+            raise FirmwareCalibrationError(f"not a firmware calibration of version {VERSION} "
+                                           f"(format {data.get('format')!r}, version {data.get('version')!r})")
+        return cls(**{**data, "files": tuple(data["files"]), "notes": tuple(data["notes"])})
+
+
+@dataclass(frozen=True)
+class FirmwarePrediction:
+    """Predicted instructions per phase and memory of one workload on a board running our firmware."""
+
+    instructions: dict[str, float | None]  # phase -> instructions (None: a count no record exercised)
+    ram: dict[str, int]  # bytes per term
+    flash: dict[str, int]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ram_total(self) -> int:
+        return sum(self.ram.values())
+
+    @property
+    def flash_total(self) -> int:
+        return sum(self.flash.values())
+
+    def cost(self, name: str) -> float | None:
+        if name.startswith("instructions."):
+            return self.instructions.get(name.split(".", 1)[1])
+        return float(self.ram_total if name == "peak_ram" else self.flash_total)
+
+
+# --- fitting -----------------------------------------------------------------------------------------------------
+
+def _workload(rec: RunRecord) -> Workload:
+    return workload_from_config(rec.config, rec.classes)
+
+
+def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = (),
+                 digest: str = "") -> FirmwareCalibration:
+    import numpy as np
+
+    if not runs:
+        raise FirmwareCalibrationError(f"board {board!r}: no run records to fit")
+    for rec in runs:
+        if rec.board != board:
+            raise FirmwareCalibrationError(f"{rec.where}, column board: {rec.board!r} in the calibration of "
+                                           f"{board!r}")
+    notes: list[str] = []
+    instructions, status = {}, {}
+    for phase in fm.PHASES:
+        rows = [r for r in runs if r.metric == "instructions" and r.phase == phase]
+        names = fm.COUNTS[phase]
+        instructions[phase] = dict.fromkeys(names, 0.0)
+        status[phase] = dict.fromkeys(names, "unobserved")
+        if not rows:
+            notes.append(f"{phase}: no instruction records; the phase is not predicted")
+            continue
+        X = np.array([[fm.instruction_counts(phase, _workload(r), r.epochs_run, r.test, r.best_epoch)[k] for k in names]
+                      for r in rows])
+        y = np.array([r.value for r in rows])
+        coef = _nnls(X, y, relative=True)
+        for j, name in enumerate(names):
+            if X[:, j].any():
+                instructions[phase][name] = float(coef[j])
+                status[phase][name] = "fitted"
+    memory = {m: _fit_memory(m, [r for r in runs if r.metric == metric], notes)
+              for m, metric in MEMORY_METRICS.items()}
+    return FirmwareCalibration(board=board, version=VERSION, digest=digest, files=files,
+                               runs=len({r.key for r in runs}), instructions=instructions, status=status,
+                               ram=memory["ram"], flash=memory["flash"], notes=tuple(notes))
+
+
+def _fit_memory(metric: str, rows: list[RunRecord], notes: list[str]) -> dict[str, float]:
+    import numpy as np
+
+    groups = fm.GROUPS[metric]
+    scales = {g: (1.0 if g in fm.FIXED_GROUPS else 0.0 if g in fm.CONSTANT_GROUPS else 1.0) for g in groups}
+    if not rows:
+        notes.append(f"{metric}: no records; terms as allocated, constants 0")
+        return scales
+    free = [g for g in groups if g not in fm.FIXED_GROUPS]
+    bytes_ = [fm.terms(metric, _workload(r), r.test) for r in rows]
+    X = np.array([[sum(b[t] for t in groups[g]) for g in free] for b in bytes_], dtype=float)
+    y = np.array([r.value - sum(b[t] for g in fm.FIXED_GROUPS if g in groups for t in groups[g])
+                  for r, b in zip(rows, bytes_)])
+    coef = _nnls(X, y, relative=False)
+    for j, g in enumerate(free):
+        scales[g] = float(coef[j]) if X[:, j].any() else scales[g]
+    rank = np.linalg.matrix_rank(X[:, X.any(axis=0)])
+    if rank < int(X.any(axis=0).sum()):
+        notes.append(f"{metric}: the records determine {rank} of {int(X.any(axis=0).sum())} observed groups; "
+                     "NNLS splits the bytes of dependent groups (their sum is what the records test)")
+    return scales
+
+
+def _nnls(X, y, relative: bool):
+    """Non-negative least squares on unit-normalised columns (all-zero columns get 0). For exact emulator counts
+    every observed column enters: NNLS resolves dependent columns itself, and dropping a column the data cannot
+    separate would bias the prediction when its true coefficient differs from its stand-in's."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    w = 1.0 / np.abs(y) if relative else np.ones_like(y)
+    A = X * w[:, None]
+    scale = np.linalg.norm(A, axis=0)
+    scale[scale == 0] = 1.0
+    c, _ = nnls(A / scale, y * w, maxiter=50 * X.shape[1])
+    return c / scale
+
+
+# --- predicting --------------------------------------------------------------------------------------------------
+
+def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: int,
+                   best_epoch: float | None = None) -> FirmwarePrediction:
+    """The pure predictor: counts + calibration -> instructions per phase and bytes per term."""
+    notes = []
+    instructions: dict[str, float | None] = {}
+    for phase in fm.PHASES:
+        counts = fm.instruction_counts(phase, w, epochs, test, best_epoch)
+        missing = [k for k, n in counts.items() if n and cal.status[phase].get(k) == "unobserved"
+                   and k not in ("constant",)]
+        if all(s == "unobserved" for s in cal.status[phase].values()):
+            instructions[phase] = None
+            notes.append(f"{phase}: no instruction records on {cal.board}")
+            continue
+        if missing:
+            notes.append(f"{phase}: no calibration record exercises {', '.join(missing)}")
+            instructions[phase] = None
+            continue
+        instructions[phase] = float(sum(cal.instructions[phase][k] * n for k, n in counts.items()))
+    memory = {}
+    for metric in ("ram", "flash"):
+        scales = getattr(cal, metric)
+        raw = fm.terms(metric, w, test)
+        memory[metric] = {t: round(n * scales[g]) for g, members in fm.GROUPS[metric].items() for t in members
+                          for n in (raw[t],)}
+    return FirmwarePrediction(instructions, memory["ram"], memory["flash"], tuple(notes))
+
+
+def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:
+    return price_firmware(cal, _workload(rec), rec.epochs_run, rec.test, rec.best_epoch).cost(rec.cost)
+
+
+# --- loading and snapshots ---------------------------------------------------------------------------------------
+
+def load_firmware_calibration(board, directory: str | Path | None = None) -> FirmwareCalibration:
+    """Fit from the run records of `directory` (default: the board's calibration directory); cached."""
+    name = board if isinstance(board, str) else board.name
+    if directory is None:
+        from .board import load_board
+
+        directory = load_board(name).calibration_dir
+    return _cached(name, Path(directory).resolve())
+
+
+def clear_firmware_cache() -> None:
+    _cached.cache_clear()
+
+
+def record_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.csv")) if directory.is_dir() else []
+
+
+@lru_cache(maxsize=8)
+def _cached(board: str, directory: Path) -> FirmwareCalibration:
+    files = record_files(directory)
+    if not files:
+        raise FirmwareCalibrationError(f"board {board!r} has no run records: no *.csv in {directory} "
+                                       f"(run `dse calibrate --board {board}`)")
+    runs = [r for p in files for r in load_runs(p)]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
+    return fit_firmware(runs, board, files=tuple(p.name for p in files), digest=digest)
+
+
+def save_firmware_calibration(cal: FirmwareCalibration, path: str | Path) -> None:
+    """Atomically (a temporary file in the same folder, then os.replace)."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(cal.to_dict(), indent=1) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_firmware_calibration(path: str | Path) -> FirmwareCalibration:
+    try:
+        return FirmwareCalibration.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FirmwareCalibrationError(f"{path}: not a firmware calibration snapshot ({exc})") from None

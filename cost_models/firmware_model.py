@@ -1,0 +1,163 @@
+"""What OUR firmware (firmware/c) executes and allocates for one workload, as named counts: the design of the
+instruction and memory models of boards that run it (qemu-an386; the same ELF layout as the nRF52840 build).
+
+Pure functions of a `Workload` plus the evaluation's test inputs. Each count follows a loop of the C code, so a
+linear model in them (coefficients from calibration only) can be exact up to data-dependent branches:
+- instructions per phase: collection (N frozen forward passes: per-kind MACs, the unrolled dot product's tail,
+  outputs, kernel rows, pooling compares, ReLU elements, layer calls), training (epochs x head forward / gradient
+  MACs, dequantized elements, SGD parameter updates per batch, softmax exponentials, dense outputs, the heap-sort
+  shuffle, per-sample/batch/epoch overheads), evaluation (T frozen forward passes plus the head);
+- RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, momentum velocity, best-
+  weights copy, float32 batch buffer and activations, uint16 shuffle index, int8 ping-pong activations, the
+  evaluation feature) and a runtime constant (libc, output buffer, stack high-water);
+- flash terms: frozen weights, the inputs stored in flash in place of a sensor (collection and test inputs with
+  labels), the code of each kernel kind linked, the trainer's hidden-layer code, calls, and a code constant.
+Counts the data cannot separate are split by NNLS; only their sum is tested by the records.
+"""
+from __future__ import annotations
+
+from math import ceil, log2
+
+from .workload import Workload
+
+FLOAT32, INT8, UINT16 = 4, 1, 2
+PHASES = ("collection", "training", "evaluation")
+
+_FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls", "output_elements", "pixels",
+           "compares", "relu_elements", "layer_calls")
+_HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
+COUNTS = {
+    "collection": (*_FROZEN, "samples", "constant"),
+    "training": ("gradient_macs", *_HEAD, "parameter_updates", "hidden_gradients", "shuffle_steps", "samples",
+                 "batches", "epochs", "parameter_copies", "parameters", "constant"),
+    "evaluation": (*_FROZEN, *_HEAD, "samples", "constant"),
+}
+
+# RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
+RAM_TERMS = ("sample_store", "head_weights", "velocity", "best_weights", "batch_buffer", "shuffle_index",
+             "activation_buffers", "feature_buffer", "runtime")
+FLASH_TERMS = ("frozen_weights", "collection_inputs", "test_inputs", "kernel_conv2d", "kernel_conv1d",
+               "kernel_maxpool2d", "kernel_fc", "kernel_relu", "hidden_layer_code", "layer_calls", "code")
+GROUPS = {
+    "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "velocity", "best_weights"),
+            "batch_buffer": ("batch_buffer",), "shuffle_index": ("shuffle_index",),
+            "int8_buffers": ("activation_buffers", "feature_buffer"), "runtime": ("runtime",)},
+    "flash": {"frozen_weights": ("frozen_weights",), "stored_inputs": ("collection_inputs", "test_inputs"),
+              **{t: (t,) for t in FLASH_TERMS if t not in ("frozen_weights", "collection_inputs", "test_inputs")}},
+}
+FIXED_GROUPS = {"sample_store"}  # exactly N x feature bytes: scale 1, never fitted
+CONSTANT_GROUPS = {"runtime", "code"}
+
+
+def _frozen_counts(w: Workload) -> dict[str, float]:
+    """One forward pass of the frozen layers (firmware/c/nn_q7.c) up to the cut."""
+    c = dict.fromkeys(_FROZEN, 0.0)
+    for prev, layer in zip(w.layers, w.layers[1:]):
+        c["layer_calls"] += 1
+        c["output_elements"] += layer.elements
+        if prev.relu:  # codegen applies the previous layer's ReLU in place before this layer
+            c["relu_elements"] += prev.elements
+        if layer.kind in ("conv2d", "conv1d"):
+            k = layer.kernel
+            channels_in = layer.in_shape[-1]
+            rows = k if layer.kind == "conv2d" else 1  # conv1d: one contiguous run of k x in_ch per output
+            run = k * channels_in
+            c[f"macs_{layer.kind}"] += layer.macs
+            c["dot_calls"] += layer.elements * rows
+            c["dot_tail_macs"] += layer.elements * rows * (run % 4)
+            c["pixels"] += layer.elements // layer.out_shape[-1]
+        elif layer.kind == "fc":
+            c["macs_fc"] += layer.macs
+            c["dot_calls"] += layer.elements
+            c["dot_tail_macs"] += layer.elements * (layer.macs // max(layer.elements, 1) % 4)
+        elif layer.kind == "maxpool2d":
+            c["compares"] += layer.compares
+            c["pixels"] += layer.elements // layer.out_shape[-1]
+    return c
+
+
+def _head_forward(w: Workload) -> dict[str, float]:
+    """One sample through the head: dequantize, dense layers, one exponential per class."""
+    return {"forward_macs": float(w.head_macs), "dequantized_elements": float(w.feature_elements),
+            "dense_outputs": float(sum(o for _, o in w.head)), "softmax_terms": float(w.head[-1][1])}
+
+
+def estimated_best_epoch(epochs_run: float, budget: int, patience: int) -> float:
+    """The best epoch when only the epochs run are known: early stopping ended `patience` epochs after it; a run
+    to the budget is taken as still improving. (Each improvement copies the weights: see best_copies.)"""
+    return max(1.0, epochs_run - patience) if epochs_run < budget else float(epochs_run)
+
+
+def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
+                       best_epoch: float | None = None) -> dict[str, float]:
+    """Counts of `phase` for `epochs` epochs run, `test` evaluation inputs and the epoch of the best weights
+    (bounds the weight copies of early stopping; default: every epoch improved)."""
+    if phase == "collection":
+        c = {k: v * w.samples for k, v in _frozen_counts(w).items()}
+        return {**c, "samples": float(w.samples), "constant": 1.0}
+    if phase == "evaluation":
+        c = {k: v * test for k, v in _frozen_counts(w).items()}
+        c.update({k: v * test for k, v in _head_forward(w).items()})
+        return {**c, "samples": float(test), "constant": 1.0}
+    if phase == "training":
+        n, ntr = w.samples, w.train_samples
+        head = _head_forward(w)
+        input_grads = sum(i * o for i, o in w.head[1:])
+        batches = ceil(ntr / w.batch) if ntr else 0
+        out = {k: epochs * n * v for k, v in head.items()}
+        out.update({
+            "gradient_macs": epochs * ntr * (w.head_macs + input_grads),
+            "parameter_updates": epochs * batches * w.head_params,
+            "hidden_gradients": epochs * ntr * sum(o for _, o in w.head[:-1]),
+            "shuffle_steps": epochs * ntr * log2(ntr) if ntr > 1 else 0.0,
+            "samples": epochs * n, "batches": epochs * batches, "epochs": float(epochs),
+            "parameter_copies": (epochs if best_epoch is None else best_epoch) * w.head_params,
+            "parameters": float(w.head_params), "constant": 1.0,
+        })
+        return {k: float(out[k]) for k in COUNTS["training"]}
+    raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+
+
+def ram_terms(w: Workload) -> dict[str, int]:
+    """Bytes per RAM term as allocated by the C code (runtime: 1, the unit its fitted size multiplies)."""
+    params = w.head_params
+    classes = w.head[-1][1]
+    hidden = sum(o for _, o in w.head[:-1])
+    frozen = w.layers[1:]
+    pingpong = [0, 0]  # codegen: layer i (not the last) writes buffer i % 2
+    for i, layer in enumerate(frozen[:-1]):
+        pingpong[i % 2] = max(pingpong[i % 2], layer.elements)
+    return {
+        "sample_store": w.samples * w.feature_bytes,
+        "head_weights": params * FLOAT32,
+        "velocity": params * FLOAT32,  # allocated whatever the momentum
+        "best_weights": params * FLOAT32,  # early stopping keeps the best epoch's weights
+        "batch_buffer": w.batch * (w.feature_elements + classes + 2 * hidden) * FLOAT32,
+        "shuffle_index": max(w.train_samples, 1) * UINT16,
+        "activation_buffers": sum(pingpong) * INT8,
+        "feature_buffer": w.feature_bytes,
+        "runtime": 1,
+    }
+
+
+def flash_terms(w: Workload, test: int) -> dict[str, int]:
+    """Bytes per flash term (indicator/constant terms: 1 or 0, the unit their fitted size multiplies)."""
+    kinds = {layer.kind for layer in w.layers[1:]}
+    inputs = w.input_elements * INT8 + 1  # one int8 input and its uint8 label
+    return {
+        "frozen_weights": sum(layer.weights * INT8 + layer.biases * w.bias_bytes for layer in w.layers[1:]),
+        "collection_inputs": w.samples * inputs,
+        "test_inputs": test * inputs,
+        **{f"kernel_{k}": int(k in kinds) for k in ("conv2d", "conv1d", "maxpool2d", "fc")},
+        "kernel_relu": int(any(getattr(layer, "relu", False) for layer in w.layers[1:-1])),
+        "hidden_layer_code": int(len(w.head) > 1),
+        "layer_calls": len(w.layers) - 1,
+        "code": 1,
+    }
+
+
+TERMS = {"ram": RAM_TERMS, "flash": FLASH_TERMS}
+
+
+def terms(metric: str, w: Workload, test: int) -> dict[str, int]:
+    return ram_terms(w) if metric == "ram" else flash_terms(w, test)

@@ -1,0 +1,159 @@
+"""`dse calibrate`: measure our firmware on a board over a grid of shapes, import validation records, refit the
+firmware cost models and report their cross-validated error.
+
+    dse calibrate --board qemu-an386                 run (or resume) the campaign, then fit
+    dse calibrate --board qemu-an386 --add DIR/validations --refit    import validation records, refit
+    dse calibrate --board qemu-an386 --report        leave-one-shape-out error table and residual plots
+    --out FILE                                       also write the fitted calibration as a versioned JSON snapshot
+
+Records go to cost_models/calibration/<board>/: campaign.csv (the campaign) and validations.csv (imported records);
+the cost models refit from them whenever they are loaded.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .errors import UserError
+
+CAMPAIGN_FILE, VALIDATIONS_FILE = "campaign.csv", "validations.csv"
+FIRMWARE_BOARDS = ("qemu-an386",)  # boards whose campaign counts instructions (the real board needs a probe)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("calibrate", help="measure the firmware's costs on a board and fit the cost models",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--board", required=True, metavar="BOARD", help=f"one of: {', '.join(FIRMWARE_BOARDS)}")
+    p.add_argument("--out", metavar="FILE", help="write the fitted calibration (JSON snapshot) here")
+    p.add_argument("--refit", action="store_true", help="no campaign: refit from the stored records")
+    p.add_argument("--add", action="append", default=[], metavar="DIR",
+                   help="import validation records (DIR/*.json, e.g. a study's validations/) before refitting")
+    p.add_argument("--report", action="store_true", help="print the cross-validated error and write residual plots")
+    p.add_argument("--plots", metavar="DIR", help="residual plots go here (default: runs/calibration-<board>)")
+    p.add_argument("--records", metavar="DIR", help="record directory (default: the board's in cost_models)")
+    p.add_argument("--work", metavar="DIR", help="build directory of the campaign (default: a temporary one)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_calibrate)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def import_validations(folders: list[str], out_csv: Path) -> tuple[int, int]:
+    """Rows of every ok validation record in the folders, appended once (by key); returns (added, skipped)."""
+    from cost_models.runs import append_rows, measured_keys
+    from firmware.calibrate import rows_from_validation
+    from firmware.records import read_record
+
+    done = measured_keys(out_csv)
+    added = skipped = 0
+    for folder in folders:
+        path = Path(folder)
+        if not path.is_dir():
+            raise UserError(f"--add {folder}: no such folder")
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise UserError(f"--add {folder}: no validation records (*.json)")
+        for f in files:
+            try:
+                record = read_record(f)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UserError(f"{f}: not a validation record ({' '.join(str(exc).split())})") from None
+            rows = rows_from_validation(record, source=f"validation:{record.study}/trial-{record.trial}")
+            if not rows or rows[0]["key"] in done:
+                skipped += 1
+                continue
+            append_rows(out_csv, rows)
+            done.add(rows[0]["key"])
+            added += 1
+    return added, skipped
+
+
+def cmd_calibrate(args) -> int:
+    from cost_models.board import BoardError, load_board
+
+    if args.board not in FIRMWARE_BOARDS:
+        raise UserError(f"--board {args.board}: the firmware campaign runs on {', '.join(FIRMWARE_BOARDS)}")
+    try:
+        board = load_board(args.board)
+    except BoardError as exc:
+        raise UserError(str(exc)) from None
+    records = Path(args.records) if args.records else board.calibration_dir
+    if args.add:
+        added, skipped = import_validations(args.add, records / VALIDATIONS_FILE)
+        say(f"calibrate: imported {added} validation record(s) into {records / VALIDATIONS_FILE} "
+            f"({skipped} failed, without instruction counts, or already there)")
+    if not args.refit and not args.add and not args.report:
+        _campaign(args, records)
+    cal = _fit(args.board, records)
+    if args.out:
+        from cost_models.firmware_fit import save_firmware_calibration
+
+        save_firmware_calibration(cal, args.out)
+        say(f"calibrate: wrote {args.out}")
+    print(fit_summary(cal))
+    if args.report:
+        print(report(args.board, records, Path(args.plots or f"runs/calibration-{args.board}"), not args.quiet))
+    return 0
+
+
+def _campaign(args, records: Path) -> None:
+    import tempfile
+
+    from firmware.boards import get_board
+    from firmware.calibrate import Grid, run_campaign
+
+    fw_board = get_board(args.board)
+    ok, why = fw_board.available()
+    if not ok:
+        raise UserError(f"board {args.board} is not available: {why}")
+    with tempfile.TemporaryDirectory(prefix="dse-calibrate-") as tmp:
+        ran, skipped, failures = run_campaign(Grid().configurations(), records / CAMPAIGN_FILE, args.work or tmp,
+                                              fw_board, progress=not args.quiet, say=say)
+    say(f"calibrate: {ran} run(s) measured now, {skipped} already in {records / CAMPAIGN_FILE}, "
+        f"{len(failures)} failed")
+
+
+def _fit(board: str, records: Path):
+    from cost_models.firmware_fit import FirmwareCalibrationError, clear_firmware_cache, load_firmware_calibration
+    from cost_models.runs import RunRecordError
+
+    clear_firmware_cache()
+    try:
+        return load_firmware_calibration(board, records)
+    except (FirmwareCalibrationError, RunRecordError) as exc:
+        raise UserError(" ".join(str(exc).split())) from None
+
+
+def fit_summary(cal) -> str:
+    lines = [f"firmware calibration of {cal.board} (format {cal.version}; {cal.runs} runs in {', '.join(cal.files)}; "
+             f"sha256 {cal.digest[:12]})", "instructions per count (fitted, non-negative):"]
+    for phase, coef in cal.instructions.items():
+        fitted = ", ".join(f"{k} {v:.4g}" for k, v in coef.items() if cal.status[phase][k] == "fitted" and v)
+        lines.append(f"  {phase:11s} {fitted or 'not calibrated'}")
+    for metric in ("ram", "flash"):
+        lines.append(f"{metric} group scales (constant groups: bytes): "
+                     + ", ".join(f"{g} {s:.4g}" for g, s in getattr(cal, metric).items()))
+    lines += [f"note: {n}" for n in cal.notes]
+    return "\n".join(lines)
+
+
+def report(board: str, records: Path, plots: Path, progress: bool) -> str:
+    """Leave-one-shape-out and in-sample error tables; residual plots into `plots`."""
+    from cost_models.firmware_error import cross_validate, error_table, in_sample, residual_plot, summarize
+    from cost_models.firmware_fit import record_files
+    from cost_models.runs import load_runs
+
+    runs = [r for p in record_files(records) for r in load_runs(p)]
+    tell = (lambda i, n: say(f"calibrate: cross-validation {i}/{n} shapes")) if progress else None
+    cv = cross_validate(runs, board, tell)
+    fit = in_sample(runs, board)
+    shapes = len({r.shape for r in runs})
+    out = [error_table(summarize(cv), f"leave-one-shape-out cross-validation ({shapes} shapes, "
+                                      f"{len({r.key for r in runs})} runs, measured on {board}):"),
+           error_table(summarize(fit), "in-sample (all runs fitted):")]
+    for name, pts in (("residuals-cv.png", cv), ("residuals-fit.png", fit)):
+        path = residual_plot(pts, plots / name, f"{board}: {name[10:-4]} relative errors")
+        out.append(f"plot: {path}")
+    return "\n".join(out)

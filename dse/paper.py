@@ -1,0 +1,468 @@
+"""`dse paper`: regenerate the MicroTL paper's Table II (accuracy of MicroTL, Edge-TL and Cloud-QAT, uplink) and
+Table III (RAM, flash, time, energy on the nRF52840) from the framework, next to the published values.
+
+Each setup (cut, head, sample counts, epochs, batch, SGD) comes from studies/paper_<task>.toml. Every computed
+cell says what it is: accuracy is *simulated* (the int8 network really run, the head really trained, over
+repeated sample draws), bytes are *computed*, costs are *predicted* by the cost models. Published values come from
+models/baselines/paper_table2.csv and the board's calibration record paper_table3.csv; each row states the
+difference computed - published. Everything is computed before anything is written, and every file is written
+atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+TASKS = ("cifar3", "har3b")
+STUDIES = Path(__file__).resolve().parents[1] / "studies"
+TABLE3_RECORDS = "paper_table3.csv"
+CITATION = "Profentzas et al., MicroTL, IEEE LCN 2022"
+METHODS = {"microtl": "MicroTL", "edge_tl": "Edge-TL", "cloud_qat": "Cloud-QAT"}
+TABLE3_METRICS = (("ram", "kB"), ("flash", "kB"), ("time", "s"), ("energy", "mJ"))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One task's experiment as its study file fixes it."""
+
+    task: str
+    model: str
+    scheme: str
+    board: str
+    cut: str
+    hidden: int
+    epochs: int
+    batch: int
+    lr: float
+    momentum: float
+    decay: float
+    patience: int
+    samples: tuple[int, ...]
+    seed: int
+    study_file: Path
+
+    def configuration(self, samples: int):
+        from models.config import Configuration
+
+        return Configuration(task=self.task, model=self.model, cut=self.cut, hidden=self.hidden, samples=samples,
+                             epochs=self.epochs, batch=self.batch, lr=self.lr, momentum=self.momentum,
+                             decay=self.decay, patience=self.patience, scheme=self.scheme)
+
+
+@dataclass
+class Cell:
+    """One value of a table: computed (or why not) next to the published value."""
+
+    table: str  # "II" | "III"
+    task: str
+    method: str  # microtl | edge_tl | cloud_qat
+    samples: str  # a count, or "all"
+    metric: str
+    unit: str
+    kind: str  # simulated | computed | predicted | not available
+    value: float | None = None
+    std: float | None = None
+    published: float | None = None
+    published_std: float | None = None
+    note: str = ""
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.value is None or self.published is None else self.value - self.published
+
+    @property
+    def relative(self) -> float | None:
+        d = self.difference
+        return None if d is None or not self.published else d / self.published
+
+
+@dataclass
+class TaskResult:
+    setup: Setup
+    cells: list[Cell] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---- setup and checks -------------------------------------------------------------------------------------------
+
+def load_setup(task: str, samples: list[int] | None = None) -> Setup:
+    from .space import Fixed
+    from .studyfile import load_study_file
+
+    path = STUDIES / f"paper_{task}.toml"
+    if not path.is_file():
+        raise UserError(f"study file {path} not found: `dse paper` reads the paper's {task} setup from it")
+    spec = load_study_file(path, check_environment=False)
+    fixed = {}
+    for name in ("cut", "hidden", "epochs", "batch", "lr", "momentum", "decay", "patience"):
+        domain = spec.space.params.get(name)
+        if not isinstance(domain, Fixed):
+            raise UserError(f"{path}: space.{name}: `dse paper` needs one fixed value")
+        fixed[name] = domain.value
+    counts = tuple(samples) if samples else tuple(spec.space.params["samples"].grid())
+    return Setup(spec.task.name, spec.model, spec.scheme, spec.board, samples=counts, seed=spec.seed,
+                 study_file=path, **fixed)
+
+
+def check_data(setups: list[Setup], data_dir: Path):
+    """Load each task's data (one-line DataError when missing) and check the sample counts fit its pool."""
+    from models.data import load_task, max_balanced
+
+    if not data_dir.exists():
+        raise UserError(f"data directory {data_dir} not found; it should hold your downloads "
+                        f"(cifar-10-python.tar.gz for cifar3, UCI HAR Dataset.zip for har3b)")
+    loaded = {}
+    for setup in setups:
+        data = load_task(setup.task, data_dir)
+        limit = max_balanced(data.target_pool.y, data.target_classes)
+        too_many = [n for n in setup.samples if n > limit]
+        if too_many:
+            raise UserError(f"--samples {too_many[0]}: the {setup.task} target pool in {data_dir} gives at most "
+                            f"{limit} balanced samples")
+        loaded[setup.task] = data
+    return loaded
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def integer_path_problem(setup: Setup) -> str | None:
+    """Why the int8 network of setup.model cannot be built (a quick probe on an untrained copy), or None."""
+    import numpy as np
+
+    from models.network import build
+    from models.quantize import quantize
+    from models.zoo import get_model
+
+    spec = get_model(setup.model)
+    probe = np.random.default_rng(0).random((4, *spec.input_shape), dtype=np.float32)
+    try:
+        quantize(build(spec), probe, setup.scheme)
+    except NotImplementedError as exc:
+        return _one_line(exc)
+    return None
+
+
+# ---- Table III: predicted cost next to the published records ----------------------------------------------------
+
+def table3(setup: Setup) -> list[Cell]:
+    """RAM, flash, training time and energy predicted for each sample count, in the scope of the published
+    record (Table III's RAM leaves out the frozen network's buffers; its time and energy cover training only)."""
+    from cost_models.board import load_board
+    from cost_models.predict import predict
+    from cost_models.records import load_records
+
+    board = load_board(setup.board)
+    records = [r for r in load_records(board.calibration_dir / TABLE3_RECORDS)
+               if r.task == setup.task and r.model == setup.model and r.cut == setup.cut and r.hidden == setup.hidden]
+    scopes = {r.metric: r.scope for r in records}
+    cells = []
+    for n in setup.samples:
+        prediction = predict(setup.configuration(n), board)
+        for metric, unit in TABLE3_METRICS:
+            scope = scopes.get(metric, _default_scope(metric))
+            if metric in ("ram", "flash"):
+                terms = getattr(prediction, metric)
+                value = sum(terms.get(t, 0) for t in scope) / 1000
+            else:
+                phase = prediction.phases[scope[0]]
+                value = phase.seconds if metric == "time" else phase.energy_mj
+            published = next((r for r in records if r.samples == n and r.metric == metric), None)
+            pub_value = None if published is None else (published.value / 1000 if unit == "kB" else published.value)
+            cells.append(Cell("III", setup.task, "microtl", str(n), metric, unit,
+                              "predicted" if value is not None else "not available", value, None, pub_value,
+                              None if published is None else published.std, f"scope {'+'.join(scope)}"
+                              if value is not None else f"not available: {scope[0]} phase uncalibrated"))
+    return cells
+
+
+def _default_scope(metric: str) -> tuple[str, ...]:
+    from cost_models.memory import TERMS
+
+    return ("training",) if metric in ("time", "energy") else TERMS[metric]
+
+
+# ---- Table II: simulated accuracy and link costs ------------------------------------------------------------------
+
+def table2(setup: Setup, data, data_dir: Path, repeats: int, qat, qat_repeats: int, say) -> TaskResult:
+    """Table II cells of one task: uplink bytes always; accuracy (MicroTL, Edge-TL, Cloud-QAT) and the baselines'
+    link costs when the model's integer path exists, else one "not available: <reason>" per accuracy cell."""
+    import numpy as np
+
+    from cost_models.board import load_board
+    from models.baselines import cloud_qat, edge_inputs, edge_tl, link_cost
+    from models.baselines.cloud_qat import check_supported
+    from models.head import SGDParams
+    from models.simulate import prepare, simulate
+
+    result = TaskResult(setup)
+    board = load_board(setup.board)
+    input_bytes = int(np.prod(data.input_shape))
+    for n in setup.samples:  # what Edge-TL uploads is known without any model
+        result.cells.append(Cell("II", setup.task, "edge_tl", str(n), "uplink", "kB", "computed",
+                                 n * input_bytes / 1000, note="raw int8 samples"))
+    pool = len(data.target_pool)
+    up = link_cost(pool * input_bytes, 0, board)
+    result.cells.append(Cell("II", setup.task, "cloud_qat", "all", "uplink", "kB", "computed", up.uplink_bytes / 1000,
+                             note=f"the whole target pool, {pool} raw int8 samples"))
+    problem = integer_path_problem(setup)
+    if problem:
+        reason = f"not available: {problem}"
+        result.notes.append(f"{setup.task} accuracy {reason}")
+        say(f"paper: {setup.task}: accuracy {reason}")
+        for n in setup.samples:
+            for method in ("microtl", "edge_tl"):
+                result.cells.append(Cell("II", setup.task, method, str(n), "accuracy", "%", "not available",
+                                         note=reason))
+        result.cells.append(Cell("II", setup.task, "cloud_qat", "all", "accuracy", "%", "not available", note=reason))
+        return result
+    prep = prepare(setup.task, setup.model, setup.scheme, data_dir, cuts=(setup.cut,),
+                   progress=lambda m: say(f"paper: {setup.task}: {m}"))
+    result.notes.append(f"{setup.task}: pretrained {setup.model}: source top-1 float {prep.float_accuracy:.1%}, "
+                        f"int8 {prep.int_accuracy:.1%} (simulated)")
+    params = SGDParams(setup.lr, setup.momentum, setup.decay, setup.batch, setup.epochs, setup.patience)
+    inputs = edge_inputs(prep.pretrained.network, prep.qmodel, prep.data, setup.cut)
+    for i, n in enumerate(setup.samples, 1):
+        say(f"paper: {setup.task}: MicroTL and Edge-TL with {n} samples x {repeats} repeats ({i}/{len(setup.samples)})")
+        stats = simulate(setup.configuration(n), repeats, setup.seed, data_dir)
+        result.cells.append(Cell("II", setup.task, "microtl", str(n), "accuracy", "%", "simulated", 100 * stats.mean,
+                                 100 * stats.std, note=f"{repeats} repeats; int8 features, float head on device"))
+        edge = edge_tl(inputs, n, setup.hidden, params, repeats, setup.seed, board)
+        result.cells.append(Cell("II", setup.task, "edge_tl", str(n), "accuracy", "%", "simulated", 100 * edge.mean,
+                                 100 * edge.std, note=f"{repeats} repeats; same draws as MicroTL; int8 network + "
+                                                      f"post-quantized int8 head (float head before: "
+                                                      f"{100 * sum(edge.float_accuracies) / repeats:.1f}%)"))
+        result.cells.extend(_link_cells(setup.task, "edge_tl", str(n), edge.link, "the int8 head"))
+    try:
+        check_supported(prep.pretrained.network.spec, setup.cut)
+        say(f"paper: {setup.task}: Cloud-QAT on all {pool} target samples x {qat_repeats} repeats")
+        cloud = cloud_qat(prep.pretrained.network, prep.data, setup.cut, setup.hidden, qat, qat_repeats, setup.seed,
+                          board, progress=lambda m: say(f"paper: {setup.task}: {m}"))
+    except NotImplementedError as exc:
+        reason = f"not available: {_one_line(exc)}"
+        result.notes.append(f"{setup.task} Cloud-QAT {reason}")
+        result.cells.append(Cell("II", setup.task, "cloud_qat", "all", "accuracy", "%", "not available", note=reason))
+        return result
+    result.cells.append(Cell("II", setup.task, "cloud_qat", "all", "accuracy", "%", "simulated", 100 * cloud.mean,
+                             100 * cloud.std, note=f"{qat_repeats} repeats, {qat.epochs} QAT epochs; int8 network "
+                                                   f"(float before conversion: "
+                                                   f"{100 * sum(cloud.float_accuracies) / qat_repeats:.1f}%)"))
+    result.cells.extend(_link_cells(setup.task, "cloud_qat", "all", cloud.link, "the whole int8 network"))
+    return result
+
+
+def _link_cells(task: str, method: str, samples: str, link, what: str) -> list[Cell]:
+    """Downlink bytes and the BLE time and energy of both directions (the uplink cells are made up front)."""
+    return [Cell("II", task, method, samples, "downlink", "kB", "computed", link.downlink_bytes / 1000,
+                 note=f"{what}: int8 weights, biases, 2 shift bytes per layer"),
+            Cell("II", task, method, samples, "ble_time", "s", "predicted", link.seconds,
+                 note="uplink + downlink at the board's BLE payload throughput"),
+            Cell("II", task, method, samples, "ble_energy", "mJ", "predicted", link.energy_mj,
+                 note="uplink + downlink at the board's radio current and supply voltage")]
+
+
+def attach_published(cells: list[Cell]) -> None:
+    """Fill the published Table II value of every cell the paper reports."""
+    from models.baselines import published_table2
+
+    published = {(p.task, p.method, p.samples, p.metric): p for p in published_table2()}
+    for cell in cells:
+        p = published.get((cell.task, cell.method, cell.samples, cell.metric))
+        if p is not None and cell.table == "II":
+            cell.published, cell.published_std = p.value, p.std
+
+
+# ---- output -------------------------------------------------------------------------------------------------------
+
+COLUMNS = ("table", "task", "method", "samples", "metric", "unit", "kind", "value", "std", "published",
+           "published_std", "difference", "relative_difference", "note", "published_source")
+
+
+def csv_text(cells: list[Cell]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for c in cells:
+        source = "" if c.published is None else (
+            f"{CITATION}, Table {c.table}" + (" (cost-model calibration record)" if c.table == "III" else ""))
+        writer.writerow([c.table, c.task, c.method, c.samples, c.metric, c.unit, c.kind,
+                         *("" if v is None else repr(round(v, 6)) for v in (c.value, c.std, c.published,
+                                                                            c.published_std, c.difference)),
+                         "" if c.relative is None else repr(round(c.relative, 6)), c.note, source])
+    return buffer.getvalue()
+
+
+def _cell_text(c: Cell) -> str:
+    if c.value is None:
+        computed = "n/a"
+    else:
+        computed = f"{c.value:.1f}" + (f" ± {c.std:.1f}" if c.std is not None else "")
+    if c.published is None:
+        return computed
+    diff = c.difference
+    return f"{computed} (paper {c.published:g}" + ("" if diff is None else f"; {diff:+.1f}") + ")"
+
+
+def summary_markdown(results: list[TaskResult], repeats: int, qat, qat_repeats: int) -> str:
+    lines = ["# The MicroTL paper's Tables II and III, regenerated", "",
+             f"Published values: {CITATION} (Table II transcribed in models/baselines/paper_table2.csv; Table III "
+             "in the board's calibration record paper_table3.csv). Each cell: computed (paper published; "
+             "difference computed - published).", "",
+             f"- accuracy (%) is **simulated**: mean ± sample std over {repeats} sample draws (MicroTL, Edge-TL) "
+             f"or {qat_repeats} runs (Cloud-QAT, {qat.epochs} QAT epochs), on the target test set with the integer "
+             "path; the paper averages 50 repetitions on the real board;",
+             "- uplink / downlink (kB = 1000 B) are **computed** from the data and the model; BLE time and energy "
+             "are **predicted** from the board's radio facts;",
+             "- Table III is **predicted** by the cost models. Caution: the nRF52840 calibration was fitted on "
+             "these very published rows, so its differences are fit residuals, not an independent check.", ""]
+    for result in results:
+        s = result.setup
+        lines += [f"## {s.task}: {s.model}, cut {s.cut}, head {s.hidden}, {s.epochs} epochs, batch {s.batch} "
+                  f"({s.study_file.name})", ""]
+        lines += [f"- {note}" for note in result.notes] + ([""] if result.notes else [])
+        cells = {(c.table, c.method, c.samples, c.metric): c for c in result.cells}
+        cols2 = [("microtl", "accuracy"), ("edge_tl", "accuracy"), ("edge_tl", "uplink"), ("edge_tl", "downlink"),
+                 ("edge_tl", "ble_energy")]
+        lines += ["Table II", "", "| samples | MicroTL acc % | Edge-TL (Cloud-QAT) acc % | uplink kB | "
+                  "downlink kB | BLE energy mJ |", "|---|---|---|---|---|---|"]
+        for n in [str(v) for v in s.samples] + ["all"]:
+            keys = cols2 if n != "all" else [("cloud_qat", "-"), ("cloud_qat", "accuracy"), ("cloud_qat", "uplink"),
+                                             ("cloud_qat", "downlink"), ("cloud_qat", "ble_energy")]
+            row = [_cell_text(cells[("II", m, n, k)]) if ("II", m, n, k) in cells else "" for m, k in keys]
+            lines.append(f"| {n if n != 'all' else 'all (Cloud-QAT)'} | " + " | ".join(row) + " |")
+        lines += ["", "Table III (predicted; RAM and flash in the published scope)", "",
+                  "| samples | RAM kB | flash kB | training time s | training energy mJ |", "|---|---|---|---|---|"]
+        for n in s.samples:
+            row = [_cell_text(cells[("III", "microtl", str(n), m)]) for m, _ in TABLE3_METRICS]
+            lines.append(f"| {n} | " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_table2(result: TaskResult):
+    from matplotlib.figure import Figure
+
+    s = result.setup
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    for method, colour in (("microtl", "tab:blue"), ("edge_tl", "tab:orange")):
+        cells = [c for c in result.cells if c.method == method and c.metric == "accuracy" and c.table == "II"]
+        sim = [c for c in cells if c.value is not None]
+        if sim:
+            ax.errorbar([int(c.samples) for c in sim], [c.value for c in sim], yerr=[c.std or 0 for c in sim],
+                        color=colour, marker="o", capsize=3, label=f"{METHODS[method]} (simulated)")
+        pub = [c for c in cells if c.published is not None]
+        if pub:
+            ax.plot([int(c.samples) for c in pub], [c.published for c in pub], color=colour, ls="--",
+                    marker="s", mfc="none", label=f"{METHODS[method]} (published)")
+    for c in result.cells:
+        if c.method == "cloud_qat" and c.metric == "accuracy":
+            if c.value is not None:
+                ax.axhline(c.value, color="tab:green", label="Cloud-QAT, all data (simulated)")
+            if c.published is not None:
+                ax.axhline(c.published, color="tab:green", ls="--", label="Cloud-QAT, all data (published)")
+    ax.set_xlabel("labelled target samples")
+    ax.set_ylabel("target test accuracy (%)")
+    ax.set_title(f"Table II, {s.task}: computed vs published ({CITATION})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_table3(result: TaskResult):
+    from matplotlib.figure import Figure
+
+    s = result.setup
+    fig = Figure(figsize=(9, 6))
+    for i, (metric, unit) in enumerate(TABLE3_METRICS):
+        ax = fig.add_subplot(2, 2, i + 1)
+        cells = [c for c in result.cells if c.table == "III" and c.metric == metric]
+        pred = [c for c in cells if c.value is not None]
+        ax.plot([int(c.samples) for c in pred], [c.value for c in pred], marker="o", label="predicted")
+        pub = [c for c in cells if c.published is not None]
+        if pub:
+            ax.plot([int(c.samples) for c in pub], [c.published for c in pub], ls="--", marker="s", mfc="none",
+                    label="published")
+        ax.set_title(f"{metric} ({unit})", fontsize=9)
+        ax.set_xlabel("samples")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Table III, {s.task} on {s.board}: cost models vs published ({CITATION})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def write_outputs(results: list[TaskResult], out: Path, repeats: int, qat, qat_repeats: int) -> list[Path]:
+    from . import atomic
+
+    out.mkdir(parents=True, exist_ok=True)
+    cells = [c for r in results for c in r.cells]
+    written = []
+    for table, name in (("II", "table2.csv"), ("III", "table3.csv")):
+        atomic.write_text(out / name, csv_text([c for c in cells if c.table == table]))
+        written.append(out / name)
+    for result in results:
+        for maker, name in ((plot_table2, "table2"), (plot_table3, "table3")):
+            path = out / f"{name}_{result.setup.task}.png"
+            atomic.save_figure(maker(result), path)
+            written.append(path)
+    atomic.write_text(out / "summary.md", summary_markdown(results, repeats, qat, qat_repeats))
+    written.append(out / "summary.md")
+    return written
+
+
+# ---- the command --------------------------------------------------------------------------------------------------
+
+def add_parser(sub, positive) -> None:
+    p = sub.add_parser("paper", help="regenerate the paper's Tables II and III next to the published values",
+                       description=(
+        "Regenerate Table II (accuracy of MicroTL, Edge-TL and Cloud-QAT per sample count, uplink) and Table III "
+        "(RAM, flash, time, energy predicted by the cost models) of the MicroTL paper from the framework, next "
+        "to the published values with the difference per cell: table2.csv, table3.csv, PNG plots and summary.md "
+        "in the output folder. DIR holds your downloads (cifar-10-python.tar.gz, UCI HAR Dataset.zip)."))
+    p.add_argument("--data", required=True, metavar="DIR", help="folder with the data set downloads")
+    p.add_argument("--out", default="runs/paper", metavar="DIR", help="output folder (default runs/paper)")
+    p.add_argument("--task", choices=(*TASKS, "both"), default="both", help="default both")
+    p.add_argument("--repeats", type=positive, metavar="R", help="sample draws per MicroTL / Edge-TL cell "
+                                                                 "(default: the study file's repeats)")
+    p.add_argument("--samples", type=positive, nargs="+", metavar="N", help="sample counts (default: the study "
+                                                                             "file's, 100..600)")
+    p.add_argument("--qat-epochs", type=positive, default=10, metavar="E", help="Cloud-QAT epochs (default 10)")
+    p.add_argument("--qat-repeats", type=positive, default=3, metavar="R", help="Cloud-QAT runs (default 3)")
+    p.set_defaults(func=cmd_paper)
+
+
+def cmd_paper(args, say: Callable[[str], None] | None = None) -> int:
+    from dataclasses import replace
+
+    from models.baselines import QATParams
+
+    from .studyfile import load_study_file
+
+    say = say or (lambda m: print(m, file=sys.stderr, flush=True))
+    tasks = TASKS if args.task == "both" else (args.task,)
+    setups = [load_setup(t, args.samples) for t in tasks]
+    repeats = args.repeats or load_study_file(setups[0].study_file, check_environment=False).repeats
+    qat = replace(QATParams(), epochs=args.qat_epochs)
+    data = check_data(setups, Path(args.data))
+    results = []
+    for setup in setups:
+        result = table2(setup, data[setup.task], Path(args.data), repeats, qat, args.qat_repeats, say)
+        say(f"paper: {setup.task}: Table III predictions")
+        result.cells.extend(table3(setup))
+        attach_published(result.cells)
+        results.append(result)
+    for path in write_outputs(results, Path(args.out), repeats, qat, args.qat_repeats):
+        print(path)
+    for result in results:
+        for note in result.notes:
+            if "not available" in note:
+                say(f"dse paper: {note}")
+    return 0

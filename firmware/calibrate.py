@@ -1,0 +1,119 @@
+"""The calibration campaign: real firmwares over a grid of shapes, run on a board, as run records for cost_models.
+
+Every point is a full firmware of a zoo model at one cut (so the frozen layers are the real kernels over the shapes
+that cut reaches) with a head shape, batch size, sample count and epoch budget; patience = epochs, so the epochs
+run are known. Each point goes through the same generate -> build -> run -> parse path as `dse validate`
+(firmware.validate), and becomes rows of cost_models.runs: instructions per phase, peak RAM, flash, static RAM,
+stack, with provenance. Finished points are skipped by key, so an interrupted campaign resumes.
+
+Validation records of studies (firmware/records.py JSON) become rows through the same conversion
+(`rows_from_validation`), which closes the loop: every validation is calibration data.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from models.config import Configuration
+
+from .records import Predicted, ValidationRecord
+
+CAMPAIGN_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The campaign's grid (a configuration, not results): what varies and over which values."""
+
+    task: str = "digits"
+    model: str = "digits_cnn"
+    cuts: tuple[str, ...] = ("conv1", "conv2", "pool2", "fc1")
+    hidden: tuple[int, ...] = (0, 8, 32)
+    batch: tuple[int, ...] = (4, 16)
+    samples: tuple[int, ...] = (30, 90, 200)
+    epochs: tuple[int, ...] = (2,)
+    # extra points with a different epoch budget, so per-epoch and once-per-run costs separate
+    epoch_variants: tuple[tuple[str, int, int, int, int], ...] = (
+        ("conv2", 8, 4, 80, 5), ("pool2", 32, 16, 60, 4), ("fc1", 0, 4, 100, 6), ("conv1", 8, 8, 120, 3),
+        ("conv1", 0, 8, 50, 4), ("pool2", 8, 8, 200, 3), ("fc1", 32, 8, 40, 5), ("conv2", 0, 16, 120, 3),
+    )
+
+    def configurations(self) -> list[Configuration]:
+        out = [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
+                             patience=e)
+               for c, h, b, n, e in itertools.product(self.cuts, self.hidden, self.batch, self.samples, self.epochs)]
+        out += [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
+                              patience=e) for c, h, b, n, e in self.epoch_variants]
+        return out
+
+
+def rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
+    """Run-record rows of one validation record (nothing for a failed one or a board without instructions)."""
+    from cost_models.runs import make_rows, run_key
+
+    m = record.measured
+    if not record.ok or not m.instructions or m.epochs_run is None or m.test is None:
+        return []
+    config = Configuration.from_dict(record.configuration)
+    if classes is None:
+        from models.tasks import get_task
+
+        classes = get_task(config.task).classes
+    measured = {f"instructions.{k}": v for k, v in m.instructions.items()}
+    measured.update(peak_ram=m.peak_ram_bytes, flash=m.flash_bytes, static_ram=m.static_ram_bytes,
+                    stack=m.stack_bytes)
+    p = record.provenance
+    emulator = (p.board_versions or {}).get("qemu", record.board)
+    provenance = {"source": source, "sources_sha256": p.sources_sha256, "elf_sha256": p.elf_sha256,
+                  "toolchain": p.toolchain, "emulator": emulator, "date": (p.date_utc or "")[:10]}
+    return make_rows(record.board, config, classes, m.test, m.epochs_run, m.best_epoch or 0, measured, provenance,
+                     key=run_key(config, classes, m.test))
+
+
+def measure(config: Configuration, board, work: Path) -> ValidationRecord:
+    """One campaign point through the validation path (generate, build, run, parse)."""
+    from .validate import validate
+
+    return validate(config, board, work, Predicted(board=board.name), study="calibration", trial=0,
+                    timeout_s=CAMPAIGN_TIMEOUT_S)
+
+
+def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: str | Path, board, *,
+                 progress: bool = True, say: Callable[[str], None] = print) -> tuple[int, int, list[str]]:
+    """Measure every configuration whose key `out_csv` lacks; append its rows as soon as it finished.
+    Returns (measured now, already measured, failures); points that do not fit the board are skipped (said)."""
+    from tqdm import tqdm
+
+    from cost_models.runs import append_rows, measured_keys, run_key
+    from models.tasks import get_task
+
+    configs = list(configs)
+    done = measured_keys(out_csv)
+    todo = []
+    for c in configs:
+        classes = get_task(c.task).classes
+        # the key needs the test count, known after generation: match on the prefix without it
+        prefix = run_key(c, classes, 0).rsplit("/t", 1)[0]
+        if not any(k.rsplit("/t", 1)[0] == prefix for k in done):
+            todo.append(c)
+    failures: list[str] = []
+    unfit = 0
+    bar = tqdm(todo, desc=f"calibrate {board.name}", unit="run", disable=not progress)
+    for i, config in enumerate(bar):
+        bar.set_postfix_str(f"{config.cut} h{config.hidden} b{config.batch} n{config.samples} e{config.epochs}")
+        record = measure(config, board, Path(work) / f"point-{i}")
+        rows = rows_from_validation(record, source="campaign")
+        if not rows and record.reason.startswith("does not fit"):
+            say(f"calibrate: skipped {config.cut} h{config.hidden} b{config.batch} n{config.samples}: {record.reason}")
+            unfit += 1
+            continue
+        if not rows:
+            failures.append(f"{config.cut} h{config.hidden} b{config.batch} n{config.samples}: "
+                            f"{record.reason or 'no instruction counts'}")
+            continue
+        append_rows(out_csv, rows)
+    for f in failures:
+        say(f"calibrate: failed: {f}")
+    return len(todo) - len(failures) - unfit, len(configs) - len(todo), failures

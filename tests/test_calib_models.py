@@ -1,0 +1,118 @@
+"""Firmware cost models (cost_models.runs / firmware_model / firmware_fit / firmware_error): records are checked,
+the fit recovers known coefficients, the shipped qemu-an386 records predict their own measurements."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from cost_models import firmware_model as fm
+from cost_models.firmware_error import cross_validate, summarize
+from cost_models.firmware_fit import fit_firmware, load_firmware_calibration, predict_run
+from cost_models.predict import predict
+from cost_models.runs import RunRecordError, append_rows, load_runs, make_rows, measured_keys
+from cost_models.workload import workload_from_config
+from models.config import Configuration
+
+SHIPPED = Path(__file__).resolve().parents[1] / "cost_models" / "calibration" / "qemu-an386"
+PROV = {"source": "synthetic-test", "sources_sha256": "a" * 64, "elf_sha256": "b" * 64, "toolchain": "gcc",
+        "emulator": "none", "date": "2025-01-01"}
+
+
+def _synthetic(path: Path, coef: dict[str, dict[str, float]]) -> None:
+    """Rows whose instructions are exactly `coef` x counts and whose memory is the allocated bytes + 500/20000."""
+    for cut in ("conv1", "conv2", "pool2", "fc1"):
+        for hidden in (0, 8, 32):
+            for batch, n, epochs in ((4, 30, 2), (16, 90, 3), (8, 200, 2)):
+                if cut == "conv1" and hidden == 32:
+                    continue
+                c = Configuration(task="digits", model="digits_cnn", cut=cut, hidden=hidden, samples=n,
+                                  epochs=epochs, batch=batch, patience=epochs)
+                w = workload_from_config(c, 3)
+                measured = {f"instructions.{p}": round(sum(coef[p].get(k, 0) * v for k, v in
+                                                           fm.instruction_counts(p, w, epochs, 100).items()))
+                            for p in fm.PHASES}
+                measured["peak_ram"] = sum(fm.ram_terms(w).values()) - 1 + 500
+                measured["flash"] = sum(fm.flash_terms(w, 100).values()) - 1 + 20000
+                append_rows(path, make_rows("qemu-an386", c, 3, 100, epochs, epochs, measured, PROV))
+
+
+COEF = {"collection": {"macs_conv2d": 4.5, "macs_fc": 3.9, "output_elements": 80.0, "samples": 30.0},
+        "training": {"forward_macs": 7.0, "gradient_macs": 6.0, "parameter_updates": 17.0, "softmax_terms": 90.0,
+                     "epochs": 500.0, "parameter_copies": 16.0},
+        "evaluation": {"macs_conv2d": 4.5, "forward_macs": 6.0, "samples": 50.0}}
+
+
+def test_fit_recovers_known_costs_and_cross_validates(tmp_path):
+    path = tmp_path / "runs.csv"
+    _synthetic(path, COEF)
+    runs = load_runs(path)
+    cal = fit_firmware(runs, "qemu-an386")
+    for r in runs:
+        if r.metric in ("instructions", "peak_ram", "flash"):
+            assert predict_run(cal, r) == pytest.approx(r.value, rel=5e-3), r.cost  # collinear columns: NNLS picks
+    assert cal.ram["runtime"] == pytest.approx(500, abs=1)
+    assert cal.ram["parameter_arrays"] == pytest.approx(1.0, rel=1e-6)
+    summary = {e.cost: e for e in summarize(cross_validate(runs, "qemu-an386"))}
+    assert summary["instructions.training"].n > 0
+    assert summary["instructions.training"].worst < 0.01
+    assert summary["peak_ram"].within_5 == 1.0
+
+
+def test_record_errors_name_file_line_column(tmp_path):
+    path = tmp_path / "runs.csv"
+    _synthetic(path, COEF)
+    rows = list(csv.DictReader(path.open()))
+    rows[3]["head_params"] = "7"
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(RunRecordError, match=r"bad.csv, line 5, column head_params: .*'7'"):
+        load_runs(bad)
+    assert len(measured_keys(path)) == len({r["key"] for r in rows})
+
+
+def test_memory_terms_follow_the_c_arrays():
+    c = Configuration(task="digits", model="digits_cnn", cut="pool2", hidden=8, samples=100, epochs=5, batch=8)
+    w = workload_from_config(c, 3)
+    ram = fm.ram_terms(w)
+    params = 128 * 8 + 8 + 8 * 3 + 3
+    assert ram["head_weights"] == ram["velocity"] == ram["best_weights"] == 4 * params
+    assert ram["batch_buffer"] == 8 * (128 + 3 + 16) * 4
+    assert ram["shuffle_index"] == 2 * c.train_samples
+    assert ram["sample_store"] == 100 * 128
+
+
+def test_shipped_qemu_records_predict_their_runs():
+    """The committed campaign fits; frozen-layer phases and memory meet the issue's targets in sample. Training
+    does not for every run (data-dependent counts, docs/calibration.md): its mean error is bounded instead."""
+    cal = load_firmware_calibration("qemu-an386")
+    runs = load_runs(SHIPPED / "campaign.csv")
+    assert cal.runs >= 60
+    training = []
+    for r in runs:
+        if r.cost == "instructions.training":
+            training.append(abs(predict_run(cal, r) / r.value - 1))
+        elif r.metric == "instructions":
+            assert abs(predict_run(cal, r) / r.value - 1) < 0.03, r.key
+        elif r.metric in ("peak_ram", "flash"):
+            assert abs(predict_run(cal, r) - r.value) <= max(256, 0.01 * r.value), r.key
+    assert sum(training) / len(training) < 0.02
+
+
+def test_predict_on_the_emulated_board_gives_instructions_not_time():
+    c = Configuration(task="digits", model="digits_cnn", cut="conv2", hidden=16, samples=120, epochs=10, batch=8)
+    p = predict(c, "qemu-an386", epochs_run=8, test_inputs=178)
+    assert set(p.instructions) == {"collection", "training", "evaluation"}
+    assert all(v > 0 for v in p.instructions.values())
+    assert p.phases_included == () and p.ble_upload is None
+    d = p.to_dict()
+    assert d["instructions.training"] == p.instructions["training"] and "ble.bytes" not in d
+    assert p.ram["best_weights"] > 0 and p.ram_total == sum(p.ram.values())
+    # more samples: exactly the feature bytes more in the store, more collection instructions
+    q = predict(c.__class__(**{**c.to_dict(), "samples": 130}), "qemu-an386", epochs_run=8, test_inputs=178)
+    assert q.ram["sample_store"] - p.ram["sample_store"] == 10 * 512
+    assert q.instructions["collection"] > p.instructions["collection"]
