@@ -1,4 +1,4 @@
-"""Head-training time of one trial of the paper's size: models.head.train_heads (R repeats in lockstep, numpy)
+"""Head-training time of one trial of the paper's size: models.head.train_heads (R repeats in lockstep, torch)
 against the same work done the straightforward way (a PyTorch loop, one repeat after another), in the same run.
 
 Trial: 500 drawn samples (450 train + 50 validation, models.config.validation_count) of 256-byte int8 features,
@@ -11,13 +11,16 @@ Features: synthetic but with real class structure: the 64 pixels of the real sci
 (537 images) through a fixed random Gaussian projection to 256 values, ReLU, quantized to q7 int8 with the
 power-of-two frac bits of the max (as models.quantize does). Each repeat draws its own 500 of the 537.
 
-Targets (issue "fast trial evaluation", part 4a): trial <= 1 s wall on 2 cores, speedup >= 20x.
+Targets (issue "fast trial evaluation", part 4a): trial <= 1 s wall on 2 cores, speedup >= 20x. trial_s is the
+lockstep path on --threads torch threads (2: both cores); it is also timed on 1 thread (what a study worker uses).
+The loop runs on --torch-threads (1, its faster setting). The machine may be shared: the load average is recorded.
 Prints the figures, appends a row to benchmarks/results/trial_speed.csv; the last line is
 `trial_s=<x> speedup=<y>`. Usage: .venv/bin/python benchmarks/trial_speed.py [--repeats 50] [--runs 3]
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import os
 import platform
@@ -107,38 +110,66 @@ def torch_loop(pool: Features, y: np.ndarray, picks, params: SGDParams) -> float
     return time.perf_counter() - start
 
 
+def widen_csv(name: str, fields: list[str]) -> None:
+    """Give an existing results file the columns added since it was started (older rows: empty cells)."""
+    path = ROOT / "benchmarks" / "results" / f"{name}.csv"
+    if not path.exists():
+        return
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and list(rows[0]) == fields:
+        return
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each path; the median is reported")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the lockstep path (trial_s)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads of the loop (1 was the faster setting for these tiny layers)")
     args = parser.parse_args()
     import torch
 
-    torch.set_num_threads(args.torch_threads)
     params = SGDParams(lr=0.01, momentum=0.9, decay=1e-4, batch=8, epochs=20, patience=20)
     pool, y = make_features()
     picks = draws(y, args.repeats)
-    lockstep(pool, y, picks[:2], params)  # warm-up (imports, allocator)
+    load_before = os.getloadavg()[0]
+    timed = {}
+    for threads in dict.fromkeys([args.threads, 1]):
+        torch.set_num_threads(threads)
+        lockstep(pool, y, picks[:2], params)  # warm-up (imports, allocator, thread pool)
+        timed[threads] = [lockstep(pool, y, picks, params) for _ in range(args.runs)]
+    torch.set_num_threads(args.torch_threads)
     torch_loop(pool, y, picks[:1], params)
-    fast = [lockstep(pool, y, picks, params) for _ in range(args.runs)]
     slow = [torch_loop(pool, y, picks, params) for _ in range(args.runs)]
-    trial_s, loop_s = statistics.median(fast), statistics.median(slow)
+    fast, single = timed[args.threads], timed[1]
+    trial_s, loop_s, trial_1 = statistics.median(fast), statistics.median(slow), statistics.median(single)
     speedup = loop_s / trial_s
+    load = max(load_before, os.getloadavg()[0])
     print(f"features: {len(y)} real digits (0-2) -> random projection -> q7 int8 {FEATURES} B, "
           f"frac_bits {pool.frac_bits}")
     print(f"trial: {SAMPLES} samples ({SAMPLES - VAL} train + {VAL} val), head {FEATURES}->{HIDDEN}->{CLASSES}, "
           f"{params.epochs} epochs (no early stop), batch {params.batch}, {args.repeats} repeats")
-    print(f"lockstep train_heads (numpy): runs {', '.join(f'{s:.3f}' for s in fast)} s -> median {trial_s:.3f} s "
-          f"(target <= 1 s: {'met' if trial_s <= 1 else 'MISSED'})")
+    print(f"lockstep train_heads ({args.threads} threads): runs {', '.join(f'{s:.3f}' for s in fast)} s -> median "
+          f"{trial_s:.3f} s (target <= 1 s: {'met' if trial_s <= 1 else 'MISSED'})")
+    print(f"lockstep train_heads (1 thread): runs {', '.join(f'{s:.3f}' for s in single)} s -> median "
+          f"{trial_1:.3f} s (speedup {loop_s / trial_1:.1f}x)")
     print(f"per-repeat torch loop ({args.torch_threads} thread): runs {', '.join(f'{s:.3f}' for s in slow)} s -> "
           f"median {loop_s:.3f} s ({loop_s / args.repeats * 1000:.0f} ms per repeat)")
-    print(f"speedup {speedup:.1f}x (target >= 20x: {'met' if speedup >= 20 else 'MISSED'})")
+    print(f"speedup {speedup:.1f}x (target >= 20x: {'met' if speedup >= 20 else 'MISSED'}); "
+          f"load average {load:.2f} on {os.cpu_count()} cores (others' work slows both paths)")
     row = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "host": platform.node(),
            "cores": os.cpu_count(), "repeats": args.repeats, "epochs": params.epochs, "samples": SAMPLES,
            "features": FEATURES, "hidden": HIDDEN, "classes": CLASSES, "torch_threads": args.torch_threads,
-           "trial_s": round(trial_s, 4), "torch_loop_s": round(loop_s, 4), "speedup": round(speedup, 2)}
+           "trial_s": round(trial_s, 4), "torch_loop_s": round(loop_s, 4), "speedup": round(speedup, 2),
+           "lockstep_threads": args.threads, "trial_s_1thread": round(trial_1, 4),
+           "speedup_1thread": round(loop_s / trial_1, 2), "load_avg": round(load, 2)}
+    widen_csv("trial_speed", list(row))
     append_rows("trial_speed", [row])
     print(f"trial_s={trial_s:.3f} speedup={speedup:.1f}")
     return 0

@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="study folder (default: runs/<study name>)")
     p.add_argument("--trials", type=_positive, metavar="N", help="total number of trials (overrides the study file)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=_positive, metavar="K", help="run the missing trials in K worker processes "
+                                                                  "(others may join with `dse worker`)")
+    p.add_argument("--storage", metavar="URL", help="the study's storage (overrides study.storage), e.g. "
+                                                    "postgresql://user:password@host:5432/db")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="redo the tables and plots of a study folder from its storage")
@@ -107,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                                           "Nordic PPK2 (port, default: the first)")
     p.add_argument("--json", action="store_true", help="print the records as JSON")
     p.set_defaults(func=cmd_validate)
+
+    from .calibrate_cmd import add_parser as add_calibrate
+    from .rescore import add_parser as add_rescore
+
+    add_calibrate(sub)
+    add_rescore(sub)
+
+    from .workers import add_worker_parser
+
+    add_worker_parser(sub, _positive, _non_negative)
+
+    from .paper import add_parser as add_paper_parser  # the paper's Tables II and III (dse/paper.py)
+
+    add_paper_parser(sub, _positive)
     return parser
 
 
@@ -131,12 +149,17 @@ def cmd_run(args) -> int:
 
     spec = load_study_file(args.study)
     out = Path(args.out) if args.out else Path("runs") / spec.name
-    result = run_study(spec, out, args.trials, progress=not args.quiet)
+    if args.storage:
+        from dataclasses import replace
+
+        spec = replace(spec, storage=args.storage)
+    result = run_study(spec, out, args.trials, progress=not args.quiet, workers=args.workers)
     for note in result.notes:
         say(f"dse: {note}")
     table = trial_table(result.study, spec)
     if result.interrupted:
-        say(f"dse: interrupted after {len(table)} of {result.target} trials; the storage is consistent: run the "
+        stopped = int((table["state"] != "WAITING").sum()) if len(table) else 0  # queued trials are not run yet
+        say(f"dse: interrupted after {stopped} of {result.target} trials; the storage is consistent: run the "
             f"same command to resume (`dse report {out}` redoes the reports)")
         return EXIT_INTERRUPTED
     write_reports(result.study, spec, out)

@@ -2,6 +2,7 @@
 
 Rerunning the same study file runs only the missing trials; trials an interrupted run left RUNNING are
 marked FAIL ("interrupted"); a trial whose evaluation raises is recorded FAIL with its reason and the study goes on.
+With `workers`, the missing trials are queued and run by worker processes (dse.workers).
 """
 from __future__ import annotations
 
@@ -39,10 +40,12 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def make_sampler(spec: StudySpec, salt: int) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: StudySpec, salt: int | tuple[int, ...]) -> optuna.samplers.BaseSampler:
     """The study file's sampler, seeded from the study seed and the number of trials already stored: a resumed
-    study continues deterministically instead of replaying the first trials' random draws."""
-    seed = int(np.random.SeedSequence([spec.seed, salt]).generate_state(1)[0])
+    study continues deterministically instead of replaying the first trials' random draws (parallel workers add
+    their index, so that they do not propose the same configurations)."""
+    salt = (salt,) if isinstance(salt, int) else tuple(salt)
+    seed = int(np.random.SeedSequence([spec.seed, *salt]).generate_state(1)[0])
     if spec.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=spec.population, seed=seed)
     if spec.sampler == "tpe":
@@ -140,17 +143,21 @@ class Progress:
 
 
 def run_study(spec: StudySpec, out: str | Path, trials: int | None = None, evaluator=None,
-              progress: bool = True) -> RunResult:
-    """Run (or resume) the study in folder `out` until `trials` (default: the study file's) have finished."""
+              progress: bool = True, workers: int | None = None) -> RunResult:
+    """Run (or resume) the study in folder `out` until `trials` (default: the study file's) have finished;
+    with `workers`, in that many worker processes (they evaluate with the real Evaluator)."""
+    if workers is not None and evaluator is not None:
+        raise ValueError("worker processes evaluate with the real Evaluator; no evaluator can be passed")
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # dse reports itself: progress bar, failed trials
     try:
-        return _run(spec, Path(out), trials, evaluator, progress)
+        return _run(spec, Path(out), trials, evaluator, progress, workers)
     finally:
         optuna.logging.set_verbosity(verbosity)
 
 
-def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bool) -> RunResult:
+def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bool,
+         workers: int | None = None) -> RunResult:
     folder = StudyFolder(out)
     folder.check(spec)  # nothing is written before every check has passed
     url = folder.storage_url(spec.storage)
@@ -161,15 +168,17 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
                      f"not {target}")
         target = spec.space.grid_size()
 
-    finished, storage = 0, None
+    finished, waiting, storage = 0, 0, None
     if folder.has_database(spec):
         storage = optuna.storages.get_storage(url)
         study_id = find_study(storage, spec.name)
         if study_id is not None:
             check_stored_spec(storage, study_id, spec, str(folder.path) if spec.storage is None else url)
-            finished = sum(1 for t in storage.get_all_trials(study_id, deepcopy=False)
-                           if t.state in FINISHED or t.state == TrialState.RUNNING)
-    remaining = max(0, target - finished)
+            stored = storage.get_all_trials(study_id, deepcopy=False)
+            finished = sum(1 for t in stored if t.state in FINISHED or t.state == TrialState.RUNNING)
+            waiting = sum(1 for t in stored if t.state == TrialState.WAITING)  # queued by a parallel run
+    # queued trials are claimed ones: run them, and count them towards the target
+    remaining = max(0, target - finished - waiting) + waiting
 
     evaluator = evaluator if evaluator is not None else Evaluator(spec)
     if remaining:
@@ -190,7 +199,16 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
     if not remaining:
         return RunResult(study, target, 0, False, notes)
 
-    bar = Progress(target, finished, progress)
+    bar = Progress(max(target, finished + remaining), finished, progress)
+    if workers is not None:
+        from .workers import coordinate
+
+        try:
+            done = coordinate(spec, url, study, storage, find_study(storage, spec.name),
+                              max(target, finished + waiting), workers, bar)
+        finally:
+            bar.close()
+        return RunResult(study, target, done.ran, done.interrupted, notes + done.notes)
     before = len(study.get_trials(deepcopy=False))
     interrupted = False
     try:

@@ -1,4 +1,4 @@
-"""MicroTL head training as the firmware does it: float32 numpy, hand-written forward/backward, no autograd.
+"""MicroTL head training as the firmware does it: float32, hand-written forward/backward, no autograd.
 
 Head: FC(F -> C) when hidden == 0, else FC(F -> H), ReLU, FC(H -> C). Weights are [out][in] (row-major, as in C
 and torch.nn.Linear). The random numbers come from models.prng, a counter-based generator the firmware reproduces
@@ -9,6 +9,8 @@ back-propagated; SGD follows torch.optim.SGD (dampening 0, no Nesterov), for wei
     g = grad + decay * w;   v = momentum * v + g   (v starts at 0);   w -= lr * v
 After each epoch the validation loss decides early stopping: the best weights (lowest validation loss) are kept,
 and training stops after `patience` epochs without improvement or after `epochs`.
+The simulation trains a trial's repeats together with batched torch ops (see _Heads) and dequantizes the stored
+features once per trial rather than per batch (q * 2^-f is exact in float32, so the inputs are the same numbers).
 """
 from __future__ import annotations
 
@@ -78,6 +80,8 @@ class _Heads:
     passes over all R x P numbers instead of six. Same rule as torch.optim.SGD, regrouped:
     v = (momentum * v + grad) + decay * w, where the first sum is the backward matmul's own beta (baddbmm), and
     w -= lr * v; only the rounding of these float32 sums differs (torch itself fuses w + (-lr) * v).
+    torch's fused SGD kernel would save one more pass, but it rounds the last elements of a tensor differently
+    (scalar tail), which would make a head's numbers depend on R.
     """
 
     def __init__(self, inits: list[Layers]):
@@ -110,36 +114,36 @@ class _Heads:
         return [t.numpy() for pair in zip(ws, bs) for t in pair]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits (R, B, C) of x (R, B, F) and the hidden activations after ReLU (or None)."""
-        z = torch.baddbmm(self.b[0].unsqueeze(1), x, self.w[0].transpose(1, 2))
+        """Logits transposed, (R, C, B) (softmax over a middle dimension is much faster in torch than over a
+        short last one), of x (R, B, F), and the hidden activations (R, B, H) after ReLU (or None)."""
         if len(self.w) == 1:
-            return z, None
-        h = z.relu_()
-        return torch.baddbmm(self.b[1].unsqueeze(1), h, self.w[1].transpose(1, 2)), h
+            return torch.baddbmm(self.b[0].unsqueeze(2), self.w[0], x.transpose(1, 2)), None
+        h = torch.baddbmm(self.b[0].unsqueeze(1), x, self.w[0].transpose(1, 2)).relu_()
+        return torch.baddbmm(self.b[1].unsqueeze(2), self.w[1], h.transpose(1, 2)), h
 
     def step(self, x: torch.Tensor, onehot: torch.Tensor, p: SGDParams) -> None:
         """One SGD step of every head on its batch: x (R, B, F), onehot (R, B, C)."""
         z, h = self.forward(x)
-        dz = torch.softmax(z, 2).sub_(onehot).div_(x.shape[1])  # d(mean loss) / d(logits)
+        dz = torch.softmax(z, 1).sub_(onehot.transpose(1, 2)).div_(x.shape[1])  # d(mean loss) / d(logits)
         momentum = p.momentum
-        if h is None:
-            self._accumulate(0, dz, x, momentum)
-        else:
-            delta = torch.bmm(dz, self.w[1]).mul_(h > 0)  # before any weight changes
-            self._accumulate(1, dz, h, momentum)
-            self._accumulate(0, delta, x, momentum)
+        last = len(self.w) - 1
+        if h is not None:  # d(loss) / d(hidden pre-activation), before any weight changes
+            delta = torch.ops.aten.threshold_backward(torch.bmm(dz.transpose(1, 2), self.w[1]), h, 0)
+            self.vw[0].baddbmm_(delta.transpose(1, 2), x, beta=momentum)  # v = momentum * v + grad; beta 0: v = grad
+            self._bias(0, delta.sum(1), momentum)
+        self.vw[last].baddbmm_(dz, x if h is None else h, beta=momentum)
+        self._bias(last, dz.sum(2), momentum)
         if p.decay:
             self.velocity.add_(self.params, alpha=p.decay)  # v += decay * w
         self.params.add_(self.velocity, alpha=-p.lr)  # w -= lr * v
 
-    def _accumulate(self, layer: int, d_out: torch.Tensor, inputs: torch.Tensor, momentum: float) -> None:
-        """v = momentum * v + grad for one layer; d_out (R, B, out) is d(loss)/d(layer output)."""
-        self.vw[layer].baddbmm_(d_out.transpose(1, 2), inputs, beta=momentum)  # beta 0 ignores the old v
-        vb, grad_b = self.vb[layer], d_out.sum(1)
+    def _bias(self, layer: int, grad: torch.Tensor, momentum: float) -> None:
+        """v = momentum * v + grad for one layer's biases."""
+        vb = self.vb[layer]
         if momentum:
-            torch.add(grad_b, vb, alpha=momentum, out=vb)
+            torch.add(grad, vb, alpha=momentum, out=vb)
         else:
-            vb.copy_(grad_b)
+            vb.copy_(grad)
 
 
 def _stack(parts: list[Features]) -> tuple[np.ndarray, np.float32, np.float32]:
@@ -219,7 +223,7 @@ def _train(train, y_train, val, y_val, hidden, classes, params, seeds) -> list[T
         epochs_run[active] = epoch
         if not has_val:
             continue
-        loss = _cross_entropy(heads.forward(x_val)[0].numpy(), y_val_all)
+        loss = _cross_entropy(heads.forward(x_val)[0].transpose(1, 2).numpy(), y_val_all)
         for r in np.flatnonzero(active):
             losses[r].append(float(loss[r]))
         improved = active & (loss < best_loss)

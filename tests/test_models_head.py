@@ -118,3 +118,29 @@ def test_prng_reference_values():
     assert prng.shuffle(3, 1, 10).tolist() == [0, 4, 1, 2, 3, 6, 7, 9, 8, 5]
     w = prng.init_uniform(7, 0, 2, 3)
     assert w.dtype == np.float32 and np.all(np.abs(w) <= 1 / np.sqrt(np.float32(3)))
+
+
+@pytest.mark.parametrize("hidden", [0, 64])
+def test_lockstep_independent_of_repeats_and_threads(hidden):
+    """Bigger heads than above (several blocks of the SGD update, an uneven last batch), both head shapes: a repeat's
+    weights do not depend on R, nor on torch's thread count (study workers use 1 thread, benchmarks 2)."""
+    parts = [_features(30 + r, n=45, f=300) for r in range(4)]
+    vals = [_features(40 + r, n=7, f=300) for r in range(4)]
+    params = SGDParams(lr=0.02, epochs=6, patience=2)
+
+    def run(rs):
+        return train_heads([parts[r][0] for r in rs], [parts[r][1] for r in rs], [vals[r][0] for r in rs],
+                           [vals[r][1] for r in rs], hidden, 3, params, [50 + r for r in rs])
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        together = run(range(4))
+        torch.set_num_threads(1)
+        alone = [run([r])[0] for r in range(4)] + [run(range(4))[3]]
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(alone, together + [together[3]]):
+        assert (a.epochs_run, a.best_epoch, a.val_losses) == (b.epochs_run, b.best_epoch, b.val_losses)
+        for (wa, ba), (wb, bb) in zip(a.weights, b.weights):
+            assert np.array_equal(wa, wb) and np.array_equal(ba, bb)

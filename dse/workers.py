@@ -1,0 +1,294 @@
+"""Parallel and distributed studies: a coordinator queues the missing trials, workers take them until none is left.
+
+The coordinator (`dse run STUDY --workers K`) closes trials a stopped run left RUNNING, then creates exactly the
+missing trials as WAITING (so their numbers are 0..N-1 with no gap and no surplus) and starts K worker processes.
+A worker (`dse worker STUDY --storage URL`, also on other machines through an RDB storage such as PostgreSQL)
+claims one WAITING trial at a time - an atomic state change in the database - evaluates it and tells the result.
+K workers together therefore run exactly the queued trials, never more, whoever joins. Workers use one thread each
+(torch, and BLAS/OpenMP via the environment, set before numpy or torch is imported): two multi-threaded
+processes on two cores run slower than one.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
+ATTR_WORKER = "worker"  # trial user attr: host:pid of the worker that ran it
+POLL_S = 0.5
+
+
+def limit_threads() -> None:
+    """One thread per worker: effective only before numpy/torch are imported (the `dse worker` entry does it
+    first); an explicit setting in the environment wins."""
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+
+
+def worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({name: "1" for name in THREAD_VARIABLES})
+    return env
+
+
+def open_storage(url: str):
+    """An RDB storage on which claiming a WAITING trial is atomic. PostgreSQL and MySQL lock the trial's row
+    (SELECT ... FOR UPDATE); SQLite has no row locks and Python's driver starts a transaction only at the first
+    write, so there every transaction takes the write lock at its start (BEGIN IMMEDIATE)."""
+    import optuna
+    from sqlalchemy import event
+
+    if not url.startswith("sqlite:"):
+        return optuna.storages.get_storage(url)
+    rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    engine = rdb.engine
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection, record):  # noqa: ARG001 - SQLAlchemy's signature
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made before the listeners existed are not reused
+    return optuna.storages.get_storage(rdb)
+
+
+# -- the queue ---------------------------------------------------------------------------------------------------
+def count_states(storage, study_id: int) -> dict[str, int]:
+    from collections import Counter
+
+    return dict(Counter(t.state.name for t in storage.get_all_trials(study_id, deepcopy=False)))
+
+
+def enqueue(study, missing: int) -> None:
+    """`missing` new WAITING trials (no fixed parameters: the sampler proposes them when a worker claims them)."""
+    from optuna.trial import TrialState, create_trial
+
+    for _ in range(missing):
+        study.add_trial(create_trial(state=TrialState.WAITING))
+
+
+def claim(storage, study_id: int) -> int | None:
+    """Take one WAITING trial for this process (its id), or None when the queue is empty."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return trial._trial_id
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+# -- a worker ----------------------------------------------------------------------------------------------------
+@dataclass
+class WorkerResult:
+    ran: int
+    failed: int
+    interrupted: bool
+
+
+def work(spec, url: str, index: int | None = None, progress: bool = True, evaluator=None) -> WorkerResult:
+    """Join the study in storage `url` and run queued trials until none is left."""
+    import optuna
+
+    from .errors import UserError
+    from .evaluate import Evaluator
+    from .folder import check_stored_spec, find_study
+    from .search import ATTR_FAIL, FINISHED, Objective, Progress, make_sampler, say
+
+    limit_threads()
+    import torch
+
+    torch.set_num_threads(1)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        try:
+            storage = open_storage(url)
+        except Exception as exc:  # noqa: BLE001 - a wrong URL, an unreachable server, a missing driver
+            raise UserError(f"storage {url}: cannot open it ({type(exc).__name__}: {exc})") from None
+        study_id = find_study(storage, spec.name)
+        if study_id is None:
+            raise UserError(f"storage {url} holds no study {spec.name!r}: start it with `dse run {spec.path} "
+                            f"--storage {url} --workers K`")
+        check_stored_spec(storage, study_id, spec, url)
+        counts = count_states(storage, study_id)
+        if not counts.get("WAITING"):
+            if progress:
+                say(f"dse: worker: nothing to do: no trial of study {spec.name!r} is waiting "
+                    f"({sum(counts.values())} trials in storage)")
+            return WorkerResult(0, 0, False)
+        salt = (sum(counts.values()), index if index is not None else secrets.randbits(31))
+        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec, salt))
+        evaluator = evaluator if evaluator is not None else Evaluator(spec)
+        evaluator.prepare(progress=say if progress else None)
+        total = sum(counts.values())
+        done = sum(n for s, n in counts.items() if s in {f.name for f in FINISHED})
+        bar = Progress(total, done, progress)
+        try:
+            return _drain(study, storage, study_id, Objective(spec, evaluator), bar, ATTR_FAIL)
+        finally:
+            bar.close()
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _drain(study, storage, study_id: int, objective, bar, attr_fail: str) -> WorkerResult:
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    ran = failed = 0
+    while True:
+        trial_id = claim(storage, study_id)
+        if trial_id is None:
+            return WorkerResult(ran, failed, False)
+        trial = None
+        try:
+            storage.set_trial_user_attr(trial_id, ATTR_WORKER, me)
+            trial = optuna.Trial(study, trial_id)
+            try:
+                values = objective(trial)
+            except KeyboardInterrupt:
+                raise
+            except Exception:  # noqa: BLE001 - recorded with its reason by Objective; the study goes on
+                frozen = study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                failed += 1
+            else:
+                frozen = study.tell(trial, values, skip_if_finished=True)
+        except KeyboardInterrupt:
+            try:  # close only our own trial: other workers' trials are theirs
+                storage.set_trial_user_attr(trial_id, attr_fail, "interrupted")
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            except UpdateFinishedTrialError:
+                pass
+            return WorkerResult(ran, failed, True)
+        except UpdateFinishedTrialError:  # a coordinator closed it meanwhile (see mark_interrupted)
+            continue
+        ran += 1
+        bar(study, frozen)
+
+
+# -- the coordinator ---------------------------------------------------------------------------------------------
+@dataclass
+class CoordinatorResult:
+    ran: int
+    interrupted: bool
+    notes: list[str]
+
+
+def worker_command(spec, url: str, index: int) -> list[str]:
+    return [sys.executable, "-m", "dse", "worker", str(Path(spec.path).resolve()), "--storage", url,
+            "--index", str(index), "--quiet"]
+
+
+def coordinate(spec, url: str, study, storage, study_id: int, target: int, workers: int,
+               progress) -> CoordinatorResult:
+    """Queue the missing trials of `study` (trials left RUNNING are already closed), run `workers` worker
+    processes on them, show the study's progress from storage, and wait for them."""
+    from .search import FINISHED
+
+    counts = count_states(storage, study_id)
+    claimed = sum(counts.values())
+    enqueue(study, max(0, target - claimed))
+    finished_states = {s.name for s in FINISHED}
+    before = {t.number for t in storage.get_all_trials(study_id, deepcopy=False, states=FINISHED)}
+    waiting = count_states(storage, study_id).get("WAITING", 0)
+    notes: list[str] = []
+    if not waiting:
+        return CoordinatorResult(0, False, notes)
+    procs = [subprocess.Popen(worker_command(spec, url, i), env=worker_env(),
+                              stdin=subprocess.DEVNULL)
+             for i in range(min(workers, waiting))]
+    if not progress.bar.disable:
+        progress.bar.write(f"dse: {waiting} queued trial(s), {len(procs)} worker process(es) starting (others may join "
+                           f"with `dse worker {spec.path} --storage URL`)", file=sys.stderr)
+    seen = set(before)
+    interrupted = False
+    try:
+        while True:
+            alive = [p for p in procs if p.poll() is None]
+            for t in storage.get_all_trials(study_id, deepcopy=False, states=FINISHED):
+                if t.number not in seen:
+                    seen.add(t.number)
+                    progress(study, t)
+            if not alive:
+                break
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        interrupted = True
+        for p in procs:  # a terminal's Ctrl-C reached them already; a signal to this process alone did not
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    codes = [p.returncode for p in procs]
+    counts = count_states(storage, study_id)
+    ran = sum(n for s, n in counts.items() if s in finished_states) - len(before)
+    crashed = [(i, c) for i, c in enumerate(codes) if c not in (0, 130, -signal.SIGINT)]
+    if crashed:
+        notes.append("; ".join(f"worker {i} exited with code {c}" for i, c in crashed) + " (its output is above)")
+        interrupted = interrupted or bool(counts.get("WAITING"))
+    if counts.get("WAITING") and not interrupted:
+        interrupted = True  # every worker stopped (interrupted) while trials were still queued
+    if counts.get("RUNNING") and not interrupted:
+        notes.append(f"{counts['RUNNING']} trial(s) still running on other workers; `dse report DIR` redoes the "
+                     "reports once they finish")
+    return CoordinatorResult(ran, interrupted, notes)
+
+
+# -- `dse worker` --------------------------------------------------------------------------------------------------
+def cmd_worker(args) -> int:
+    limit_threads()  # before anything imports numpy or torch
+    from .errors import UserError
+    from .search import say
+    from .studyfile import load_study_file
+
+    spec = load_study_file(args.study)
+    url = args.storage or spec.storage
+    if url is None:
+        raise UserError(f"{spec.path}: study.storage: missing, and no --storage URL given: a worker joins a study "
+                        "through a shared storage (e.g. postgresql://user:password@host/db)")
+    result = work(spec, url, index=args.index, progress=not args.quiet)
+    if result.interrupted:
+        say(f"dse: worker interrupted after {result.ran} trial(s); a trial it was running is closed (FAIL, "
+            "interrupted), queued ones wait for the next `dse run` or `dse worker`")
+        return 130
+    if result.ran and not args.quiet:
+        say(f"dse: worker: {result.ran} trial(s) run ({result.failed} failed); no trial of study {spec.name!r} is "
+            "waiting any more")
+    return 0
+
+
+def add_worker_parser(sub, positive, non_negative) -> None:
+    """The `dse worker` subcommand (registered by dse.cli)."""
+    p = sub.add_parser("worker", help="join a study through its shared storage and run its queued trials",
+                       description=(
+        "Join a study started by `dse run STUDY --storage URL --workers K` (on this or another machine) and run "
+        "its queued trials, one at a time, until none is left. The study file must be the one the study was "
+        "started from (except study.trials)."))
+    p.add_argument("study", metavar="STUDY.toml", help="the study file")
+    p.add_argument("--storage", metavar="URL", help="the study's storage (default: study.storage of the file), "
+                                                    "e.g. postgresql://user:password@host:5432/db")
+    p.add_argument("--index", type=non_negative, metavar="I", help="this worker's number: seeds its sampler "
+                                                                   "(default: random)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_worker)
