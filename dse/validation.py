@@ -119,10 +119,10 @@ def instruction_upper_bound(config, classes: int | None, test_count: int) -> int
     return int(SAFETY * (INSTRUCTIONS_PER_OP * ops + FIXED_INSTRUCTIONS))
 
 
-def predicted_values(info: TrialInfo, epochs_of_draw: int | None) -> Predicted:
+def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: str | None = None) -> Predicted:
     """The study's predictions for the trial: simulated accuracy of repeat 0 (the draw the firmware runs), RAM and
     flash, and per-phase time and energy re-priced for the epochs that draw ran (the stored prediction is for the
-    mean over repeats)."""
+    mean over repeats); plus instructions per phase when the validating board has an instruction model."""
     per_repeat = info.accuracy.get("per_repeat") or []
     predicted = Predicted(board=info.spec.board, accuracy=float(per_repeat[REPEAT]) if per_repeat else None,
                           accuracy_mean=info.accuracy.get("mean"), epochs_run=epochs_of_draw,
@@ -154,8 +154,32 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None) -> Predicted:
                 predicted.cycles[phase] = stored[f"cycles.{phase}"]
                 predicted.seconds[phase] = stored.get(f"time.{phase}_s")
                 predicted.energy_mj[phase] = stored.get(f"energy.{phase}_mj")
-    predicted.notes.append("instructions: not predicted (the cost models have no instruction model yet)")
+    _predict_instructions(predicted, info, epochs_of_draw, board_name)
     return predicted
+
+
+def _predict_instructions(predicted: Predicted, info: TrialInfo, epochs: int | None, board_name: str | None) -> None:
+    """Instructions per phase from the calibration of the board that runs the firmware, when it has one
+    (qemu-an386: fitted from the firmware campaign); otherwise say that they are not predicted."""
+    from cost_models.board import BoardError, load_board
+    from cost_models.calibration import CalibrationError
+    from cost_models.predict import predict
+
+    try:
+        board = load_board(board_name) if board_name else None
+    except BoardError:
+        board = None
+    if board is None or not board.instructions_only:
+        predicted.notes.append(f"instructions: not predicted (no instruction model for {board_name or 'this board'})")
+        return
+    try:
+        prediction = predict(info.config, board, epochs, classes=info.spec.task.classes,
+                             test_inputs=int(info.accuracy.get("test_size") or 0))
+    except (CalibrationError, ValueError) as exc:
+        predicted.notes.append(f"instructions: not predicted ({' '.join(str(exc).split())})")
+        return
+    predicted.instructions = {p: float(v) for p, v in prediction.instructions.items() if v is not None}
+    predicted.instructions_board = board.name
 
 
 def _epochs_of_draw(info: TrialInfo) -> int | None:
@@ -179,7 +203,7 @@ def validate_trial(folder: str | Path, number: int, board, *, timeout_s: float |
     task = info.spec.task
     record = validate(
         info.config, board, folder / VALIDATIONS_DIR / WORK_DIR / f"trial-{number}-{board.name}",
-        predicted_values(info, _epochs_of_draw(info)), study=info.spec.name, trial=number, repeat=REPEAT,
+        predicted_values(info, _epochs_of_draw(info), board.name), study=info.spec.name, trial=number, repeat=REPEAT,
         seed=info.spec.seed, data_path=task.data, source_labels=task.source_labels,
         target_labels=task.target_labels, timeout_s=timeout_s,
         instruction_bound=lambda test_count: instruction_upper_bound(info.config, task.classes, test_count),
@@ -255,8 +279,12 @@ def validation_table(records: list[ValidationRecord]) -> str:
                          "from the ELF" + (" (host executable)" if host else "")])
         for phase in PHASES:
             if m.instructions and phase in m.instructions:
-                rows.append([f"instructions {phase}", _grouped(m.instructions[phase]), NOT_PREDICTED, "",
-                             "qemu plugin, exact"])
+                pi = p.instructions.get(phase) if isinstance(p.instructions, dict) else None
+                rows.append([f"instructions {phase}", _grouped(m.instructions[phase]),
+                             NOT_PREDICTED if pi is None else _grouped(round(pi)),
+                             _pct(e.get(f"instructions.{phase}")),
+                             "qemu plugin, exact" + (f"; predicted by the {p.instructions_board} calibration"
+                                                     if pi is not None else "")])
         for phase in PHASES:
             mc, pc = (m.cycles or {}).get(phase), p.cycles.get(phase)
             if mc is not None:

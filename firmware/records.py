@@ -16,7 +16,7 @@ from typing import Any
 SCHEMA = 1
 STATUS_OK, STATUS_FAILED = "ok", "failed"
 PHASES = ("collection", "training", "evaluation")
-NOT_PREDICTED = "not predicted"  # the cost models have no instruction model yet
+NOT_PREDICTED = "not predicted"  # no instruction model for this board
 
 
 @dataclass
@@ -70,7 +70,9 @@ class Predicted:
     cycles: dict[str, float | None] = field(default_factory=dict)  # per phase; None: uncalibrated
     seconds: dict[str, float | None] = field(default_factory=dict)
     energy_mj: dict[str, float | None] = field(default_factory=dict)
-    instructions: str = NOT_PREDICTED
+    # per phase, from the instruction model of the board that ran the firmware (qemu-an386); or NOT_PREDICTED
+    instructions: dict[str, float] | str = NOT_PREDICTED
+    instructions_board: str | None = None  # whose calibration predicted them
     notes: list[str] = field(default_factory=list)
 
 

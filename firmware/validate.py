@@ -112,6 +112,11 @@ def errors_of(measured: Measured, predicted: Predicted, board_name: str) -> dict
                 out[key] = e
     if board_name == "host":  # nor is its clock the board's
         return out
+    if isinstance(predicted.instructions, dict):
+        for phase in PHASES:
+            e = relative_error((measured.instructions or {}).get(phase), predicted.instructions.get(phase))
+            if e is not None:
+                out[f"instructions.{phase}"] = e
     for phase in PHASES:
         for key, m, p in ((f"cycles.{phase}", (measured.cycles or {}).get(phase), predicted.cycles.get(phase)),
                           (f"seconds.{phase}", (measured.seconds or {}).get(phase), predicted.seconds.get(phase)),
