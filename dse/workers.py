@@ -84,9 +84,10 @@ def claim(storage, study_id: int) -> int | None:
     from optuna.trial import TrialState
 
     for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
-            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-                return trial._trial_id
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                return trial_id
         except UpdateFinishedTrialError:
             continue
     return None
