@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cut", metavar="LAYER", help="cut point (default: the last frozen layer)")
     p.add_argument("--hidden", type=_non_negative, default=32, metavar="H", help="hidden units of the head "
                                                                                  "(0: one FC layer; default 32)")
-    p.add_argument("--classes", type=_positive, default=3, metavar="C", help="target classes (default 3)")
+    p.add_argument("--classes", type=_positive, metavar="C",
+                   help="target classes (default: those of the model's own task)")
     p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("predict", help="predicted cost of one configuration", description=(
@@ -209,8 +210,11 @@ def cmd_model(args) -> int:
         print(zoo_listing())
         return 0
     try:
+        from models.tasks import get_task
+
         model = get_model(args.name)
-        print(cut_point_menu(model, args.cut, args.hidden, args.classes))
+        classes = args.classes or get_task(model.source_task).classes
+        print(cut_point_menu(model, args.cut, args.hidden, classes))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return 0

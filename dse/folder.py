@@ -82,7 +82,9 @@ class StudyFolder:
         if file is not None and not file.is_file():
             raise StudyFolderError(f"{self.path}: the study's storage {file} is missing")
         try:
-            study = optuna.load_study(study_name=pointer["study_name"], storage=url)
+            from .storage import open_storage
+
+            study = optuna.load_study(study_name=pointer["study_name"], storage=open_storage(url))
         except KeyError:
             raise StudyFolderError(f"{self.path}: storage {url} holds no study {pointer['study_name']!r}") from None
         text = study.user_attrs.get(ATTR_TOML, pointer.get("spec_toml", ""))

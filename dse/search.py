@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 
 from .evaluate import Evaluation, Evaluator
 from .folder import StudyFolder, check_stored_spec, find_study, store_spec
+from .storage import open_storage
 from .studyfile import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
@@ -117,6 +118,42 @@ class Objective:
         trial.set_user_attr(ATTR_PHASES, _plain(list(getattr(prediction, "phases_included", []) or [])))
 
 
+class StopOnInterrupt:
+    """Ctrl-C during a study: the first one asks the study to stop after the trial in progress (a clean stop:
+    nothing is cut short), the second one interrupts at once. A KeyboardInterrupt raised wherever the signal lands
+    can be swallowed (Python ignores exceptions raised in weakref callbacks and __del__), so the first signal only
+    sets a flag that a study callback reads. Installed only in the main thread."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:  # noqa: ARG002 - signal's signature
+        import signal
+
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C raises KeyboardInterrupt
+        say("dse: stopping after the trial in progress (Ctrl-C again to stop now)")
+
+    def callback(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:  # noqa: ARG002
+        if self.requested:
+            study.stop()
+
+    def __enter__(self) -> "StopOnInterrupt":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 class Progress:
     """tqdm bar on stderr: trial i/N and the best feasible accuracy so far."""
 
@@ -170,7 +207,7 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
 
     finished, waiting, storage = 0, 0, None
     if folder.has_database(spec):
-        storage = optuna.storages.get_storage(url)
+        storage = open_storage(url)
         study_id = find_study(storage, spec.name)
         if study_id is not None:
             check_stored_spec(storage, study_id, spec, str(folder.path) if spec.storage is None else url)
@@ -186,7 +223,7 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
         evaluator.prepare(progress=say if progress else None)
 
     folder.create(spec)
-    storage = storage or optuna.storages.get_storage(url)
+    storage = storage or open_storage(url)
     study_id = find_study(storage, spec.name)
     if study_id is not None:
         closed = mark_interrupted(storage, study_id)
@@ -211,8 +248,12 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
         return RunResult(study, target, done.ran, done.interrupted, notes + done.notes)
     before = len(study.get_trials(deepcopy=False))
     interrupted = False
+    stop = StopOnInterrupt()
     try:
-        study.optimize(Objective(spec, evaluator), n_trials=remaining, catch=(Exception,), callbacks=[bar])
+        with stop:
+            study.optimize(Objective(spec, evaluator), n_trials=remaining, catch=(Exception,),
+                           callbacks=[bar, stop.callback])
+        interrupted = stop.requested
     except KeyboardInterrupt:
         interrupted = True
         try:  # close the trial Ctrl-C cut short now; if this fails too, the next run does it on resume

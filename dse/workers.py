@@ -40,27 +40,10 @@ def worker_env() -> dict[str, str]:
 
 
 def open_storage(url: str):
-    """An RDB storage on which claiming a WAITING trial is atomic. PostgreSQL and MySQL lock the trial's row
-    (SELECT ... FOR UPDATE); SQLite has no row locks and Python's driver starts a transaction only at the first
-    write, so there every transaction takes the write lock at its start (BEGIN IMMEDIATE)."""
-    import optuna
-    from sqlalchemy import event
+    """The storage, opened so that claiming a WAITING trial is atomic (see dse.storage)."""
+    from .storage import open_storage as _open
 
-    if not url.startswith("sqlite:"):
-        return optuna.storages.get_storage(url)
-    rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    engine = rdb.engine
-
-    @event.listens_for(engine, "connect")
-    def _driver_autocommit(dbapi_connection, record):  # noqa: ARG001 - SQLAlchemy's signature
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections made before the listeners existed are not reused
-    return optuna.storages.get_storage(rdb)
+    return _open(url, claim=True)
 
 
 # -- the queue ---------------------------------------------------------------------------------------------------

