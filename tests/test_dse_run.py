@@ -19,6 +19,7 @@ from dse.evaluate import Evaluator
 from dse.folder import StudyFolder
 from dse.search import run_study
 from dse.studyfile import load_study_file
+from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = (REPO / "studies" / "tiny.toml").read_text()
@@ -30,13 +31,8 @@ REPORTS = ["trials.csv", "pareto.csv", "summary.md", "accuracy_vs_samples.png", 
 def model_cache(tmp_path_factory):
     """Pretrained networks go to a temporary cache (pretrained once for this module, in about 5 s)."""
     cache = tmp_path_factory.mktemp("microtl-cache")
-    old = os.environ.get("MICROTL_CACHE")
-    os.environ["MICROTL_CACHE"] = str(cache)
-    yield cache
-    if old is None:
-        del os.environ["MICROTL_CACHE"]
-    else:
-        os.environ["MICROTL_CACHE"] = old
+    with model_cache_at(cache):
+        yield cache
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ one-line errors of `dse worker`."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from optuna.trial import TrialState
 from dse.cli import main
 from dse.folder import StudyFolder
 from dse.workers import claim, enqueue, open_storage
+from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = (REPO / "studies" / "tiny.toml").read_text()
@@ -24,13 +24,8 @@ TINY = (REPO / "studies" / "tiny.toml").read_text()
 def model_cache(tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "microtl-cache-workers"  # shared by both worker test modules
     cache.mkdir(exist_ok=True)
-    old = os.environ.get("MICROTL_CACHE")
-    os.environ["MICROTL_CACHE"] = str(cache)
-    yield cache
-    if old is None:
-        del os.environ["MICROTL_CACHE"]
-    else:
-        os.environ["MICROTL_CACHE"] = old
+    with model_cache_at(cache):
+        yield cache
 
 
 @pytest.fixture

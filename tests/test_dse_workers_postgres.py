@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from dse.cli import main
+from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = (REPO / "studies" / "tiny.toml").read_text()
@@ -85,13 +86,8 @@ def _has_user(name: str) -> bool:
 def model_cache(tmp_path_factory):
     cache = tmp_path_factory.getbasetemp() / "microtl-cache-workers"  # shared by both worker test modules
     cache.mkdir(exist_ok=True)
-    old = os.environ.get("MICROTL_CACHE")
-    os.environ["MICROTL_CACHE"] = str(cache)
-    yield cache
-    if old is None:
-        del os.environ["MICROTL_CACHE"]
-    else:
-        os.environ["MICROTL_CACHE"] = old
+    with model_cache_at(cache):
+        yield cache
 
 
 def _waiting(url: str, name: str) -> int:

@@ -5,7 +5,6 @@ configuration that does not fit, no debug probe."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from firmware.boards import BOARDS
 from firmware.boards.host import HostBoard
 from firmware.boards.qemu import QemuBoard
 from firmware.records import read_record
+from conftest import model_cache_at
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler")
 
@@ -66,13 +66,8 @@ ACCURACY_TOLERANCE_PP = 3.0
 @pytest.fixture(scope="module", autouse=True)
 def model_cache(tmp_path_factory):
     """The session's shared models cache (pretrained once per test session)."""
-    old = os.environ.get("MICROTL_CACHE")
-    os.environ["MICROTL_CACHE"] = str(tmp_path_factory.getbasetemp() / "models-cache")
-    yield
-    if old is None:
-        del os.environ["MICROTL_CACHE"]
-    else:
-        os.environ["MICROTL_CACHE"] = old
+    with model_cache_at(tmp_path_factory.getbasetemp() / "models-cache"):
+        yield
 
 
 def make_study(tmp_path_factory, text: str, name: str) -> Path:
