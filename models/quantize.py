@@ -102,6 +102,25 @@ class Scheme:
 _SCHEMES: dict[str, Scheme] = {}
 
 
+
+def q7_weighted(name: str, w: np.ndarray, b: np.ndarray, f_in: int, out_range: float, notes: list[str]) -> dict:
+    """The q7 fields of a conv/fc layer: frac bits of weights, biases and output from their ranges, kept valid for
+    the kernels (bias_shift >= 0, out_shift >= 1: f_b / f_out lowered, which coarsens and never saturates, with
+    a note), the shifts, and the int8 weights and biases. The one rule for the network and for quantized heads."""
+    f_w, f_b, f_out = frac_bits(np.abs(w).max()), frac_bits(np.abs(b).max()), frac_bits(out_range)
+    if f_b > f_in + f_w:
+        notes.append(f"{name}: bias frac bits lowered {f_b} -> {f_in + f_w} (bias_shift >= 0)")
+        f_b = f_in + f_w
+    if f_out > f_in + f_w - 1:
+        notes.append(f"{name}: output frac bits lowered {f_out} -> {f_in + f_w - 1} (out_shift >= 1)")
+        f_out = f_in + f_w - 1
+    bias_shift, out_shift = f_in + f_w - f_b, f_in + f_w - f_out
+    if max(bias_shift, out_shift) > MAX_SHIFT:
+        raise ValueError(f"q7: layer {name} needs a shift > {MAX_SHIFT} "
+                         f"(bias_shift {bias_shift}, out_shift {out_shift}); its ranges are degenerate")
+    return dict(f_out=f_out, weights=quantize_tensor(w, f_w), bias=quantize_tensor(b, f_b), f_w=f_w, f_b=f_b,
+                bias_shift=bias_shift, out_shift=out_shift)
+
 def register_scheme(scheme: Scheme) -> None:
     _SCHEMES[scheme.name] = scheme
 
@@ -211,19 +230,7 @@ def quantize_q7(network: Network, calib_x: np.ndarray) -> QuantizedModel:
             layer = QLayer(f_out=f_prev, **common)
         else:
             w, b = params[spec.name]
-            f_w, f_b, f_out = frac_bits(np.abs(w).max()), frac_bits(np.abs(b).max()), frac_bits(ranges[spec.name])
-            if f_b > f_prev + f_w:
-                notes.append(f"{spec.name}: bias frac bits lowered {f_b} -> {f_prev + f_w} (bias_shift >= 0)")
-                f_b = f_prev + f_w
-            if f_out > f_prev + f_w - 1:
-                notes.append(f"{spec.name}: output frac bits lowered {f_out} -> {f_prev + f_w - 1} (out_shift >= 1)")
-                f_out = f_prev + f_w - 1
-            bias_shift, out_shift = f_prev + f_w - f_b, f_prev + f_w - f_out
-            if max(bias_shift, out_shift) > MAX_SHIFT:
-                raise ValueError(f"q7: layer {spec.name} needs a shift > {MAX_SHIFT} "
-                                 f"(bias_shift {bias_shift}, out_shift {out_shift}); its ranges are degenerate")
-            layer = QLayer(f_out=f_out, weights=quantize_tensor(w, f_w), bias=quantize_tensor(b, f_b), f_w=f_w,
-                           f_b=f_b, bias_shift=bias_shift, out_shift=out_shift, **common)
+            layer = QLayer(**q7_weighted(spec.name, w, b, f_prev, ranges[spec.name], notes), **common)
         layers.append(layer)
         f_prev, relu_prev, bits_prev = layer.f_out, spec.relu, 8
     return QuantizedModel(network.spec.name, "q7", tuple(network.spec.input_shape), f_input, tuple(layers),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..quantize import MAX_SHIFT, QLayer, QuantizedModel, frac_bits, quantize_tensor
+from ..quantize import QLayer, QuantizedModel, q7_weighted
 
 Layers = list[tuple[np.ndarray, np.ndarray]]
 
@@ -32,22 +32,10 @@ def quantize_head(layers: Layers, f_in: int, calib_x: np.ndarray, name: str = "h
     qlayers, notes, f_prev = [], [], f_in
     for i, ((w, b), out_range) in enumerate(zip(layers, ranges)):
         lname = "classifier" if i == len(layers) - 1 else f"head{i + 1}"
-        f_w, f_b, f_out = frac_bits(np.abs(w).max()), frac_bits(np.abs(b).max()), frac_bits(out_range)
-        if f_b > f_prev + f_w:
-            notes.append(f"{lname}: bias frac bits lowered {f_b} -> {f_prev + f_w} (bias_shift >= 0)")
-            f_b = f_prev + f_w
-        if f_out > f_prev + f_w - 1:
-            notes.append(f"{lname}: output frac bits lowered {f_out} -> {f_prev + f_w - 1} (out_shift >= 1)")
-            f_out = f_prev + f_w - 1
-        bias_shift, out_shift = f_prev + f_w - f_b, f_prev + f_w - f_out
-        if max(bias_shift, out_shift) > MAX_SHIFT:
-            raise ValueError(f"q7 head: layer {lname} needs a shift > {MAX_SHIFT} (bias_shift {bias_shift}, "
-                             f"out_shift {out_shift}); its ranges are degenerate")
+        fields = q7_weighted(lname, w, b, f_prev, out_range, notes)
         qlayers.append(QLayer(name=lname, kind="fc", in_shape=(w.shape[1],), out_shape=(w.shape[0],),
-                              relu_in=i > 0, f_in=f_prev, f_out=f_out, weights=quantize_tensor(w, f_w),
-                              bias=quantize_tensor(b, f_b), f_w=f_w, f_b=f_b, bias_shift=bias_shift,
-                              out_shift=out_shift))
-        f_prev = f_out
+                              relu_in=i > 0, f_in=f_prev, **fields))
+        f_prev = fields["f_out"]
     return QuantizedModel(name, "q7", (layers[0][0].shape[1],), f_in, tuple(qlayers), tuple(notes))
 
 
