@@ -24,11 +24,14 @@ VALIDATIONS_DIR = "validations"
 WORK_DIR = "work"
 REPEAT = 0  # the simulated repeat the firmware reproduces (its accuracy is per_repeat[0])
 
-# The instruction bound behind the run timeout: operations of the configuration (frozen-layer MACs, written
-# outputs and compares per sample, head MACs and updates per epoch, test forward passes) x instructions per
-# operation x a safety factor, plus a fixed allowance for start-up (stack painting) and output. Measured on
-# qemu-an386 the firmware retires 8.1-8.6 instructions per counted operation (tiny study, both cuts, heads 0 and 8);
-# 16 per operation x 2 is four times that, and qemu's timeout_for adds its own margin for emulation speed.
+# The instruction bound behind the run timeout: the instructions the qemu-an386 calibration predicts for the whole
+# epoch budget (early stopping only shortens a run) x PREDICTED_SAFETY, plus a fixed allowance for start-up (stack
+# painting) and output. The calibration's worst error on unseen configurations is 19% (training phase), so 4x is
+# ample; qemu's timeout_for adds its own margin for emulation speed. Without that calibration the bound falls back
+# on operation counts (frozen-layer MACs, outputs and compares per sample, head MACs and updates per epoch, test
+# forward passes) x INSTRUCTIONS_PER_OP x SAFETY: the firmware retires 8.1-8.6 instructions per counted operation
+# on qemu-an386, so 16 x 2 is also about four times the need.
+PREDICTED_SAFETY = 4
 INSTRUCTIONS_PER_OP = 16
 SAFETY = 2
 FIXED_INSTRUCTIONS = 20_000_000
@@ -114,7 +117,17 @@ def operation_count(config, classes: int | None, test_count: int) -> float:
 
 
 def instruction_upper_bound(config, classes: int | None, test_count: int) -> int:
-    """A generous bound on the instructions one run retires (see INSTRUCTIONS_PER_OP, SAFETY)."""
+    """A generous bound on the instructions one run retires: from the predicted instruction count where the
+    emulated board is calibrated, else from operation counts (see PREDICTED_SAFETY, INSTRUCTIONS_PER_OP)."""
+    from cost_models.calibration import CalibrationError
+    from cost_models.predict import predict
+
+    try:
+        predicted = predict(config, "qemu-an386", classes=classes, test_inputs=test_count).instructions
+    except (CalibrationError, ValueError):
+        predicted = {}
+    if predicted and all(v is not None for v in predicted.values()):
+        return int(PREDICTED_SAFETY * sum(predicted.values()) + SAFETY * FIXED_INSTRUCTIONS)
     ops = operation_count(config, classes, test_count)
     return int(SAFETY * (INSTRUCTIONS_PER_OP * ops + FIXED_INSTRUCTIONS))
 
