@@ -54,6 +54,12 @@ class Measured:
     seconds: dict[str, float] | None = None  # phase time from cycles / clock (silicon only)
     energy_mj: dict[str, float] | None = None  # per phase (PPK2 only)
     energy_source: str | None = None
+    # ESTIMATES, not measurements (qemu-an386): static Cortex-M4 timing x the plugin's block counts per phase
+    # (firmware/cycle_estimate.py), and that over the emulated board's clock; the *_source says how
+    cycles_estimate: dict[str, int] | None = None
+    cycles_estimate_source: str | None = None
+    seconds_estimate: dict[str, float] | None = None
+    seconds_estimate_source: str | None = None
     wall_s: dict[str, float] = field(default_factory=dict)  # generate, build, run (this machine)
 
 

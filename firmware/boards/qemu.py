@@ -14,6 +14,10 @@ own stdout (the host's fd 1), *not* to the semihosting chardev; only the console
 chardev. The runner sends stdout to a file (nothing else writes there with -display/-monitor/-serial none; QEMU's
 warnings go to stderr) and appends the chardev file, so the output survives a kill at the timeout.
 
+With ``blocks=True`` the plugin also counts executions per translated block and snapshots them at every marker
+(firmware/qemu_plugin/blocks.py); QemuBoard.run uses them for a static Cortex-M4 cycle *estimate* per phase
+(firmware/cycle_estimate.py). The instruction counts are the same with or without it.
+
 ``-icount`` makes virtual time advance one nanosecond per instruction, so any timer-driven behaviour repeats
 exactly; the instruction counts come from the plugin. Phase counts are exact and identical run to run; the total
 also counts start-up and output, and under -icount includes a handful of re-executed instructions after MMIO
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..protocol import split_lines
+from ..qemu_plugin.blocks import BlockProfile, read_blocks
 from .base import Board, BoardError, FirmwareTimeout, RunResult
 
 NAME = "qemu-an386"
@@ -46,9 +51,15 @@ PHASES = ("collection", "training", "evaluation")  # marker 2i = begin, 2i+1 = e
 
 # Emulation speed measured on this project's machines (2-core Debian 12 VM, QEMU 7.2.22, -icount shift=0 with the
 # plugin loaded; the plugin itself costs nothing measurable): 520-670 M instructions/s on the int8 kernels, ~700 M/s on
-# a tight ALU loop, 30-70 ms of start-up per run. timeout_for() assumes a floor about 5x below that (other processes
-# sharing the cores) plus a generous start-up allowance.
+# a tight ALU loop, 30-70 ms of start-up per run. Per-block counting (blocks=True) adds one inline add per block
+# execution: +1-3% QEMU CPU time on quickstart firmware (medians of 9 interleaved runs, 145-221 M instructions,
+# measured with the machine under load), within run-to-run noise. timeout_for() assumes a floor about 5x below
+# that (other processes sharing the cores) plus a generous start-up allowance.
 MIN_INSNS_PER_SECOND = 100e6
+# The machine's CPU clock: QEMU hw/arm/mps2.c, "Main SYSCLK frequency in Hz" SYSCLK_FRQ 25000000 (the MPS2 FPGA
+# images run the Cortex-M4 at 25 MHz from zero wait-state SSRAM). Used only to turn the cycle *estimate* into an
+# estimated time; QEMU's own time base is -icount's one nanosecond per instruction.
+EMULATED_CLOCK_HZ = 25_000_000
 STARTUP_SECONDS = 0.5
 DEFAULT_TIMEOUT_S = 600.0
 
@@ -128,6 +139,7 @@ class QemuRun:
     wall_seconds: float
     qemu_version: str
     command: list[str] = field(default_factory=list)
+    blocks: BlockProfile | None = None  # per-block execution counts at each marker (run_elf(blocks=True))
 
     @property
     def lines(self) -> list[str]:
@@ -161,7 +173,8 @@ def _opt_path(path: Path) -> str:
 
 
 def build_command(elf: Path, out_file: Path, *, plugin: Path | None = None, marker: int | None = None,
-                  counts_file: Path | None = None, icount: bool = True) -> list[str]:
+                  counts_file: Path | None = None, icount: bool = True,
+                  blocks_file: Path | None = None) -> list[str]:
     cmd = [qemu_binary(), "-M", MACHINE, "-cpu", CPU, "-kernel", str(elf),
            "-display", "none", "-monitor", "none", "-serial", "none",
            "-chardev", f"file,id=semi,path={_opt_path(out_file)}",
@@ -172,6 +185,8 @@ def build_command(elf: Path, out_file: Path, *, plugin: Path | None = None, mark
         spec = f"{_opt_path(plugin)},out={_opt_path(counts_file or out_file.with_suffix('.counts'))}"
         if marker is not None:
             spec += f",marker={marker:#x}"
+        if blocks_file is not None:
+            spec += f",blocks={_opt_path(blocks_file)}"
         cmd += ["-plugin", spec]
     return cmd
 
@@ -191,9 +206,10 @@ def _read_counts(path: Path) -> tuple[list[int], int | None]:
 
 def run_elf(elf: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S, count: bool = True,
             icount: bool = True, marker_symbol: str = MARKER_SYMBOL,
-            workdir: str | os.PathLike[str] | None = None) -> QemuRun:
+            workdir: str | os.PathLike[str] | None = None, blocks: bool = False) -> QemuRun:
     """Run ``elf`` on mps2-an386 until it exits through semihosting. Raises FirmwareTimeout (with the output so
-    far) when it has not exited after ``timeout`` seconds; QEMU is killed first."""
+    far) when it has not exited after ``timeout`` seconds; QEMU is killed first. ``blocks`` (needs ``count``):
+    also record per-block execution counts (QemuRun.blocks)."""
     elf = Path(elf).resolve()
     if not elf.is_file():
         raise FileNotFoundError(elf)
@@ -210,8 +226,9 @@ def run_elf(elf: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S, 
         tmp_dir = Path(tmp)
         stdout_file, stderr_file = tmp_dir / "stdout", tmp_dir / "stderr"
         console_file, counts_file = tmp_dir / "console", tmp_dir / "insn.counts"
+        blocks_file = tmp_dir / "blocks.counts" if (count and blocks) else None
         cmd = build_command(elf, console_file, plugin=plugin, marker=marker, counts_file=counts_file,
-                            icount=icount)
+                            icount=icount, blocks_file=blocks_file)
 
         def collect() -> str:
             # SYS_WRITE to ":tt" reaches QEMU's stdout; SYS_WRITEC/SYS_WRITE0 go to the console chardev
@@ -233,12 +250,13 @@ def run_elf(elf: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S, 
         output = collect()
         stderr = stderr_file.read_text(errors="replace")
         markers, total = _read_counts(counts_file)
+        profile = read_blocks(blocks_file) if blocks_file is not None and blocks_file.exists() else None
     if proc.returncode < 0 or (count and total is None):
         # killed by a signal, or QEMU refused to start (bad option, plugin failed to load, unreadable ELF)
         detail = " | ".join(ln.strip() for ln in (stderr.strip() or "no message").splitlines()[-5:])
         raise BoardError(f"{NAME}: qemu-system-arm failed (status {proc.returncode}): {detail}")
     return QemuRun(exit_status=proc.returncode, output=output, markers=markers, total_instructions=total,
-                   wall_seconds=wall, qemu_version=version, command=cmd)
+                   wall_seconds=wall, qemu_version=version, command=cmd, blocks=profile)
 
 
 class QemuBoard(Board):
@@ -249,9 +267,10 @@ class QemuBoard(Board):
     target = "cortex-m4"
     platform = "qemu"
 
-    def __init__(self, *, icount: bool = True, count_instructions: bool = True):
+    def __init__(self, *, icount: bool = True, count_instructions: bool = True, estimate_cycles: bool = True):
         self.icount = icount
         self.count_instructions = count_instructions
+        self.estimate_cycles = estimate_cycles and count_instructions
 
     def available(self) -> tuple[bool, str]:
         try:
@@ -279,7 +298,8 @@ class QemuBoard(Board):
         path = Path(getattr(binary, "path", binary))
         if not path.is_file():
             raise BoardError(f"{NAME}: ELF {path} not found")
-        run = run_elf(path, timeout=timeout_s, count=self.count_instructions, icount=self.icount)
+        run = run_elf(path, timeout=timeout_s, count=self.count_instructions, icount=self.icount,
+                      blocks=self.estimate_cycles)
         lines, _ = split_lines(run.output)
         phases = run.phase_instructions
         instructions: dict[str, int | None] = {phase: phases.get(phase) for phase in PHASES}
@@ -287,5 +307,39 @@ class QemuBoard(Board):
         toolchain = getattr(binary, "toolchain_version", None)
         if toolchain:
             versions["toolchain"] = toolchain
-        return RunResult(lines=lines, exit_code=run.exit_status, stdout_raw=run.output, instructions=instructions,
-                         cycles=None, wall_s=run.wall_seconds, board=NAME, versions=versions)
+        result = RunResult(lines=lines, exit_code=run.exit_status, stdout_raw=run.output, instructions=instructions,
+                           cycles=None, wall_s=run.wall_seconds, board=NAME, versions=versions)
+        if self.estimate_cycles:
+            _attach_estimate(result, path, run)
+            if result.cycles_estimate is not None:
+                import capstone
+                versions["cycle_estimate"] = f"capstone {capstone.__version__} (estimate, static CM4 timing)"
+        return result
+
+
+def _attach_estimate(result: RunResult, elf: Path, run: QemuRun) -> None:
+    """Set result.cycles_estimate / seconds_estimate (per phase) and their *_source labels: a static Cortex-M4
+    timing weighted by the run's block counts (firmware/cycle_estimate.py). An estimate that cannot be made leaves
+    None and says why in cycles_estimate_source; the measurement itself is unaffected."""
+    result.cycles_estimate = result.seconds_estimate = None
+    try:
+        from ..cycle_estimate import CycleEstimateError, estimate_cycles
+        if run.blocks is None:
+            raise CycleEstimateError("the plugin wrote no block counts")
+        if run.blocks.phase_instructions() != run.phase_instructions:
+            raise CycleEstimateError("the block counts' instruction totals differ from the plugin's markers")
+        estimate = estimate_cycles(elf, run.blocks)
+    except (ImportError, CycleEstimateError) as exc:
+        result.cycles_estimate_source = f"not estimated: {' '.join(str(exc).split())}"
+        return
+    if any(e.instructions != run.phase_instructions.get(phase) for phase, e in estimate.phases.items()):
+        result.cycles_estimate_source = "not estimated: block counts x block sizes differ from the exact counts"
+        return
+    result.cycles_estimate = estimate.cycles
+    result.cycles_estimate_source = estimate.describe()
+    if estimate.unclassified:
+        result.cycles_estimate_source += "; costed at 1 cycle (not in the tables): " + ", ".join(
+            f"{name} x{count}" for name, count in sorted(estimate.unclassified.items()))
+    result.seconds_estimate = estimate.seconds_at(EMULATED_CLOCK_HZ)
+    result.seconds_estimate_source = (f"estimate: estimated cycles / {EMULATED_CLOCK_HZ / 1e6:g} MHz (the "
+                                      "mps2-an386 SYSCLK, QEMU hw/arm/mps2.c)")
