@@ -52,6 +52,10 @@ class Board:
             return self.training_current_ma * 1e-3 * self.supply_v
         raise ValueError(f"board {self.name}: no power figure for phase {phase!r}; phases: collection, training")
 
+    def sources_of(self, section: str) -> str:
+        """Where the board file says the facts of `section` come from."""
+        return next((src for sec, src in self.sources if sec == section), "")
+
     @property
     def radio_power_w(self) -> float:
         return self.radio_current_ma * 1e-3 * self.supply_v

@@ -1,11 +1,17 @@
 """Prediction: what one configuration costs on one board (RAM, flash, time, energy, and the BLE alternative).
 
-`predict` validates and counts, `price` is the pure predictor on counts. Phases without calibration on the board
-are reported as uncalibrated (None) rather than guessed; totals sum the calibrated phases and name them.
+`predict` validates and counts; the pure predictors on counts are `price` (the op-count model fitted on the
+board's own records: on nrf52840dk, Table III of the paper, i.e. the *paper's* firmware), `price_emulated` (our
+firmware on an instructions-only board) and `price_mapped` (our firmware on a real board: the emulator's
+instruction, RAM and flash models through the board's emulator map, cost_models.emulator_map). Which firmware a
+real board's prediction prices is `firmware`: "microtl-dse" (ours, the one `dse validate` builds; the default
+where the board has an emulator map) or "paper" (the published firmware's Table III fit, what `dse paper`
+regenerates). Phases without calibration are reported as uncalibrated (None) rather than guessed; totals sum the
+calibrated phases and name them; every prediction says which figure came from which source (`sources`, notes).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from models.config import Configuration
 
@@ -17,6 +23,8 @@ from .memory import flash_bytes, ram_bytes, scaled
 from .radio import BleUpload, ble_upload
 from .workload import Workload, workload_from_config
 
+FIRMWARES = ("microtl-dse", "paper")  # whose firmware a real board's prediction prices
+
 
 @dataclass(frozen=True)
 class PhaseCost:
@@ -24,6 +32,7 @@ class PhaseCost:
     seconds: float | None
     energy_mj: float | None
     note: str = ""
+    source: str = ""  # where cycles, time and energy come from
 
 
 @dataclass(frozen=True)
@@ -41,12 +50,14 @@ class Prediction:
     fits_ram: bool
     fits_flash: bool
     notes: tuple[str, ...]
-    instructions: dict[str, float | None] = field(default_factory=dict)  # predicted, per phase (emulated boards)
+    instructions: dict[str, float | None] = field(default_factory=dict)  # predicted, per phase (our firmware)
+    firmware: str = ""  # "microtl-dse" (ours) | "paper" (the published firmware's Table III fit)
+    sources: dict[str, str] = field(default_factory=dict)  # figure (ram, flash, instructions, ...) -> its source
 
     def to_dict(self) -> dict[str, float | int | str]:
         """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
         `phases_uncalibrated` names them."""
-        out: dict[str, float | int | str] = {"board": self.board}
+        out: dict[str, float | int | str] = {"board": self.board, "firmware": self.firmware}
         out.update({f"ram.{k}": v for k, v in self.ram.items()})
         out["ram_total"] = self.ram_total
         out.update({f"flash.{k}": v for k, v in self.flash.items()})
@@ -81,6 +92,8 @@ def predict(
     test_inputs: int = 0,
     best_epoch: float | None = None,
     firmware_calibration=None,
+    firmware: str | None = None,
+    emulator_map=None,
 ) -> Prediction:
     """Cost of `config` on `board`. `epochs_run` (default: config.epochs) is the mean number of epochs actually
     run, e.g. under early stopping; `classes` overrides the task's class count (npz tasks); `calibration`
@@ -89,7 +102,12 @@ def predict(
     Instructions-only boards (qemu-an386) are priced by the firmware model (firmware_fit): instructions per phase,
     RAM and flash of this project's firmware. There `test_inputs` is the evaluation's test inputs (also stored in
     flash) and `best_epoch` the epoch of the best weights (default: estimated from epochs_run and patience);
-    `firmware_calibration` overrides the board's fitted one (e.g. a refit)."""
+    `firmware_calibration` overrides the board's fitted one (e.g. a refit).
+
+    Real boards: `firmware` "microtl-dse" prices our firmware (RAM and flash from the emulator's firmware model plus
+    the measured platform layer, time and energy = predicted instructions x CPI / clock x power, from the board's
+    emulator map, `emulator_map` overriding the file); "paper" prices the published firmware with the op-count
+    model fitted on the board's records. Default: "microtl-dse" where the board has an emulator map, else "paper"."""
     board = board if isinstance(board, Board) else load_board(board)
     epochs = float(config.epochs if epochs_run is None else epochs_run)
     if not 0 < epochs <= config.epochs:
@@ -102,7 +120,104 @@ def predict(
         best = estimated_best_epoch(epochs, config.epochs, config.patience) if best_epoch is None else best_epoch
         return price_emulated(workload, board, firmware_calibration or load_firmware_calibration(board), epochs,
                               test_inputs, best)
-    return price(workload, board, calibration or load_calibration(board), epochs)
+    if firmware is None:  # the default: ours where the board has an emulator map
+        from .emulator_map import map_or_none
+
+        emulator_map = emulator_map or map_or_none(board)
+        firmware = "microtl-dse" if emulator_map is not None else "paper"
+    if firmware not in FIRMWARES:
+        raise ValueError(f"unknown firmware {firmware!r}; one of: {', '.join(FIRMWARES)}")
+    if firmware == "paper":
+        cal = calibration or load_calibration(board)
+        p = price(workload, board, cal, epochs)
+        return replace(p, notes=(*p.notes, PAPER_NOTE.format(files=", ".join(cal.files))))
+    from .emulator_map import emulator_calibration, load_emulator_map
+    from .firmware_model import estimated_best_epoch
+
+    m = emulator_map or load_emulator_map(board)
+    best = estimated_best_epoch(epochs, config.epochs, config.patience) if best_epoch is None else best_epoch
+    return price_mapped(workload, board, m, firmware_calibration or emulator_calibration(m), epochs, test_inputs,
+                        best)
+
+
+PAPER_NOTE = ("published-firmware model (firmware \"paper\"): RAM, flash and cycles of the op-count model fitted on "
+              "{files} (on nrf52840dk: Table III of Profentzas et al., the paper's CMSIS-NN firmware), not on this "
+              "project's firmware")
+
+
+def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
+    """Our firmware on a real board: instructions, RAM and flash from the emulator's firmware calibration `cal`,
+    through the emulator map `m` (CPI and power per phase, the platform layer's bytes). The evaluation phase is
+    priced only when there are test inputs (a study's device never evaluates: test 0)."""
+    from .firmware_fit import price_firmware
+
+    fw = price_firmware(cal, w, epochs, test, best_epoch)
+    ram, flash = dict(fw.ram), dict(fw.flash)
+    if m.platform is not None:
+        ram["platform"] = m.platform.ram_bytes
+        flash["platform"] = m.platform.flash_bytes
+    phases: dict[str, PhaseCost] = {}
+    notes: list[str] = []
+    for phase in m.phases:
+        if phase == "evaluation" and test <= 0:
+            continue
+        pm = m.phases[phase]
+        instructions = fw.instructions.get(phase)
+        if instructions is None or pm.cpi is None:
+            why = (f"{cal.board} firmware calibration cannot predict its instructions" if instructions is None
+                   else f"no CPI for it in {m.board}'s emulator map ({pm.cpi_source})")
+            phases[phase] = PhaseCost(None, None, None, why)
+            notes.append(f"{phase} phase uncalibrated: {why}")
+            continue
+        c = instructions * pm.cpi
+        seconds = c / board.clock_hz
+        source = f"instructions: {cal.board} firmware calibration (predicted); {pm.source}"
+        phases[phase] = PhaseCost(c, seconds, seconds * pm.power_w * 1e3, source=source)
+    included = tuple(p for p, cost in phases.items() if cost.cycles is not None)
+    sources, note = _mapped_texts(m, cal.board, board, tuple(phases), included)
+    notes.append(note)
+    if test <= 0:
+        notes.append("no test inputs: the evaluation phase is not priced and no test set is in flash (a deployed "
+                     "device does not evaluate; `dse validate` builds include the test set)")
+    notes += [f"emulator map stale: {s}" for s in m.stale]
+    ram_total, flash_total = sum(ram.values()), sum(flash.values())
+    return Prediction(
+        board=board.name, ram=ram, ram_total=ram_total, flash=flash, flash_total=flash_total, phases=phases,
+        latency_s=sum(phases[p].seconds for p in included), energy_mj=sum(phases[p].energy_mj for p in included),
+        phases_included=included, ble_upload=ble_upload(w.samples, w.input_elements, board),
+        fits_ram=ram_total <= board.ram_bytes, fits_flash=flash_total <= board.flash_bytes,
+        notes=(*notes, *fw.notes), instructions=fw.instructions, firmware="microtl-dse", sources=dict(sources),
+    )
+
+
+_TEXTS: dict[tuple, tuple[dict[str, str], str]] = {}
+
+
+def _mapped_texts(m, emulator: str, board: Board, phases: tuple[str, ...], included: tuple[str, ...]):
+    """Which figure came from which source (the same for every configuration of a map: built once)."""
+    key = (id(m), m.created, m.inputs.get("paper_table3.csv"), emulator, board.name, phases, included)
+    if key in _TEXTS:
+        return _TEXTS[key]
+    platform = ("" if m.platform is None else f" + the {board.name} platform layer ({m.platform.ram_bytes:+d} B RAM, "
+                f"{m.platform.flash_bytes:+d} B flash, measured by building both platforms)")
+    sources = {
+        "ram": f"our firmware's RAM model ({emulator} firmware calibration; same C code and nRF52840 memory "
+               f"map){platform}",
+        "flash": f"our firmware's flash model ({emulator} firmware calibration){platform}",
+        "instructions": f"{emulator} firmware calibration (predicted retired instructions of our firmware)",
+        **{f"cpi.{p}": f"{m.phases[p].cpi_status}: {m.phases[p].cpi_source}" for p in phases},
+        **{f"power.{p}": f"{m.phases[p].power_status}: {m.phases[p].power_source}" for p in phases},
+    }
+    assumed = [p for p in included if m.phases[p].cpi_status == "assumed"]
+    note = (f"our firmware (\"microtl-dse\") on {board.name}: RAM/flash from the {emulator} firmware model"
+            f"{' + measured platform layer' if m.platform else ''}; time = predicted instructions x CPI / "
+            f"{board.clock_hz / 1e6:g} MHz, CPI {m.phases['training'].cpi:.3g} ({m.phases['training'].cpi_status} "
+            "on Table III training time)" + (f", assumed for {', '.join(assumed)}" if assumed else "")
+            + "; energy = time x phase power (training: Table III energy/time; collection: board file)")
+    if len(_TEXTS) > 64:
+        _TEXTS.clear()
+    _TEXTS[key] = (sources, note)
+    return sources, note
 
 
 def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
@@ -116,6 +231,9 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
         phases={p: PhaseCost(None, None, None, why) for p in PHASES}, latency_s=0.0, energy_mj=0.0,
         phases_included=(), ble_upload=None, fits_ram=fw.ram_total <= board.ram_bytes,
         fits_flash=fw.flash_total <= board.flash_bytes, notes=(why, *fw.notes), instructions=fw.instructions,
+        firmware="microtl-dse", sources={"ram": f"{board.name} firmware calibration", "flash":
+                                         f"{board.name} firmware calibration", "instructions":
+                                         f"{board.name} firmware calibration (predicted)"},
     )
 
 
@@ -136,7 +254,9 @@ def price(w: Workload, board: Board, calibration: Calibration, epochs: float) ->
             notes.append(f"{phase} phase uncalibrated: {why}")
         else:
             seconds = c / board.clock_hz
-            phases[phase] = PhaseCost(c, seconds, phase_energy_mj(seconds, board, phase))
+            phases[phase] = PhaseCost(c, seconds, phase_energy_mj(seconds, board, phase),
+                                      source=f"cycles: op-count model fitted on {', '.join(calibration.files)}; "
+                                             f"power: board file {board.path.name}")
     included = tuple(p for p, cost in phases.items() if cost.cycles is not None)
     ram_total = sum(ram.values())
     flash_total = sum(flash.values())
@@ -154,4 +274,7 @@ def price(w: Workload, board: Board, calibration: Calibration, epochs: float) ->
         fits_ram=ram_total <= board.ram_bytes,
         fits_flash=flash_total <= board.flash_bytes,
         notes=tuple(notes),
+        firmware="paper",
+        sources={"ram": f"op-count model, term scales fitted on {', '.join(calibration.files)}",
+                 "flash": f"op-count model, term scales fitted on {', '.join(calibration.files)}"},
     )

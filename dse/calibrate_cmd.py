@@ -5,6 +5,9 @@ firmware cost models and report their cross-validated error.
     dse calibrate --board qemu-an386 --add DIR/validations --refit    import validation records, refit
     dse calibrate --board qemu-an386 --report        leave-one-shape-out error table and residual plots
     --out FILE                                       also write the fitted calibration as a versioned JSON snapshot
+    dse calibrate --board nrf52840dk --refit         refit the emulator map (qemu-an386 instructions -> nRF52840
+                                                     time and energy, from Table III) and rewrite its file
+    dse calibrate --board nrf52840dk --report        print the map: which figure comes from which source
 
 Records go to cost_models/calibration/<board>/: campaign.csv (the campaign) and validations.csv (imported records);
 the cost models refit from them whenever they are loaded.
@@ -18,12 +21,19 @@ from .errors import UserError
 
 CAMPAIGN_FILE, VALIDATIONS_FILE = "campaign.csv", "validations.csv"
 FIRMWARE_BOARDS = ("qemu-an386",)  # boards whose campaign counts instructions (the real board needs a probe)
+MAP_BOARDS = ("nrf52840dk",)  # real boards priced through the emulator map (cost_models.emulator_map)
+# Built for both platforms to measure what the nRF52840 platform layer adds to the emulator build (digits: no
+# download needed; two cuts so that a size depending on the configuration would show).
+PLATFORM_PROBES = (("digits_cnn", "conv2", 8, 60), ("digits_cnn", "fc1", 32, 120))
+PLATFORM_ALIGNMENT_SLACK = 16  # bytes: section alignment padding (8-byte .bss/.data alignment on both sides)
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("calibrate", help="measure the firmware's costs on a board and fit the cost models",
                        description=__doc__.split("\n\n")[0])
-    p.add_argument("--board", required=True, metavar="BOARD", help=f"one of: {', '.join(FIRMWARE_BOARDS)}")
+    p.add_argument("--board", required=True, metavar="BOARD",
+                   help=f"one of: {', '.join(FIRMWARE_BOARDS)} (campaign); {', '.join(MAP_BOARDS)} (emulator map: "
+                        "--refit, --report)")
     p.add_argument("--out", metavar="FILE", help="write the fitted calibration (JSON snapshot) here")
     p.add_argument("--refit", action="store_true", help="no campaign: refit from the stored records")
     p.add_argument("--add", action="append", default=[], metavar="DIR",
@@ -73,8 +83,11 @@ def import_validations(folders: list[str], out_csv: Path) -> tuple[int, int]:
 def cmd_calibrate(args) -> int:
     from cost_models.board import BoardError, load_board
 
+    if args.board in MAP_BOARDS:
+        return _emulator_map(args)
     if args.board not in FIRMWARE_BOARDS:
-        raise UserError(f"--board {args.board}: the firmware campaign runs on {', '.join(FIRMWARE_BOARDS)}")
+        raise UserError(f"--board {args.board}: the firmware campaign runs on {', '.join(FIRMWARE_BOARDS)}; the "
+                        f"emulator map is fitted for {', '.join(MAP_BOARDS)}")
     try:
         board = load_board(args.board)
     except BoardError as exc:
@@ -156,4 +169,96 @@ def report(board: str, records: Path, plots: Path, progress: bool) -> str:
     for name, pts in (("residuals-cv.png", cv), ("residuals-fit.png", fit)):
         path = residual_plot(pts, plots / name, f"{board}: {name[10:-4]} relative errors")
         out.append(f"plot: {path}")
+    out.append(sources_text(board))
     return "\n".join(out)
+
+
+def sources_text(emulator: str) -> str:
+    """Which figure comes from which source, here and on the real boards this emulator's models price."""
+    from cost_models.board import list_boards, load_board
+    from cost_models.emulator_map import EmulatorMapError, map_or_none
+
+    lines = [f"sources: instructions per phase, peak RAM and flash of our firmware are measured on {emulator} (exact "
+             "retired-instruction counts of the insncount plugin; ELF sizes + stack high-water) and predicted by the "
+             "models above; no clock, so no time or energy here"]
+    for name in list_boards():
+        board = load_board(name)
+        try:
+            m = map_or_none(board)
+        except EmulatorMapError as exc:
+            lines.append(f"  {name}: emulator map unusable ({' '.join(str(exc).split())})")
+            continue
+        if m is None or m.emulator != emulator:
+            continue
+        t = m.phases["training"]
+        lines.append(f"  {name}: time = these predicted instructions x CPI / {m.clock_hz / 1e6:g} MHz (CPI {t.cpi:.3f} "
+                     f"fitted on Table III training time; assumed for collection and evaluation), energy = time x "
+                     f"phase power (training {t.power_w * 1e3:.2f} mW from Table III energy / time; collection "
+                     f"{m.phases['collection'].power_w * 1e3:.2f} mW: the board file's published current); RAM/flash "
+                     f"= these models + the measured platform layer. Details: dse calibrate --board {name} --report")
+    return "\n".join(lines)
+
+
+# --- the real board: the emulator map -------------------------------------------------------------------------------
+
+def measure_platform_delta(probes=PLATFORM_PROBES):
+    """Build the same generated sources for the emulator ("qemu") and the nRF52840 platform; the static RAM and
+    flash the nRF52840 build adds (the same for every probe, or an error: then it is not a platform constant)."""
+    import tempfile
+    from datetime import date
+
+    from cost_models.emulator_map import PlatformDelta
+    from firmware.build import BuildError, build, toolchain_version
+    from firmware.codegen import generate
+    from models.config import Configuration
+
+    deltas, names = [], []
+    with tempfile.TemporaryDirectory(prefix="dse-platform-") as tmp:
+        for i, (model, cut, hidden, samples) in enumerate(probes):
+            config = Configuration(task="digits", model=model, cut=cut, hidden=hidden, samples=samples, epochs=2)
+            try:
+                sources = generate(config, f"{tmp}/{i}/gen")
+                qemu = build(sources, "cortex-m4", f"{tmp}/{i}/qemu", platform="qemu")
+                nrf = build(sources, "cortex-m4", f"{tmp}/{i}/nrf", platform="nrf52840")
+            except BuildError as exc:
+                raise UserError(f"measuring the nRF52840 platform layer: {' '.join(str(exc).split())}") from None
+            d = (nrf.static_ram_bytes - qemu.static_ram_bytes, nrf.flash_bytes - qemu.flash_bytes)
+            deltas.append(d)
+            names.append(f"digits/{model}/{cut}/h{hidden}/n{samples}: {d[0]:+d} B RAM, {d[1]:+d} B flash")
+        # section alignment moves a few bytes between configurations; more would not be a platform constant
+        for k, what in ((0, "RAM"), (1, "flash")):
+            values = [d[k] for d in deltas]
+            if max(values) - min(values) > PLATFORM_ALIGNMENT_SLACK:
+                raise UserError(f"the nRF52840 build adds {min(values)} to {max(values)} B of {what} depending on "
+                                f"the configuration ({'; '.join(names)}): not a platform constant")
+        ram, flash = max(d[0] for d in deltas), max(d[1] for d in deltas)  # the larger: a bound, not an average
+        return PlatformDelta(ram, flash, tuple(names), toolchain_version("cortex-m4"), date.today().isoformat())
+
+
+def _emulator_map(args) -> int:
+    from cost_models.board import load_board
+    from cost_models.calibration import CalibrationError
+    from cost_models.emulator_map import (EmulatorMapError, build_map, clear_map_cache, load_emulator_map, map_path,
+                                          report, write_map)
+    from cost_models.firmware_fit import FirmwareCalibrationError
+    from cost_models.records import RecordError
+
+    if args.add or args.records or args.work or args.plots:
+        raise UserError(f"--board {args.board}: only --refit, --report and --out apply to the emulator map")
+    board = load_board(args.board)
+    try:
+        if args.refit:
+            say(f"calibrate: measuring the {args.board} platform layer (building 2 configurations for both platforms)")
+            fitted = build_map(board, platform=measure_platform_delta())
+            path = write_map(fitted, args.out or map_path(board))
+            clear_map_cache()
+            say(f"calibrate: wrote {path}")
+            m = load_emulator_map(board) if not args.out else fitted
+        elif args.out:
+            raise UserError("--out: give --refit too (the emulator map is written when it is fitted)")
+        else:
+            m = load_emulator_map(board)
+    except (EmulatorMapError, CalibrationError, FirmwareCalibrationError, RecordError) as exc:
+        raise UserError(" ".join(str(exc).split())) from None
+    print(report(m))
+    return 0

@@ -19,12 +19,15 @@ class Evaluation:
     prediction: Any  # cost_models.predict.Prediction
 
 
-def price(config: Configuration, board: str, epochs_run: float | None = None, classes: int | None = None):
+def price(config: Configuration, board: str, epochs_run: float | None = None, classes: int | None = None,
+          firmware: str | None = None, test_inputs: int = 0):
     """The cost models' prediction for `config`; `classes` is the head's output size when the study knows it
-    better than the task registry (a user's npz labels)."""
+    better than the task registry (a user's npz labels); `firmware` whose firmware a real board prices (the study
+    file's board.firmware; None: the board's default)."""
     from cost_models.predict import predict
 
-    return predict(config, board=board, epochs_run=epochs_run, classes=classes)
+    return predict(config, board=board, epochs_run=epochs_run, classes=classes, firmware=firmware,
+                   test_inputs=test_inputs)
 
 
 class Evaluator:
@@ -57,5 +60,6 @@ class Evaluator:
         from models.simulate import simulate
 
         stats = simulate(config, self.spec.repeats, self.spec.seed, **self._data_kwargs())
-        prediction = price(config, self.spec.board, stats.epochs_mean, self.spec.task.classes)
+        prediction = price(config, self.spec.board, stats.epochs_mean, self.spec.task.classes,
+                           getattr(self.spec, "firmware", None))
         return Evaluation(config, stats, prediction)

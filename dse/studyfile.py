@@ -27,7 +27,7 @@ _SECTIONS = {
     "study": {"name", "description", "trials", "repeats", "seed", "sampler", "population", "storage"},
     "task": {"name", "data", "source_labels", "target_labels"},
     "model": {"name", "scheme"},
-    "board": {"name"},
+    "board": {"name", "firmware"},
     "space": set(PARAM_TYPES),
     "objectives": set(MEASURES),
     "constraints": set(LIMITS),
@@ -76,6 +76,7 @@ class StudySpec:
     objectives: tuple[Objective, ...]
     user_constraints: tuple[Constraint, ...]
     board_limits: BoardLimits | None  # None when the spec was read without checking the environment
+    firmware: str | None = None  # real boards: "microtl-dse" | "paper" (cost_models.predict.FIRMWARES); None: default
 
     @property
     def constraints(self) -> tuple[Constraint, ...]:
@@ -260,6 +261,11 @@ class _Reader:
         task = self.read_task()
         model_name, scheme = self.read_model(task)
         board = _board_name(self.get(self.section("board"), "board", "name", str), self.path)
+        firmware = self.get(self.section("board"), "board", "firmware", str, None)
+        from cost_models.predict import FIRMWARES
+
+        if firmware is not None and firmware not in FIRMWARES:
+            self.fail("board.firmware", f"must be one of {', '.join(FIRMWARES)}, got {_show(firmware)}")
         space = self.read_space(model_name)
         if sampler == "grid":
             for key, d in space.params.items():
@@ -269,7 +275,8 @@ class _Reader:
         objectives = self.read_objectives()
         constraints = self.read_constraints()
         spec = StudySpec(self.path, self.text, self.raw, name, description, trials, repeats, seed, sampler,
-                         population, storage, task, model_name, scheme, board, space, objectives, constraints, None)
+                         population, storage, task, model_name, scheme, board, space, objectives, constraints, None,
+                         firmware)
         if self.check_env:
             spec = self.check_environment(spec)
         return spec
@@ -452,7 +459,7 @@ class _Reader:
             board = load_board(spec.board)
             # Pricing one point of the space loads the board's calibration: a board without one fails here,
             # before anything is written, instead of in every trial.
-            price(probe, spec.board, classes=spec.task.classes)
+            price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware)
         except ValueError as exc:
             if _is_cost_model_error(exc):
                 self.fail("board.name", f"{exc} (value {_show(self.raw['board']['name'])})")

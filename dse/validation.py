@@ -145,7 +145,9 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
         from .evaluate import price
 
         epochs = epochs_of_draw if epochs_of_draw else None
-        prediction = price(info.config, info.spec.board, epochs, info.spec.task.classes)
+        # the test inputs the firmware evaluates: priced into flash and the evaluation phase (our firmware's model)
+        prediction = price(info.config, info.spec.board, epochs, info.spec.task.classes,
+                           getattr(info.spec, "firmware", None), int(info.accuracy.get("test_size") or 0))
     except Exception as exc:  # noqa: BLE001 - fall back on what the study stored
         predicted.notes.append(f"re-pricing failed ({type(exc).__name__}: {exc}); stored prediction used")
     if prediction is not None:
@@ -155,6 +157,10 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
             predicted.seconds[phase] = cost.seconds
             predicted.energy_mj[phase] = cost.energy_mj
         predicted.notes += list(prediction.notes)
+        if "platform" in prediction.ram and board_name and board_name != prediction.board:
+            predicted.notes.append(f"RAM and flash are predicted for the {prediction.board} build, whose platform "
+                                   f"layer ({prediction.ram['platform']:+d} B RAM, {prediction.flash['platform']:+d} "
+                                   f"B flash) the {board_name} build does not have")
         if epochs_of_draw:
             predicted.notes.append(f"time and energy priced for the {epochs_of_draw} epochs this draw ran in "
                                    "simulation")
@@ -303,6 +309,16 @@ def validation_table(records: list[ValidationRecord]) -> str:
             if mc is not None:
                 rows.append([f"cycles {phase}", _grouped(mc), "uncalibrated" if pc is None else _grouped(pc),
                              _pct(e.get(f"cycles.{phase}")), m.cycles_source or ""])
+        for phase in PHASES:  # an estimate (qemu-an386), in the measured column but never called measured
+            ce, mi = (m.cycles_estimate or {}).get(phase), (m.instructions or {}).get(phase)
+            if ce is not None:
+                rows.append([f"cycles {phase} (estimate, static CM4 timing)", _grouped(ce), "", "",
+                             "estimate, not measured" + (f"; {ce / mi:.2f} cycles/instruction" if mi else "")])
+        for phase in PHASES:
+            se, ce = (m.seconds_estimate or {}).get(phase), (m.cycles_estimate or {}).get(phase)
+            if se is not None:
+                rows.append([f"time {phase} (estimate, s)", _sig(se), "", "",
+                             "estimate" + (f": estimated cycles at {ce / se / 1e6:g} MHz" if ce and se else "")])
         for phase in PHASES:
             ms, ps = (m.seconds or {}).get(phase), p.seconds.get(phase)
             if ms is not None:
@@ -318,6 +334,8 @@ def validation_table(records: list[ValidationRecord]) -> str:
             lines.append(text_table(["measure", "measured", "predicted", "error", "note"], rows, indent="  "))
         if m.wall_s:
             lines.append("  wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in m.wall_s.items()))
+        if m.cycles_estimate_source:
+            lines.append(f"  cycle estimate: {m.cycles_estimate_source}")
         lines += [f"  note: {n}" for n in r.notes]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)

@@ -1,7 +1,7 @@
 """Memory model: byte counts from data-type widths, Table III's RAM column, the exact per-sample slope."""
 import pytest
 
-from cost_models import build_workload, load_board, load_calibration, load_records, predict, price
+from cost_models import build_workload, load_board, load_calibration, load_records, predict, price, workload_from_config
 from cost_models.board import BOARDS_DIR
 from cost_models.memory import FLASH_TERMS, RAM_TERMS, flash_bytes, ram_bytes
 from models.config import Configuration
@@ -65,7 +65,19 @@ def test_per_sample_slope_is_the_feature_size_exactly(model):
 
 def test_predict_slope_through_the_configuration():
     base = Configuration("digits", "digits_cnn", "conv2", 32, 200, 20)
-    a = predict(base)
-    b = predict(Configuration("digits", "digits_cnn", "conv2", 32, 300, 20))
+    a = predict(base, firmware="paper")
+    b = predict(Configuration("digits", "digits_cnn", "conv2", 32, 300, 20), firmware="paper")
     assert isinstance(a.ram_total, int)
     assert b.ram_total - a.ram_total == 100 * 4 * 4 * 32  # conv2 output 4x4x32 int8
+
+
+def test_our_firmware_slope_adds_the_shuffle_index():
+    """Our firmware (the default on nrf52840dk) also keeps a uint16 shuffle index per training sample."""
+    base = Configuration("digits", "digits_cnn", "conv2", 32, 200, 20)  # val_fraction 0.1: 180 -> 270 training
+    a, b = predict(base), predict(Configuration("digits", "digits_cnn", "conv2", 32, 300, 20))
+    assert (a.firmware, b.firmware) == ("microtl-dse", "microtl-dse")
+    assert b.ram["sample_store"] - a.ram["sample_store"] == 100 * 4 * 4 * 32
+    train = [workload_from_config(c).train_samples for c in (base, Configuration("digits", "digits_cnn", "conv2", 32,
+                                                                                   300, 20))]
+    # uint16 per training sample, times the group scale the qemu-an386 runs fitted (close to 1)
+    assert b.ram["shuffle_index"] - a.ram["shuffle_index"] == pytest.approx(2 * (train[1] - train[0]), rel=0.02)

@@ -334,9 +334,10 @@ def test_nrf52840dk_validation_on_fake_probe_replaying_qemu(study, pick, monkeyp
     assert "PPK2" in m.energy_source
     assert m.instructions is None and m.stack_bytes > 0 and m.peak_ram_bytes > m.static_ram_bytes
     assert record.provenance.board_versions["probe"] == "fake CMSIS-DAP (0001)"
-    # training is calibrated on nrf52840dk: cycles, time and energy are compared; collection is not
-    assert {"cycles.training", "seconds.training", "energy_mj.training"} <= set(record.errors)
-    assert "cycles.collection" not in record.errors
+    # nrf52840dk prices our firmware through the emulator map (training CPI fitted on Table III, collection and
+    # evaluation assumed equal to it): cycles, time and energy of every phase are compared
+    assert {f"{k}.{p}" for k in ("cycles", "seconds", "energy_mj") for p in m.cycles} <= set(record.errors)
+    assert record.predicted.ram_total > 0 and "ram_total" in record.errors
     check_accuracy(record, "nrf52840dk (fake probe)")
     assert stored(study, "nrf52840dk", pick)["measured"]["cycles"] == m.cycles
 
