@@ -2,7 +2,8 @@
 
 The sources hold the frozen int8 layers up to the cut only (weights, biases, shifts and a straight-line
 `dse_frozen_forward`), the head shape and hyper-parameters (floats as exact hex literals of their float32 value),
-the head seed, the feature scale, and in flash the N collection inputs (int8, quantized with the model's input frac
+the head seed, the feature element type (int8, or int16 at a cut whose layer outputs int16: har_rnn's gru1 /
+gru2) and scale, and in flash the N collection inputs (int8, quantized with the model's input frac
 bits) with their labels - training samples first, then validation samples, each in the order of the Python draw -
 and the T target test inputs with labels. The draw and the head seed are exactly those of repeat `repeat` of
 `models.simulate.simulate(config, repeats, seed)`, so a firmware run is one of the simulated repeats done for real.
@@ -21,6 +22,7 @@ import numpy as np
 from models.config import Configuration
 from models.data import draw_samples, max_balanced
 from models.head import SGDParams, accuracy, train_head
+from models.head_replay import replay_accuracy, replay_head
 from models.quantize import QLayer, QuantizedModel, quantize_input
 from models.simulate import _features, _key, derive_seeds, prepare
 from models.zoo import get_model
@@ -29,6 +31,8 @@ PROTOCOL = 1
 HEADER, SOURCE, MANIFEST = "dse_model.h", "dse_model.c", "dse_manifest.json"
 SUPPORTED_KINDS = ("conv2d", "conv1d", "maxpool2d", "fc", "lstm", "gru")
 _U16 = 0xFFFF
+_FEATURE_DTYPES = {8: np.dtype(np.int8), 16: np.dtype("<i2")}  # store element width -> numpy dtype
+_C_TYPES = {8: "int8_t", 16: "int16_t"}
 
 
 @dataclass(eq=False)
@@ -45,17 +49,25 @@ class GeneratedSources:
     head_seed: int
     input_frac_bits: int
     feature_frac_bits: int
-    feature_bytes: int
+    feature_bytes: int  # bytes of one stored feature (elements x feature_bits / 8)
+    feature_bits: int  # 8 or 16: the store's element width, the cut layer's out_bits
     classes: int
     train_indices: np.ndarray  # indices into the target pool, in store order (rows 0..Nt-1)
     val_indices: np.ndarray  # rows Nt..N-1
     test_indices: np.ndarray  # indices into the target test split
-    expected_features: np.ndarray  # (N, F) int8, the store as the firmware must fill it
+    expected_features: np.ndarray  # (N, F) int8 or int16, the store as the firmware must fill it
     expected_fnv1a: int
     simulated_accuracy: float  # head trained in Python on this draw and head seed, on the same test samples
     simulated_correct: int
     simulated_epochs_run: int
     simulated_best_epoch: int
+    # the same draw through models.head_replay (the firmware's arithmetic, operation for operation): what the
+    # board must print, bit for bit
+    replayed_accuracy: float = float("nan")
+    replayed_correct: int = 0
+    replayed_epochs_run: int = 0
+    replayed_best_epoch: int = 0
+    replayed_val_loss_bits: list[str] = field(default_factory=list)
     dump_features: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -81,11 +93,14 @@ class GeneratedSources:
             "protocol": PROTOCOL, "sha256": self.sha256, "config": self.config.to_dict(), "repeat": self.repeat,
             "seed": self.seed, "draw_seed": self.draw_seed, "head_seed": self.head_seed,
             "input_frac_bits": self.input_frac_bits, "feature_frac_bits": self.feature_frac_bits,
-            "feature_bytes": self.feature_bytes, "classes": self.classes, "samples": self.n_samples,
-            "train": self.n_train, "val": self.n_val, "test": self.n_test,
+            "feature_bytes": self.feature_bytes, "feature_bits": self.feature_bits, "classes": self.classes,
+            "samples": self.n_samples, "train": self.n_train, "val": self.n_val, "test": self.n_test,
             "expected_fnv1a": f"0x{self.expected_fnv1a:08x}", "simulated_accuracy": self.simulated_accuracy,
             "simulated_correct": self.simulated_correct, "simulated_epochs_run": self.simulated_epochs_run,
-            "simulated_best_epoch": self.simulated_best_epoch, "dump_features": self.dump_features,
+            "simulated_best_epoch": self.simulated_best_epoch, "replayed_accuracy": self.replayed_accuracy,
+            "replayed_correct": self.replayed_correct, "replayed_epochs_run": self.replayed_epochs_run,
+            "replayed_best_epoch": self.replayed_best_epoch, "replayed_val_loss_bits": self.replayed_val_loss_bits,
+            "dump_features": self.dump_features,
             "notes": self.notes,
         }
 
@@ -160,7 +175,12 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
 
     # expectations: the features of the draw (store order) and the simulated head of this repeat
     store_idx = np.concatenate([train_idx, val_idx])
-    expected = np.ascontiguousarray(pool.q[store_idx])
+    bits = layers[-1].out_bits
+    if pool.q.dtype != _FEATURE_DTYPES[bits] or pool.q.shape[1] * bits // 8 != cut_spec.bytes:
+        raise ValueError(f"codegen: the features at {config.cut} are {pool.q.dtype} x {pool.q.shape[1]}; the zoo "
+                         f"stores {cut_spec.bytes} bytes of {cut_spec.dtype} per feature")
+    # little-endian, as the firmware's store lies in memory on the host and on the Cortex-M (the FNV input)
+    expected = np.ascontiguousarray(pool.q[store_idx], dtype=_FEATURE_DTYPES[bits])
     params = SGDParams.from_config(config)
     result = train_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
                         config.hidden, classes, params, head_seed)
@@ -168,6 +188,9 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
     from models.head import forward as head_forward
     correct = int((head_forward(result.weights, x_eval).argmax(axis=1) == y_eval).sum()) if n_test else 0
     sim_acc = accuracy(result.weights, x_eval, y_eval) if n_test else float("nan")
+    replay = replay_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
+                         config.hidden, classes, params, head_seed)
+    replay_acc, replay_correct = replay_accuracy(replay.weights, x_eval, y_eval)
 
     x_collect = quantize_input(qmodel, data.target_pool.x[store_idx])
     x_test_q = quantize_input(qmodel, data.target_test.x[test_idx])
@@ -175,7 +198,7 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    header = _header(config, qmodel, layers, cut_spec.bytes, classes, len(train_idx), len(val_idx), n_test,
+    header = _header(config, qmodel, layers, cut_spec, classes, len(train_idx), len(val_idx), n_test,
                      head_seed, params, dump_features)
     source = _source(config, qmodel, layers, x_collect, y_collect, x_test_q, y_test[test_idx])
     files = [out / HEADER, out / SOURCE]
@@ -184,10 +207,15 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
     generated = GeneratedSources(
         out_dir=out, files=files, sha256=_sha256(files), config=config, repeat=repeat, seed=seed,
         draw_seed=draw_seed, head_seed=head_seed, input_frac_bits=qmodel.f_input,
-        feature_frac_bits=qmodel.frac_bits(config.cut), feature_bytes=cut_spec.bytes, classes=classes,
+        feature_frac_bits=qmodel.frac_bits(config.cut), feature_bytes=cut_spec.bytes, feature_bits=bits,
+        classes=classes,
         train_indices=train_idx, val_indices=val_idx, test_indices=test_idx, expected_features=expected,
         expected_fnv1a=fnv1a32(expected.tobytes()), simulated_accuracy=float(sim_acc), simulated_correct=correct,
-        simulated_epochs_run=result.epochs_run, simulated_best_epoch=result.best_epoch, dump_features=dump_features,
+        simulated_epochs_run=result.epochs_run, simulated_best_epoch=result.best_epoch,
+        replayed_accuracy=float(replay_acc), replayed_correct=replay_correct, replayed_epochs_run=replay.epochs_run,
+        replayed_best_epoch=replay.best_epoch,
+        replayed_val_loss_bits=[f"0x{np.float32(v).view(np.uint32):08x}" for v in replay.val_losses],
+        dump_features=dump_features,
         notes=list(qmodel.notes))
     (out / MANIFEST).write_text(json.dumps(generated.manifest(), indent=1, sort_keys=True) + "\n")
     return generated
@@ -201,10 +229,9 @@ def _layers_to_cut(qmodel: QuantizedModel, cut: str) -> list[QLayer]:
                                       f"the firmware supports {', '.join(SUPPORTED_KINDS)}")
         layers.append(layer)
         if layer.name == cut:
-            if layer.out_bits != 8:
-                raise NotImplementedError(
-                    f"codegen: cut {cut!r} stores int{layer.out_bits} features; the firmware's sample store and "
-                    "dequantization are int8 (choose an int8 cut)")
+            if layer.out_bits not in _FEATURE_DTYPES:
+                raise NotImplementedError(f"codegen: cut {cut!r} outputs int{layer.out_bits}; the firmware's "
+                                          "sample store holds int8 or int16 features")
             return layers
     raise ValueError(f"codegen: cut {cut!r} is not a frozen layer of {qmodel.model}")
 
@@ -213,7 +240,7 @@ def _size(shape) -> int:
     return int(np.prod(shape))
 
 
-def _header(config, qmodel, layers, feature_bytes, classes, n_train, n_val, n_test, head_seed, params: SGDParams,
+def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, head_seed, params: SGDParams,
             dump_features: bool) -> str:
     n = n_train + n_val
     if n_train > _U16:
@@ -237,7 +264,9 @@ def _header(config, qmodel, layers, feature_bytes, classes, n_train, n_val, n_te
         f"#define DSE_N_TEST {n_test}u",
         f"#define DSE_INPUT_SIZE {input_size}u",
         f"#define DSE_INPUT_FRAC_BITS {qmodel.f_input}",
-        f"#define DSE_FEATURE {feature_bytes}u",
+        f"#define DSE_FEATURE {cut_spec.elements}u  /* elements of one stored feature (the head's input width) */",
+        f"#define DSE_FEATURE_BITS {layers[-1].out_bits}  /* stored as int{layers[-1].out_bits} */",
+        f"#define DSE_FEATURE_BYTES {cut_spec.bytes}u",
         f"#define DSE_FEATURE_FRAC_BITS {f_feature}",
         f"#define DSE_FEATURE_SCALE {c_float(2.0 ** -f_feature)}  /* 2^-{f_feature} */",
         f"#define DSE_HIDDEN {config.hidden}u",
@@ -261,7 +290,7 @@ def _header(config, qmodel, layers, feature_bytes, classes, n_train, n_val, n_te
         f"extern const uint8_t dse_test_y[{max(n_test, 1)}];",
         "",
         "/* the frozen int8 layers up to the cut: input [DSE_INPUT_SIZE] -> feature [DSE_FEATURE] (pre-activation) */",
-        "void dse_frozen_forward(const int8_t *input, int8_t *feature);",
+        f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature);",
         "",
         "#endif",
         "",
@@ -361,7 +390,7 @@ def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str
             parts.append(f"static union {{ q7_t q7[{size}]; q15_t q15[{(size + 1) // 2}]; }} dse_act{b};")
     parts += [
         "",
-        "void dse_frozen_forward(const int8_t *input, int8_t *feature)",
+        f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature)",
         "{",
         *body,
         "}",

@@ -243,6 +243,11 @@ def _measured_from(record: ValidationRecord, report, result, gen, board) -> None
     elif report.host_ns:
         m.seconds = {k: v / 1e9 for k, v in report.host_ns.items()}
         m.cycles_source = "host clock (ns); no cycle counter"
+    if getattr(result, "cycles_estimate", None):  # qemu-an386: an estimate, kept apart from measured cycles
+        m.cycles_estimate = {k: int(v) for k, v in result.cycles_estimate.items()}
+        m.seconds_estimate = dict(getattr(result, "seconds_estimate", None) or {}) or None
+        m.seconds_estimate_source = getattr(result, "seconds_estimate_source", None)
+    m.cycles_estimate_source = getattr(result, "cycles_estimate_source", None)
     energy = getattr(result, "energy_mj", None)
     if energy:
         m.energy_mj = {k: float(v) for k, v in energy.items()}

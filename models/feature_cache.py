@@ -1,7 +1,7 @@
-"""Int8 features at a cut point, cached on disk and shared by trials, studies and processes.
+"""Features at a cut point, cached on disk and shared by trials, studies and processes.
 
-A feature file holds the int8 output at `cut` of the quantized network for one split of one task. Its name is a
-sha256 over everything the numbers depend on:
+A feature file holds the integer output at `cut` (int8, or int16 for a layer whose out_bits is 16) of the quantized
+network for one split of one task. Its name is a sha256 over everything the numbers depend on:
 - the pretrained float weights (sha256 of the state dict),
 - the quantized model: scheme name and every quantization parameter (frac bits, shifts, int8 weights and biases,
   zero points - whatever the scheme's QuantizedModel holds),
@@ -9,10 +9,11 @@ sha256 over everything the numbers depend on:
 - the data set content hash (TaskData.content_hash) and the split name,
 - the source of the extraction code (models.features, models.intref, models.quantize) and a format number,
 so a cached file is never stale: any change of these gives another file. Files go to
-<cache root>/features/<key>.npy (int8, loaded memory-mapped, read-only) with a JSON sidecar <key>.json holding
-frac_bits / zero_point, the shape, the sha256 of the array bytes and the key's inputs (for humans). Both are written
-atomically (temporary file + os.replace), the .npy first: a reader that finds no valid sidecar, or a file whose
-shape or checksum does not match it, recomputes and rewrites both (a corrupted or half-copied cache heals itself).
+<cache root>/features/<key>.npy (the cut's dtype, loaded memory-mapped, read-only) with a JSON sidecar <key>.json
+holding frac_bits / zero_point, the shape, the sha256 of the array bytes and the key's inputs (for humans). Both are
+written atomically (temporary file + os.replace), the .npy first: a reader that finds no valid sidecar, or a file
+whose dtype, shape or checksum does not match, recomputes and rewrites both (a corrupted or half-copied cache heals
+itself).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from .features import Features, extract
 from .pretrain import cache_root
 from .quantize import QuantizedModel
 
-FORMAT = 1
+FORMAT = 2  # 2: int16 cuts stored as int16 (format 1 wrapped them to int8)
 SPLITS = ("source_train", "source_test", "target_pool", "target_test")
 
 
@@ -114,20 +115,32 @@ def cached_features(qmodel: QuantizedModel, weights: str, data: TaskData, split:
         raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     inputs = key_inputs(weights, qmodel, cut, data.content_hash, split)
     npy, meta = paths(cache_root(cache_dir), cache_key(inputs))
-    loaded = _load(npy, meta)
+    dtype = feature_dtype(qmodel, cut)
+    loaded = _load(npy, meta, dtype)
     if loaded is not None:
         return loaded
     features = extract(qmodel, getattr(data, split).x, cut)
-    q = np.ascontiguousarray(features.q, dtype=np.int8)
+    if features.q.size and features.q.dtype.itemsize > dtype.itemsize:
+        raise ValueError(f"feature cache: {qmodel.model}.{cut} gave {features.q.dtype} features, expected {dtype}")
+    q = np.ascontiguousarray(features.q, dtype=dtype)
     _write_atomic(npy, lambda handle: np.save(handle, q, allow_pickle=False))
     sidecar = {"frac_bits": int(features.frac_bits), "zero_point": int(features.zero_point),
                "shape": list(q.shape), "sha256": hashlib.sha256(q.tobytes()).hexdigest(), "key": inputs}
     _write_atomic(meta, lambda handle: handle.write(json.dumps(sidecar, indent=1, sort_keys=True).encode()))
-    loaded = _load(npy, meta)  # serve the memory-mapped file (an empty split cannot be mapped: keep it in memory)
+    loaded = _load(npy, meta, dtype)  # serve the memory-mapped file (an empty split cannot be mapped: keep it in RAM)
     return loaded if loaded is not None else Features(q, features.frac_bits, features.zero_point)
 
 
-def _load(npy: Path, meta: Path) -> Features | None:
+def feature_dtype(qmodel: QuantizedModel, cut: str) -> np.dtype:
+    """Stored element type at `cut`: int8, or little-endian int16 for a layer with out_bits 16 (2 B/element, as
+    the zoo's LayerSpec.bytes and the firmware's store count them)."""
+    bits = getattr(qmodel.layer(cut), "out_bits", 8)
+    if bits not in (8, 16):
+        raise ValueError(f"feature cache: {qmodel.model}.{cut} outputs int{bits}; features are int8 or int16")
+    return np.dtype(np.int8) if bits == 8 else np.dtype("<i2")
+
+
+def _load(npy: Path, meta: Path, dtype: np.dtype) -> Features | None:
     """The cached features, memory-mapped, or None when absent or not valid (then the caller rebuilds)."""
     try:
         sidecar = json.loads(meta.read_text())
@@ -135,7 +148,7 @@ def _load(npy: Path, meta: Path) -> Features | None:
     except (OSError, ValueError, EOFError):  # missing, truncated, not an .npy / JSON
         return None
     try:
-        valid = (q.dtype == np.int8 and q.ndim == 2 and list(q.shape) == sidecar["shape"]
+        valid = (q.dtype == dtype and q.ndim == 2 and list(q.shape) == sidecar["shape"]
                  and hashlib.sha256(memoryview(q).cast("B")).hexdigest() == sidecar["sha256"])
         if not valid:
             return None

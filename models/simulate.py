@@ -1,8 +1,10 @@
 """Accuracy of one configuration: the MicroTL run simulated `repeats` times (new sample draw and head init each).
 
-Everything that does not depend on the trial - task data, the pretrained and quantized network, the int8 features
-of the target pool and test set at each cut - is cached in-process, so a study's trials cost only head training.
-The pretrained weights and the int8 features are also cached on disk (models.pretrain, models.feature_cache).
+Everything that does not depend on the trial - task data, the pretrained and quantized network, the integer
+features of the target pool and test set at each cut - is cached in-process, so a study's trials cost only head
+training.
+The pretrained weights and the features are also cached on disk (models.pretrain, models.feature_cache).
+Features are int8, or int16 at a cut whose layer outputs int16 (2 bytes per element, as the zoo counts them).
 """
 from __future__ import annotations
 
@@ -89,13 +91,18 @@ def _prepared(key: _Key) -> Prepared:
 
 @lru_cache(maxsize=16)
 def _features(key: _Key, cut: str) -> tuple[Features, np.ndarray, np.ndarray]:
-    """(target pool features, dequantized target test features, target test labels) at `cut`. The int8 features
-    come from the disk cache (models.feature_cache: memory-mapped, computed once per weights, quantization, cut
+    """(target pool features, dequantized target test features, target test labels) at `cut`. The int8 (or int16)
+    features come from the disk cache (models.feature_cache: memory-mapped, computed once per weights, quantization, cut
     and data), so a new process or a cleared in-process cache does not run the integer network again."""
     prep = _prepared(key)
     weights = _weights_hash(key)
     pool = cached_features(prep.qmodel, weights, prep.data, "target_pool", cut, key.cache_root)
     test = cached_features(prep.qmodel, weights, prep.data, "target_test", cut, key.cache_root)
+    expected = get_model(key.model).layer(cut).bytes
+    for split, features in (("target_pool", pool), ("target_test", test)):
+        if features.q.shape[1] * features.q.dtype.itemsize != expected:  # a wrapped int16 would slip through
+            raise ValueError(f"features of {key.model}.{cut} ({split}): {features.q.shape[1]} x {features.q.dtype}, "
+                             f"but the zoo stores {expected} bytes per feature")
     return pool, dequantize(test), prep.data.target_test.y
 
 

@@ -94,7 +94,7 @@ void mt_trace_epoch(uint32_t epoch, float val_loss)
 
 /* ---- main ------------------------------------------------------------------------------------------------- */
 
-static int8_t feature[DSE_FEATURE];  /* evaluation: one test sample's feature */
+static mt_feature_t feature[DSE_FEATURE];  /* evaluation: one test sample's feature */
 
 int main(void)
 {
@@ -112,7 +112,7 @@ int main(void)
     out_str(",\"test\":");
     out_u64(DSE_N_TEST);
     out_str(",\"feature\":");
-    out_u64(DSE_FEATURE);
+    out_u64(DSE_FEATURE_BYTES);  /* bytes of one stored feature (2 per element for int16) */
     out_str("}\n");
 
     /* collection: N forward passes to the cut, features into the store */
@@ -125,7 +125,8 @@ int main(void)
     out_phase("collection", "end");
 
     hash = MT_FNV_OFFSET;
-    for (i = 0; i < DSE_N_SAMPLES; i++) hash = mt_fnv1a(hash, mt_store_row(i), DSE_FEATURE);
+    /* over the stored bytes as they lie in memory: int16 elements little-endian (host and Cortex-M alike) */
+    for (i = 0; i < DSE_N_SAMPLES; i++) hash = mt_fnv1a(hash, mt_store_row(i), DSE_FEATURE_BYTES);
     out_str("{\"event\":\"features\",\"fnv1a\":\"0x");
     out_hex8((uint8_t)(hash >> 24));
     out_hex8((uint8_t)(hash >> 16));
@@ -134,16 +135,16 @@ int main(void)
     out_str("\",\"n\":");
     out_u64(DSE_N_SAMPLES);
     out_str(",\"bytes\":");
-    out_u64(DSE_FEATURE);
+    out_u64(DSE_FEATURE_BYTES);
     out_str("}\n");
 #ifdef DSE_DUMP_FEATURES
     for (i = 0; i < DSE_N_SAMPLES; i++) {
-        const int8_t *row = mt_store_row(i);
+        const uint8_t *row = (const uint8_t *)mt_store_row(i);
         uint32_t k;
         out_str("{\"event\":\"feature\",\"i\":");
         out_u64(i);
         out_str(",\"hex\":\"");
-        for (k = 0; k < DSE_FEATURE; k++) out_hex8((uint8_t)row[k]);
+        for (k = 0; k < DSE_FEATURE_BYTES; k++) out_hex8(row[k]);
         out_str("\"}\n");
     }
 #endif

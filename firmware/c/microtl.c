@@ -116,15 +116,22 @@ static float mt_pow2i(int n)
 float mt_expf(float x)
 {
     /* e^x = 2^k e^r with x = k ln2 + r, |r| <= ln2 / 2; e^r - 1 by its Taylor series to r^7 (remainder < 2^-30),
-     * added to 1 last so that the result is rounded once. */
-    float t, r, p;
-    int k;
+     * added to 1 last so that the result is rounded once. Below -103.97 the result is 0: it is computed on the
+     * clamped argument and then selected instead of returned early, so that a call retires the same instructions
+     * whatever its (finite, <= 88.7) argument: softmax of confident logits took the early exit data-dependently
+     * (up to 2.5% of the training instructions of a small head), which no cost model can know (issue 4). */
+    float t, r, p, xc;
+    int k, under;
     if (x != x) return x;
     if (x > 88.72284f) return INFINITY;
-    if (x < -103.97208f) return 0.0f;
-    t = x * 0x1.715476p+0f;  /* x / ln2 */
+    under = x < -103.97208f;
+    xc = under ? -103.97208f : x;
+#if defined(__arm__)
+    __asm__("" : "+t"(xc));  /* opaque to the optimiser: no code path specialised on the clamped constant */
+#endif
+    t = xc * 0x1.715476p+0f;  /* x / ln2 */
     k = (int)(t < 0.0f ? t - 0.5f : t + 0.5f);
-    r = (x - (float)k * MT_LN2_HI) - (float)k * MT_LN2_LO;
+    r = (xc - (float)k * MT_LN2_HI) - (float)k * MT_LN2_LO;
     p = r * (1.0f / 5040.0f) + (1.0f / 720.0f);
     p = p * r + (1.0f / 120.0f);
     p = p * r + (1.0f / 24.0f);
@@ -132,9 +139,13 @@ float mt_expf(float x)
     p = p * r + 0.5f;
     p = r + (r * r) * p;
     t = 1.0f + p;
-    if (k > 127) return t * mt_pow2i(127) * mt_pow2i(k - 127);
-    if (k < -126) return t * mt_pow2i(-126) * mt_pow2i(k + 126);  /* subnormal results */
-    return t * mt_pow2i(k);
+    if (k > 127)
+        t = t * mt_pow2i(127) * mt_pow2i(k - 127);
+    else if (k < -126)
+        t = t * mt_pow2i(-126) * mt_pow2i(k + 126);  /* subnormal results */
+    else
+        t = t * mt_pow2i(k);
+    return under ? 0.0f : t;
 }
 
 float mt_logf(float x)
@@ -169,9 +180,9 @@ float mt_logf(float x)
 
 /* ---- sample store ----------------------------------------------------------------------------------------- */
 
-static int8_t mt_store[DSE_N_SAMPLES][DSE_FEATURE];
+static mt_feature_t mt_store[DSE_N_SAMPLES][DSE_FEATURE];
 
-int8_t *mt_store_row(uint32_t i) { return mt_store[i]; }
+mt_feature_t *mt_store_row(uint32_t i) { return mt_store[i]; }
 uint32_t mt_store_bytes(void) { return (uint32_t)sizeof(mt_store); }
 
 /* ---- head ------------------------------------------------------------------------------------------------- */
@@ -205,10 +216,11 @@ static float mt_d[B][H];   /* d loss / d hidden pre-activation */
 #endif
 static uint16_t mt_order[DSE_N_TRAIN > 0 ? DSE_N_TRAIN : 1];
 
-static void mt_dequantize(const int8_t *q, float *x)
+static void mt_dequantize(const mt_feature_t *q, float *x)
 {
     uint32_t k;
-    for (k = 0; k < F; k++) x[k] = (float)q[k] * DSE_FEATURE_SCALE;  /* exact: int8 times a power of two */
+    /* exact: int8 or int16 times a power of two (>= 2^-15) is a float32 */
+    for (k = 0; k < F; k++) x[k] = (float)q[k] * DSE_FEATURE_SCALE;
 }
 
 /* y[o] = sum_k w[o][k] * x[k] + b[o] (sums in order k = 0.., bias last, as the augmented [W | b] of head.py) */
@@ -247,8 +259,12 @@ static void mt_sgd(uint32_t i, float grad)
     mt_params[i] = mt_params[i] - DSE_LR * v;
 }
 
-/* one SGD step on the samples order[0..nb) of the store */
-static void mt_step(const uint16_t *order, uint32_t nb, const uint8_t *labels)
+/* one SGD step on the samples order[0..nb) of the store.
+ * Kept out of line and unspecialised (noinline, noclone) so that it is compiled once, with nb a run-time value:
+ * inlined into mt_train, GCC specialised it on DSE_N_TRAIN (a constant batch size when B divides it, different
+ * register allocation otherwise), and the instructions per sample then varied by up to 25% with N alone, which no
+ * cost model over the configuration can follow (issue 4). Changes no float operation or its order. */
+__attribute__((noinline, noclone)) static void mt_step(const uint16_t *order, uint32_t nb, const uint8_t *labels)
 {
     uint32_t b, c, k;
     float inv_n = (float)nb;
@@ -385,7 +401,7 @@ void mt_train(const uint8_t *labels, mt_train_result *result)
     result->best_epoch = best_epoch;
 }
 
-uint32_t mt_predict(const int8_t *feature)
+uint32_t mt_predict(const mt_feature_t *feature)
 {
     uint32_t c, best = 0;
     mt_dequantize(feature, mt_x[0]);

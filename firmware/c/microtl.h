@@ -2,7 +2,8 @@
  *
  * - prng: counter-based generator value = mix32(mix32(mix32(seed) ^ stream) + index) (32-bit wrap-around),
  *   bit-identical with models/prng.py;
- * - sample store: N int8 features of F bytes (static), rows 0..Nt-1 training, Nt..N-1 validation;
+ * - sample store: N features of F elements (static), rows 0..Nt-1 training, Nt..N-1 validation; the elements are
+ *   int8, or int16 when the cut layer outputs int16 (DSE_FEATURE_BITS 16: har_rnn's gru1 / gru2);
  * - head: FC(F -> C), or FC(F -> H), ReLU, FC(H -> C); float32 weights [out][in], init uniform(+-1/sqrt(fan_in))
  *   from the prng (stream 0x1000 + layer), zero biases;
  * - every epoch e (1-based): training order = indices sorted by (rand_u32(seed, 0x2000 + e, i), i); mini-batches
@@ -16,6 +17,22 @@
 #define DSE_MICROTL_H
 
 #include <stdint.h>
+
+/* Element type of a stored feature: the cut layer's output width (include dse_model.h first; 8 when it does not
+ * say). */
+#ifndef DSE_FEATURE_BITS
+#define DSE_FEATURE_BITS 8
+#endif
+#if DSE_FEATURE_BITS == 16
+typedef int16_t mt_feature_t;
+#elif DSE_FEATURE_BITS == 8
+typedef int8_t mt_feature_t;
+#else
+#error "DSE_FEATURE_BITS must be 8 or 16"
+#endif
+#ifndef DSE_FEATURE_BYTES
+#define DSE_FEATURE_BYTES (DSE_FEATURE * (DSE_FEATURE_BITS / 8))
+#endif
 
 #define MT_INIT_STREAM 0x1000u
 #define MT_SHUFFLE_STREAM 0x2000u
@@ -38,8 +55,8 @@ float mt_logf(float x);
 #define MT_FNV_OFFSET 2166136261u
 uint32_t mt_fnv1a(uint32_t h, const void *data, uint32_t len);
 
-/* The sample store (DSE_N_SAMPLES rows of DSE_FEATURE int8). */
-int8_t *mt_store_row(uint32_t i);
+/* The sample store (DSE_N_SAMPLES rows of DSE_FEATURE elements of mt_feature_t; mt_store_bytes() bytes). */
+mt_feature_t *mt_store_row(uint32_t i);
 uint32_t mt_store_bytes(void);
 
 typedef struct {
@@ -56,7 +73,7 @@ void mt_train(const uint8_t *labels, mt_train_result *result);
 void mt_trace_epoch(uint32_t epoch, float val_loss);
 #endif
 
-/* Class (argmax of the logits, first maximum) of one int8 feature of DSE_FEATURE bytes. */
-uint32_t mt_predict(const int8_t *feature);
+/* Class (argmax of the logits, first maximum) of one feature of DSE_FEATURE elements. */
+uint32_t mt_predict(const mt_feature_t *feature);
 
 #endif
