@@ -279,9 +279,17 @@ def validation_table(records: list[ValidationRecord]) -> str:
             rows.append(["accuracy (%)", _sig(None if m.accuracy is None else 100 * m.accuracy, ".1f"),
                          _sig(None if p.accuracy is None else 100 * p.accuracy, ".1f"),
                          "" if "accuracy_pp" not in e else f"{e['accuracy_pp']:+.1f} pp",
-                         "simulated, same draw"])
+                         "simulated by the study, same draw"])
+        if m.accuracy is not None and p.replay_accuracy is not None:
+            rows.append(["accuracy (%)", _sig(100 * m.accuracy, ".1f"), _sig(100 * p.replay_accuracy, ".1f"),
+                         "" if "accuracy_replay_pp" not in e else f"{e['accuracy_replay_pp']:+.1f} pp",
+                         "replayed in the firmware's arithmetic, same draw"])
         if m.epochs_run is not None:
-            rows.append(["epochs run", str(m.epochs_run), _sig(p.epochs_run, "d"), "", "simulated, same draw"])
+            rows.append(["epochs run", str(m.epochs_run), _sig(p.epochs_run, "d"), "",
+                         "simulated by the study, same draw"])
+            if p.replay_epochs_run is not None:
+                rows.append(["epochs run", str(m.epochs_run), str(p.replay_epochs_run), "",
+                             "replayed in the firmware's arithmetic"])
         if m.features_fnv is not None:
             rows.append(["features FNV-1a", m.features_fnv, m.features_expected_fnv or "",
                          "match" if m.features_match else "DIFFER", "integer reference"])

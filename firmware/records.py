@@ -71,6 +71,10 @@ class Predicted:
     accuracy: float | None = None  # simulated accuracy of the same draw (repeat 0, study seed)
     accuracy_mean: float | None = None  # mean over the study's repeats, for context
     epochs_run: int | None = None  # epochs the simulation ran for that draw
+    # the same draw replayed in the firmware's arithmetic (models.head_replay): the board must match it exactly
+    replay_accuracy: float | None = None
+    replay_epochs_run: int | None = None
+    replay_best_epoch: int | None = None
     ram_total: int | None = None  # bytes
     flash_total: int | None = None
     cycles: dict[str, float | None] = field(default_factory=dict)  # per phase; None: uncalibrated
