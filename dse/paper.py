@@ -25,6 +25,7 @@ TABLE3_RECORDS = "paper_table3.csv"
 CITATION = "Profentzas et al., MicroTL, IEEE LCN 2022"
 METHODS = {"microtl": "MicroTL", "edge_tl": "Edge-TL", "cloud_qat": "Cloud-QAT"}
 TABLE3_METRICS = (("ram", "kB"), ("flash", "kB"), ("time", "s"), ("energy", "mJ"))
+PAPER_MODEL = "published-firmware model (firmware \"paper\": op-count model fitted on Table III)"
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,8 @@ def table3(setup: Setup) -> list[Cell]:
     scopes = {r.metric: r.scope for r in records}
     cells = []
     for n in setup.samples:
-        prediction = predict(setup.configuration(n), board)
+        # the published firmware's model: Table III is the paper's firmware, not ours (firmware "microtl-dse")
+        prediction = predict(setup.configuration(n), board, firmware="paper")
         for metric, unit in TABLE3_METRICS:
             scope = scopes.get(metric, _default_scope(metric))
             if metric in ("ram", "flash"):
@@ -178,7 +180,8 @@ def table3(setup: Setup) -> list[Cell]:
             pub_value = None if published is None else (published.value / 1000 if unit == "kB" else published.value)
             cells.append(Cell("III", setup.task, "microtl", str(n), metric, unit,
                               "predicted" if value is not None else "not available", value, None, pub_value,
-                              None if published is None else published.std, f"scope {'+'.join(scope)}"
+                              None if published is None else published.std,
+                              f"scope {'+'.join(scope)}; {PAPER_MODEL}"
                               if value is not None else f"not available: {scope[0]} phase uncalibrated"))
     return cells
 
@@ -253,7 +256,9 @@ def table2(setup: Setup, data, data_dir: Path, repeats: int, qat, qat_repeats: i
     result.cells.append(Cell("II", setup.task, "cloud_qat", "all", "accuracy", "%", "simulated", 100 * cloud.mean,
                              100 * cloud.std, note=f"{qat_repeats} repeats, {qat.epochs} QAT epochs; int8 network "
                                                    f"(float before conversion: "
-                                                   f"{100 * sum(cloud.float_accuracies) / qat_repeats:.1f}%)"))
+                                                   f"{100 * sum(cloud.float_accuracies) / qat_repeats:.1f}%; "
+                                                   f"fake-quantized vs integer top-1 agreement "
+                                                   f"{100 * min(cloud.qat_agreements):.1f}% in the lowest run)"))
     result.cells.extend(_link_cells(setup.task, "cloud_qat", "all", cloud.link, "the whole int8 network"))
     return result
 
@@ -261,7 +266,8 @@ def table2(setup: Setup, data, data_dir: Path, repeats: int, qat, qat_repeats: i
 def _link_cells(task: str, method: str, samples: str, link, what: str) -> list[Cell]:
     """Downlink bytes and the BLE time and energy of both directions (the uplink cells are made up front)."""
     return [Cell("II", task, method, samples, "downlink", "kB", "computed", link.downlink_bytes / 1000,
-                 note=f"{what}: int8 weights, biases, 2 shift bytes per layer"),
+                 note=f"{what}: int8 weights, biases (int16 in LSTM/GRU), 1 byte per shift (2 per conv/fc, "
+                      "3 per LSTM/GRU layer)"),
             Cell("II", task, method, samples, "ble_time", "s", "predicted", link.seconds,
                  note="uplink + downlink at the board's BLE payload throughput"),
             Cell("II", task, method, samples, "ble_energy", "mJ", "predicted", link.energy_mj,
@@ -320,8 +326,11 @@ def summary_markdown(results: list[TaskResult], repeats: int, qat, qat_repeats: 
              "path; the paper averages 50 repetitions on the real board;",
              "- uplink / downlink (kB = 1000 B) are **computed** from the data and the model; BLE time and energy "
              "are **predicted** from the board's radio facts;",
-             "- Table III is **predicted** by the cost models. Caution: the nRF52840 calibration was fitted on "
-             "these very published rows, so its differences are fit residuals, not an independent check.", ""]
+             "- Table III is **predicted** by the cost models' published-firmware model (firmware \"paper\": the "
+             "op-count model fitted on Table III, the paper's CMSIS-NN firmware), not by the model of this "
+             "project's firmware that studies use on the nRF52840 (firmware \"microtl-dse\"). Caution: it was "
+             "fitted on these very published rows, so its differences are fit residuals, not an independent "
+             "check.", ""]
     for result in results:
         s = result.setup
         lines += [f"## {s.task}: {s.model}, cut {s.cut}, head {s.hidden}, {s.epochs} epochs, batch {s.batch} "

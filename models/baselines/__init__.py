@@ -4,7 +4,8 @@
   network's float features at the cut, post-quantizes it to int8 (q7) and sends it back; the device then runs its
   int8 network plus the int8 head.
 - Cloud-QAT (cloud_qat.py): the device uploads all target data; the cloud fine-tunes the whole network with
-  quantization-aware training (power-of-two fake quantization, fakequant.py) and sends the int8 network back.
+  quantization-aware training (power-of-two fake quantization, fakequant.py; LSTM / GRU step by step on
+  the recurrent formats, fakequant_rnn.py) and sends the int8 network back.
 
 Accuracy is always measured on the integer path (the int8 network and head as the device runs them); the radio
 cost of each transfer comes from the board's BLE facts (link.py). Published Table II values: published.py.

@@ -4,8 +4,9 @@ quantization-aware training in the cloud, download the whole int8 network.
 The new network is the device's deployment architecture: the zoo model's layers up to the cut (starting from their
 pretrained source weights) and the MicroTL head shape (FC(F -> hidden), ReLU, FC(hidden -> classes), on the cut's
 pre-activation output). All of it is trained with Adam on the whole target pool under q7 fake quantization
-(fakequant.py), converted with models.quantize's q7 scheme and scored with the integer reference on the target test
-set, as the device would run it.
+(fakequant.py; LSTM / GRU layers step by step on the recurrent formats, fakequant_rnn.py), converted with
+models.quantize's q7 scheme and scored with the integer reference on the target test set, as the device would run
+it. The downlink is every layer's parameters (headquant.int8_bytes).
 """
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ import torch.nn.functional as F
 
 from ..data import TaskData
 from ..network import Network, build, predict, single_thread
-from ..quantize import calibrate, forward_int, quantize, quantize_input
+from ..quantize import agreement, calibrate, forward_int, quantize, quantize_input
 from ..simulate import derive_seeds
 from ..zoo import LayerSpec, ModelSpec
 from .fakequant import qat_forward
 from .headquant import int8_bytes
 from .link import LinkCost, link_cost
 
-QAT_KINDS = ("conv2d", "conv1d", "maxpool2d", "fc")
+QAT_KINDS = ("conv2d", "conv1d", "maxpool2d", "fc", "lstm", "gru")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class CloudQATResult:
     samples: int  # uploaded: the whole target pool
     accuracies: list[float]  # per repeat: the converted int8 network (integer reference), target test set
     float_accuracies: list[float]  # per repeat: the trained float network before conversion
+    qat_agreements: list[float]  # per repeat: top-1 agreement of the fake-quantized forward with the int8 network
     link: LinkCost
     network_bytes: int  # downlink: int8 weights, biases and shifts of every layer
     notes: tuple[str, ...] = ()
@@ -72,12 +74,17 @@ def device_spec(spec: ModelSpec, cut: str, hidden: int, classes: int) -> ModelSp
 
 
 def check_supported(spec: ModelSpec, cut: str) -> None:
-    """NotImplementedError naming the first layer QAT cannot fake-quantize (recurrent layers)."""
-    for layer in spec.layers_up_to(cut):
+    """NotImplementedError naming the first layer QAT cannot fake-quantize, or a cut whose int16 output would feed
+    the int8 head (no q7 kernel takes it)."""
+    layers = spec.layers_up_to(cut)
+    for layer in layers:
         if layer.kind not in QAT_KINDS:
             raise NotImplementedError(f"Cloud-QAT: fake quantization of {layer.kind.upper()} layers "
                                       f"({spec.name}.{layer.name}) is not modelled; QAT covers "
                                       f"{', '.join(QAT_KINDS)}")
+    if layers[-1].out_bits != 8:
+        raise NotImplementedError(f"Cloud-QAT: cut {spec.name}.{cut} has int{layers[-1].out_bits} outputs; the "
+                                  "head's q7 FC kernel takes int8 only")
 
 
 def _new_network(source: Network, spec: ModelSpec, seed: int) -> Network:
@@ -102,7 +109,7 @@ def cloud_qat(source: Network, data: TaskData, cut: str, hidden: int, params: QA
     rng = np.random.Generator(np.random.PCG64(seed))
     calib_x = pool.x[np.sort(rng.permutation(len(pool))[:params.calib_samples])]
     x, y = torch.from_numpy(pool.x), torch.from_numpy(pool.y)
-    accuracies, float_accuracies, notes, network_bytes = [], [], [], 0
+    accuracies, float_accuracies, agreements, notes, network_bytes = [], [], [], [], 0
     for r in range(repeats):
         run_seed = derive_seeds(seed, r)[1]
         network = _new_network(source, spec, run_seed % 2**31)
@@ -124,7 +131,18 @@ def cloud_qat(source: Network, data: TaskData, cut: str, hidden: int, params: QA
         logits = forward_int(qmodel, quantize_input(qmodel, test.x))
         accuracies.append(float((logits.argmax(1) == test.y).mean()))
         float_accuracies.append(float((predict(network, test.x).argmax(1) == test.y).mean()))
+        agreements.append(agreement(_fake_logits(network, test.x, calib_x), logits))
         notes.extend(n for n in qmodel.notes if n not in notes)
         network_bytes = int8_bytes(qmodel)
     link = link_cost(len(pool) * int(np.prod(data.input_shape)), network_bytes, board)
-    return CloudQATResult(len(pool), accuracies, float_accuracies, link, network_bytes, tuple(notes))
+    return CloudQATResult(len(pool), accuracies, float_accuracies, agreements, link, network_bytes, tuple(notes))
+
+
+@torch.no_grad()
+def _fake_logits(network: Network, x: np.ndarray, calib_x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The fake-quantized forward (what training optimised) on float inputs x, ranges calibrated as converted."""
+    ranges = calibrate(network, calib_x)
+    network.eval()
+    with single_thread():
+        return np.concatenate([qat_forward(network, torch.from_numpy(x[s:s + batch]), ranges).numpy()
+                               for s in range(0, len(x), batch)])

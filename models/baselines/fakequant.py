@@ -5,7 +5,7 @@ gradient inside the range (torch.fake_quantize_per_tensor_affine). qat_forward r
 integer version will run: fake-quantized input, weights, biases and pre-activation outputs, with frac bits chosen
 by the same rules as models.quantize.quantize_q7 (weights and biases from their current range, activations from a
 calibration pass, f_b <= f_in + f_w, f_out <= f_in + f_w - 1), so the network learns to live with the grid it
-will be converted to.
+will be converted to. LSTM and GRU layers run step by step on the recurrent formats (fakequant_rnn.py).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..network import Network
 from ..quantize import frac_bits
+from .fakequant_rnn import qat_gru, qat_lstm, rnn_f_out
 
 
 def fake_q7(x: torch.Tensor, f: int) -> torch.Tensor:
@@ -23,14 +24,21 @@ def fake_q7(x: torch.Tensor, f: int) -> torch.Tensor:
 
 def qat_forward(network: Network, x: torch.Tensor, ranges: dict[str, float]) -> torch.Tensor:
     """Fake-quantized logits of channels-last x; `ranges` holds max |pre-activation| per layer and "input"
-    (models.quantize.calibrate). Conv2d, conv1d, maxpool2d and fc layers only."""
+    (models.quantize.calibrate). Conv2d, conv1d, maxpool2d, fc, lstm and gru layers; int16 activations only
+    between recurrent layers (as the q7 kernels)."""
     f_prev = frac_bits(ranges["input"])
     h = fake_q7(x, f_prev)
-    relu_prev = False
+    relu_prev, bits_prev = False, 8
     for layer in network.layer_specs:
         if relu_prev:
             h = F.relu(h)  # ReLU of a value on the grid stays on it
-        if layer.kind == "maxpool2d":
+        if layer.kind in ("lstm", "gru"):
+            qat_rnn = qat_lstm if layer.kind == "lstm" else qat_gru
+            h = qat_rnn(network.blocks[layer.name], h, ranges[layer.name], layer.out_bits)
+            f_prev = rnn_f_out(ranges[layer.name], layer.out_bits)
+        elif bits_prev != 8 or layer.out_bits != 8:
+            raise NotImplementedError(f"{layer.kind} layer {layer.name} with int16 input or output has no q7 kernel")
+        elif layer.kind == "maxpool2d":
             h = F.max_pool2d(h.permute(0, 3, 1, 2), layer.kernel, layer.stride).permute(0, 2, 3, 1)
         elif layer.kind in ("conv2d", "conv1d", "fc"):
             module = network.blocks[layer.name]
@@ -47,6 +55,6 @@ def qat_forward(network: Network, x: torch.Tensor, ranges: dict[str, float]) -> 
             h, f_prev = fake_q7(out, f_out), f_out
         else:
             raise NotImplementedError(f"fake quantization of {layer.kind.upper()} layers ({layer.name}) is not "
-                                      "modelled: QAT covers conv2d, conv1d, maxpool2d and fc")
-        relu_prev = layer.relu
+                                      "modelled: QAT covers conv2d, conv1d, maxpool2d, fc, lstm and gru")
+        relu_prev, bits_prev = layer.relu, layer.out_bits
     return h

@@ -40,10 +40,15 @@ def quantize_head(layers: Layers, f_in: int, calib_x: np.ndarray, name: str = "h
 
 
 def int8_bytes(qmodel: QuantizedModel, shift_bytes: int = 2) -> int:
-    """Bytes to ship a q7 model: int8 weights and biases, plus `shift_bytes` per layer with parameters
-    (its bias and output shifts)."""
+    """Bytes to ship a q7 model: its weights (int8) and biases (int8; int16 q3.12 in LSTM / GRU layers), plus one
+    byte per layer constant: `shift_bytes` for a conv/fc layer (its bias and output shifts), 3 for an LSTM / GRU
+    layer (shift_x, shift_h, f_out)."""
     total = 0
     for layer in qmodel.layers:
-        if layer.weights is not None:
+        if layer.weights is None:
+            continue
+        if layer.kind in ("lstm", "gru"):
+            total += layer.weights.size + layer.weights_h.size + layer.bias.nbytes + 3
+        else:
             total += layer.weights.size + layer.bias.size + shift_bytes
     return total
