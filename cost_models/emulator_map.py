@@ -215,11 +215,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def current_inputs(board: Board, emulator: str = EMULATOR) -> dict[str, str]:
-    """The digests of what the map is fitted from, to tell a stale map file."""
+def current_inputs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> dict[str, str]:
+    """The digests of what the map is fitted from, to tell a stale map file (`fw_cal`: another firmware
+    calibration than the emulator's current one, e.g. a snapshot)."""
     from .firmware_fit import load_firmware_calibration
 
-    fw = load_firmware_calibration(emulator)
+    fw = fw_cal or load_firmware_calibration(emulator)
     return {TABLE3_FILE: _sha256(board.calibration_dir / TABLE3_FILE),
             f"{emulator} firmware calibration ({', '.join(fw.files)})": fw.digest,
             board.path.name: _sha256(board.path)}
@@ -264,19 +265,20 @@ def timed_runs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> list[Time
 
 
 def build_map(board: str | Board = "nrf52840dk", emulator: str = EMULATOR,
-              platform: PlatformDelta | None = None) -> EmulatorMap:
-    """Fit the map of `board` from its Table III records and the emulator's current firmware calibration;
+              platform: PlatformDelta | None = None, fw_cal=None) -> EmulatorMap:
+    """Fit the map of `board` from its Table III records and the emulator's current firmware calibration (or
+    `fw_cal`, e.g. a snapshot: dse rescore refits the map in memory for the calibration it prices with);
     `platform` is the measured build difference (dse.calibrate_cmd.measure_platform_delta)."""
     from .firmware_fit import load_firmware_calibration
 
     board = board if isinstance(board, Board) else load_board(board)
-    fw = load_firmware_calibration(emulator)
+    fw = fw_cal or load_firmware_calibration(emulator)
     source = (f"predicted by the {emulator} firmware calibration (cost_models/firmware_fit.py, fitted on "
               f"{fw.runs} runs of our firmware in {', '.join(fw.files)}) for each Table III configuration; "
               "not measured: our firmware stores its inputs in flash, and Table III's larger sample counts do not "
               "fit in 1 MB, nor are CIFAR-10 / UCI HAR downloads available to the test suite")
     return fit_map(timed_runs(board, emulator, fw), board, instructions_source=source,
-                   inputs=current_inputs(board, emulator), emulator=emulator, platform=platform)
+                   inputs=current_inputs(board, emulator, fw), emulator=emulator, platform=platform)
 
 
 # --- the file ----------------------------------------------------------------------------------------------------

@@ -108,7 +108,38 @@ def cmd_calibrate(args) -> int:
     print(fit_summary(cal))
     if args.report:
         print(report(args.board, records, Path(args.plots or f"runs/calibration-{args.board}"), not args.quiet))
+    for line in stale_maps(args.board, records):
+        say(line)
     return 0
+
+
+def stale_maps(emulator: str, records: Path) -> list[str]:
+    """The real boards' emulator maps fitted on this emulator's records that no longer match them, with how to
+    refit. Not refitted here: that rewrites another board's shipped calibration file and rebuilds firmware to
+    measure the platform layer (about 30 s); `dse rescore` refits the map in memory meanwhile."""
+    from cost_models.board import list_boards, load_board
+    from cost_models.emulator_map import EmulatorMapError, clear_map_cache, map_or_none, map_path
+
+    clear_map_cache()
+    lines = []
+    for name in list_boards():
+        try:
+            board = load_board(name)
+            m = map_or_none(board)
+        except (EmulatorMapError, ValueError) as exc:
+            lines.append(f"calibrate: {name}: emulator map unusable ({' '.join(str(exc).split())})")
+            continue
+        if m is None or m.emulator != emulator:
+            continue
+        where = "" if records.resolve() == load_board(emulator).calibration_dir.resolve() else \
+            f" (it follows the records in {load_board(emulator).calibration_dir}, not {records})"
+        if m.stale:
+            lines.append(f"calibrate: the {name} emulator map {map_path(board)} is stale{where}: {'; '.join(m.stale)}; "
+                         f"{name} time and energy keep its old CPI until `dse calibrate --board {name} --refit` "
+                         "(about 30 s); `dse rescore` refits it in memory")
+        else:
+            lines.append(f"calibrate: the {name} emulator map is up to date with the {emulator} records{where}")
+    return lines
 
 
 def _campaign(args, records: Path) -> None:
