@@ -2,7 +2,12 @@
 
 Fitted on load from the board's run records (cost_models/calibration/<board>/*.csv in the cost_models.runs
 format) and cached, like the Table III calibration: the records stay the single source of truth. Instructions:
-per phase, non-negative least squares of the measured count on firmware_model.COUNTS (relative residuals).
+per phase, non-negative least squares of the measured count on firmware_model.COUNTS (relative residuals); then,
+for the training phase, one factor per compiled shape (see `shape_key`): the trainer is C code specialised by the
+compiler on the feature width, hidden width, classes and batch size, and its register allocation differs between
+shapes by up to +-1.5% of the training instructions (measured), which no count of the loops can follow. A shape
+with runs in the records gets the mean measured / predicted ratio of its runs; a shape without gets 1 (the counts
+model alone: what the leave-one-shape-out error measures).
 Memory: NNLS of the measured bytes on the term groups (members proportional by construction share one scale; the sample store is fixed at 1; runtime and code are sizes in bytes).
 `save_firmware_calibration` writes a versioned JSON snapshot; `cross_validate` measures the error on shapes left
 out of the fit.
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +25,7 @@ from .runs import RunRecord, load_runs
 from .workload import Workload, workload_from_config
 
 FORMAT = "microtl-dse firmware calibration"
-VERSION = 1
+VERSION = 2  # 2: training shape factors
 MEMORY_METRICS = {"ram": "peak_ram", "flash": "flash"}
 COSTS = (*(f"instructions.{p}" for p in fm.PHASES), "peak_ram", "flash")
 
@@ -42,6 +47,7 @@ class FirmwareCalibration:
     flash: dict[str, float]
     notes: tuple[str, ...] = ()
     format: str = FORMAT
+    shape_factors: dict[str, float] = field(default_factory=dict)  # shape_key -> training measured / predicted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,6 +89,17 @@ def _workload(rec: RunRecord) -> Workload:
     return workload_from_config(rec.config, rec.classes)
 
 
+def shape_key(w: Workload) -> str:
+    """The compile-time constants the trainer's code depends on, besides the sample count (which it does not:
+    firmware/c/microtl.c keeps the step out of line for that): model and cut (feature width), hidden width,
+    batch size, classes."""
+    hidden = w.head[0][1] if len(w.head) > 1 else 0
+    return f"{w.model}/{w.cut}/h{hidden}/b{w.batch}/c{w.head[-1][1]}"
+
+
+TRAINING = "training"
+
+
 def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = (),
                  digest: str = "") -> FirmwareCalibration:
     import numpy as np
@@ -113,9 +130,24 @@ def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = 
                 status[phase][name] = "fitted"
     memory = {m: _fit_memory(m, [r for r in runs if r.metric == metric], notes)
               for m, metric in MEMORY_METRICS.items()}
-    return FirmwareCalibration(board=board, version=VERSION, digest=digest, files=files,
-                               runs=len({r.key for r in runs}), instructions=instructions, status=status,
-                               ram=memory["ram"], flash=memory["flash"], notes=tuple(notes))
+    cal = FirmwareCalibration(board=board, version=VERSION, digest=digest, files=files,
+                              runs=len({r.key for r in runs}), instructions=instructions, status=status,
+                              ram=memory["ram"], flash=memory["flash"], notes=tuple(notes))
+    factors = _shape_factors(cal, [r for r in runs if r.cost == f"instructions.{TRAINING}"])
+    if factors:
+        notes.append(f"{TRAINING}: factors of {len(factors)} compiled shapes (measured / counts model, mean over "
+                     f"each shape's runs): {min(factors.values()):.4f} to {max(factors.values()):.4f}")
+    return replace(cal, notes=tuple(notes), shape_factors=factors)
+
+
+def _shape_factors(cal: FirmwareCalibration, rows: list[RunRecord]) -> dict[str, float]:
+    ratios: dict[str, list[float]] = {}
+    for r in rows:
+        w = _workload(r)
+        predicted = _instructions(cal, TRAINING, w, r.epochs_run, r.test, r.best_epoch)
+        if predicted:
+            ratios.setdefault(shape_key(w), []).append(r.value / predicted)
+    return {k: sum(v) / len(v) for k, v in sorted(ratios.items())}
 
 
 def _fit_memory(metric: str, rows: list[RunRecord], notes: list[str]) -> dict[str, float]:
@@ -160,7 +192,8 @@ def _nnls(X, y, relative: bool):
 
 def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: int,
                    best_epoch: float | None = None) -> FirmwarePrediction:
-    """The pure predictor: counts + calibration -> instructions per phase and bytes per term."""
+    """The pure predictor: counts + calibration -> instructions per phase (training: times the shape's factor
+    when the records have runs of the shape) and bytes per term."""
     notes = []
     instructions: dict[str, float | None] = {}
     for phase in fm.PHASES:
@@ -175,7 +208,8 @@ def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: i
             notes.append(f"{phase}: no calibration record exercises {', '.join(missing)}")
             instructions[phase] = None
             continue
-        instructions[phase] = float(sum(cal.instructions[phase][k] * n for k, n in counts.items()))
+        factor = cal.shape_factors.get(shape_key(w), 1.0) if phase == TRAINING else 1.0
+        instructions[phase] = factor * _instructions(cal, phase, w, epochs, test, best_epoch)
     memory = {}
     for metric in ("ram", "flash"):
         scales = getattr(cal, metric)
@@ -183,6 +217,13 @@ def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: i
         memory[metric] = {t: round(n * scales[g]) for g, members in fm.GROUPS[metric].items() for t in members
                           for n in (raw[t],)}
     return FirmwarePrediction(instructions, memory["ram"], memory["flash"], tuple(notes))
+
+
+def _instructions(cal: FirmwareCalibration, phase: str, w: Workload, epochs: float, test: int,
+                  best_epoch: float | None) -> float:
+    """The counts model alone (no shape factor)."""
+    counts = fm.instruction_counts(phase, w, epochs, test, best_epoch)
+    return float(sum(cal.instructions[phase][k] * n for k, n in counts.items()))
 
 
 def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:

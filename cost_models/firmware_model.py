@@ -4,9 +4,12 @@ instruction and memory models of boards that run it (qemu-an386; the same ELF la
 Pure functions of a `Workload` plus the evaluation's test inputs. Each count follows a loop of the C code, so a
 linear model in them (coefficients from calibration only) can be exact up to data-dependent branches:
 - instructions per phase: collection (N frozen forward passes: per-kind MACs, the unrolled dot product's tail,
-  outputs, kernel rows, pooling compares, ReLU elements, layer calls), training (epochs x head forward / gradient
-  MACs, dequantized elements, SGD parameter updates per batch, softmax exponentials, dense outputs, the heap-sort
-  shuffle, per-sample/batch/epoch overheads), evaluation (T frozen forward passes plus the head);
+  outputs, kernel rows, pooling compares, ReLU elements, layer calls), training (per epoch run: head forward MACs,
+  dequantized elements, dense outputs and exponentials of every stored sample; first-layer and hidden-layer
+  gradient MACs and hidden units of each training sample; per mini-batch (the last one partial) an SGD update of
+  every parameter and the gradient rows; the heap-sort shuffle's comparisons and sift steps; per training /
+  validation sample and per batch and epoch overheads; weight copies of early stopping), evaluation (T frozen
+  forward passes plus the head);
 - RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, momentum velocity, best-
   weights copy, float32 batch buffer and activations, uint16 shuffle index, int8 ping-pong activations, the
   evaluation feature) and a runtime constant (libc, output buffer, stack high-water);
@@ -16,7 +19,8 @@ Counts the data cannot separate are split by NNLS; only their sum is tested by t
 """
 from __future__ import annotations
 
-from math import ceil, log2
+from functools import lru_cache
+from math import ceil
 
 from .workload import Workload
 
@@ -28,10 +32,12 @@ _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls"
 _HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
 COUNTS = {
     "collection": (*_FROZEN, "samples", "constant"),
-    "training": ("gradient_macs", *_HEAD, "parameter_updates", "hidden_gradients", "shuffle_steps", "samples",
-                 "batches", "epochs", "parameter_copies", "parameters", "constant"),
+    "training": ("gradient_macs", "hidden_macs", *_HEAD, "parameter_updates", "gradient_rows", "hidden_gradients",
+                 "shuffle_compares", "shuffle_sifts", "train_samples", "val_samples", "batches", "epochs",
+                 "parameter_copies", "parameters", "constant"),
     "evaluation": (*_FROZEN, *_HEAD, "samples", "constant"),
 }
+SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in all (8 draws at most, 1 at least)
 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
 RAM_TERMS = ("sample_store", "head_weights", "velocity", "best_weights", "batch_buffer", "shuffle_index",
@@ -82,9 +88,57 @@ def _head_forward(w: Workload) -> dict[str, float]:
             "dense_outputs": float(sum(o for _, o in w.head)), "softmax_terms": float(w.head[-1][1])}
 
 
+def _heap_sort(key: list[int]) -> tuple[list[int], int, int]:
+    """mt_shuffle's heap sort of the indices 0..n-1 by (key, index): (order, comparisons, sift steps), where a
+    comparison is a call of mt_after and a sift step a swap in mt_sift_down."""
+    n = len(key)
+    order = list(range(n))
+    compares = sifts = 0
+
+    def after(a: int, b: int) -> bool:
+        nonlocal compares
+        compares += 1
+        return key[a] > key[b] or (key[a] == key[b] and a > b)
+
+    def sift_down(root: int, m: int) -> None:
+        nonlocal sifts
+        while (child := 2 * root + 1) < m:
+            if child + 1 < m and after(order[child + 1], order[child]):
+                child += 1
+            if not after(order[child], order[root]):
+                return
+            order[root], order[child] = order[child], order[root]
+            sifts += 1
+            root = child
+
+    for i in range(n // 2 - 1, -1, -1):
+        sift_down(i, n)
+    for i in range(n - 1, 0, -1):
+        order[0], order[i] = order[i], order[0]
+        sift_down(0, i)
+    return order, compares, sifts
+
+
+@lru_cache(maxsize=256)
+def heap_sort_work(n: int) -> tuple[float, float]:
+    """Expected (comparisons, sift steps) of one mt_shuffle of n indices: the firmware's heap sort replayed on
+    pseudo-random keys (the firmware's keys are mix32 hashes of seed, epoch and index), averaged over a few key
+    draws (fewer for large n, whose relative spread is smaller). One epoch's count depends on its keys: 1 sd =
+    0.4-3% of the shuffle's work (200 draws, n = 270..18), and the shuffle is a few percent of training at most."""
+    if n < 2:
+        return 0.0, 0.0
+    import numpy as np
+
+    from models.prng import rand_u32
+
+    draws = min(8, max(1, ceil(SHUFFLE_KEY_WORK / n)))
+    work = [_heap_sort([int(k) for k in rand_u32(draw, 0x2001, np.arange(n))])[1:] for draw in range(draws)]
+    return sum(c for c, _ in work) / draws, sum(s for _, s in work) / draws
+
+
 def estimated_best_epoch(epochs_run: float, budget: int, patience: int) -> float:
     """The best epoch when only the epochs run are known: early stopping ended `patience` epochs after it; a run
-    to the budget is taken as still improving. (Each improvement copies the weights: see best_copies.)"""
+    to the budget is taken as still improving. (Each improvement copies the weights: the parameter_copies count.)"""
     return max(1.0, epochs_run - patience) if epochs_run < budget else float(epochs_run)
 
 
@@ -100,18 +154,27 @@ def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
         c.update({k: v * test for k, v in _head_forward(w).items()})
         return {**c, "samples": float(test), "constant": 1.0}
     if phase == "training":
-        n, ntr = w.samples, w.train_samples
-        head = _head_forward(w)
-        input_grads = sum(i * o for i, o in w.head[1:])
+        # mt_train: per epoch a shuffle, ceil(Nt / B) calls of mt_step (the last batch partial), a validation pass
+        n, ntr, nval = w.samples, w.train_samples, w.val_samples
         batches = ceil(ntr / w.batch) if ntr else 0
-        out = {k: epochs * n * v for k, v in head.items()}
+        first_in, first_out = w.head[0]
+        hidden = sum(o for _, o in w.head[:-1])
+        rows = sum(o for _, o in w.head)  # gradient rows: one per output of every layer (bias gradient + loop set-up)
+        compares, sifts = heap_sort_work(ntr)
+        # early stopping copies the weights at start, at every improvement (at most the best epoch's number; the
+        # improvements themselves are data: an upper bound) and back at the end
+        improvements = epochs if best_epoch is None else best_epoch
+        out = {k: epochs * n * v for k, v in _head_forward(w).items()}  # mt_forward: training and validation
         out.update({
-            "gradient_macs": epochs * ntr * (w.head_macs + input_grads),
-            "parameter_updates": epochs * batches * w.head_params,
-            "hidden_gradients": epochs * ntr * sum(o for _, o in w.head[:-1]),
-            "shuffle_steps": epochs * ntr * log2(ntr) if ntr > 1 else 0.0,
-            "samples": epochs * n, "batches": epochs * batches, "epochs": float(epochs),
-            "parameter_copies": (epochs if best_epoch is None else best_epoch) * w.head_params,
+            "gradient_macs": epochs * ntr * first_in * first_out,  # first layer weight gradients (b innermost)
+            "hidden_macs": epochs * ntr * sum(i * o for i, o in w.head[1:]),  # output layer grads + back-prop
+            "parameter_updates": epochs * batches * w.head_params,  # mt_sgd of every parameter per step
+            "gradient_rows": epochs * batches * rows,
+            "hidden_gradients": epochs * ntr * hidden,
+            "shuffle_compares": epochs * compares, "shuffle_sifts": epochs * sifts,
+            "train_samples": epochs * ntr, "val_samples": epochs * nval,
+            "batches": epochs * batches, "epochs": float(epochs),
+            "parameter_copies": (improvements + 2 if nval else 1) * w.head_params,
             "parameters": float(w.head_params), "constant": 1.0,
         })
         return {k: float(out[k]) for k in COUNTS["training"]}

@@ -30,14 +30,17 @@ class Grid:
     task: str = "digits"
     model: str = "digits_cnn"
     cuts: tuple[str, ...] = ("conv1", "conv2", "pool2", "fc1")
-    hidden: tuple[int, ...] = (0, 8, 32)
-    batch: tuple[int, ...] = (4, 16)
+    hidden: tuple[int, ...] = (0, 8, 16, 32)
+    batch: tuple[int, ...] = (4, 8, 16)
     samples: tuple[int, ...] = (30, 90, 200)
     epochs: tuple[int, ...] = (2,)
     # extra points with a different epoch budget, so per-epoch and once-per-run costs separate
     epoch_variants: tuple[tuple[str, int, int, int, int], ...] = (
         ("conv2", 8, 4, 80, 5), ("pool2", 32, 16, 60, 4), ("fc1", 0, 4, 100, 6), ("conv1", 8, 8, 120, 3),
         ("conv1", 0, 8, 50, 4), ("pool2", 8, 8, 200, 3), ("fc1", 32, 8, 40, 5), ("conv2", 0, 16, 120, 3),
+        # the ends of the quickstart's sample range, and partial last batches of other lengths
+        ("fc1", 16, 16, 20, 6), ("pool2", 0, 8, 300, 3), ("conv2", 16, 8, 40, 4), ("fc1", 8, 8, 300, 4),
+        ("pool2", 16, 4, 20, 5), ("fc1", 0, 16, 250, 5),
     )
 
     def configurations(self) -> list[Configuration]:

@@ -87,20 +87,17 @@ def test_memory_terms_follow_the_c_arrays():
 
 
 def test_shipped_qemu_records_predict_their_runs():
-    """The committed campaign fits; frozen-layer phases and memory meet the issue's targets in sample. Training
-    does not for every run (data-dependent counts, docs/calibration.md): its mean error is bounded instead."""
+    """The committed campaign fits: every phase's instructions within +-0.5% of every run in sample (the training
+    phase's data-dependent rest -- weight copies per improvement, the shuffle's comparisons, branches -- is below
+    that), memory within the issue's targets."""
     cal = load_firmware_calibration("qemu-an386")
     runs = load_runs(SHIPPED / "campaign.csv")
-    assert cal.runs >= 60
-    training = []
+    assert cal.runs >= 90
     for r in runs:
-        if r.cost == "instructions.training":
-            training.append(abs(predict_run(cal, r) / r.value - 1))
-        elif r.metric == "instructions":
-            assert abs(predict_run(cal, r) / r.value - 1) < 0.03, r.key
+        if r.metric == "instructions":
+            assert abs(predict_run(cal, r) / r.value - 1) < 0.005, r.key
         elif r.metric in ("peak_ram", "flash"):
             assert abs(predict_run(cal, r) - r.value) <= max(256, 0.01 * r.value), r.key
-    assert sum(training) / len(training) < 0.02
 
 
 def test_predict_on_the_emulated_board_gives_instructions_not_time():
@@ -116,3 +113,40 @@ def test_predict_on_the_emulated_board_gives_instructions_not_time():
     q = predict(c.__class__(**{**c.to_dict(), "samples": 130}), "qemu-an386", epochs_run=8, test_inputs=178)
     assert q.ram["sample_store"] - p.ram["sample_store"] == 10 * 512
     assert q.instructions["collection"] > p.instructions["collection"]
+
+
+def test_shape_factor_absorbs_one_shapes_code_and_only_in_sample(tmp_path):
+    """A shape whose compiled trainer retires 2% more than the counts model gets factor 1.02 from its own runs;
+    left out (cross-validation), it is priced by the counts alone."""
+    path = tmp_path / "runs.csv"
+    _synthetic(path, COEF)
+    rows = list(csv.DictReader(path.open()))
+    odd = "digits/digits_cnn/pool2/h8/"
+    for row in rows:
+        if row["key"].startswith(odd) and row["metric"] == "instructions" and row["phase"] == "training":
+            row["value"] = str(round(int(row["value"]) * 1.02))
+    skewed = tmp_path / "skewed.csv"
+    with skewed.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    runs = load_runs(skewed)
+    cal = fit_firmware(runs, "qemu-an386")
+    pool2_h8 = {k: v for k, v in cal.shape_factors.items() if k.startswith("digits_cnn/pool2/h8/")}
+    assert pool2_h8 and all(1.01 < v < 1.025 for v in pool2_h8.values())  # the global fit leans a little towards it
+    assert any("factors of" in n for n in cal.notes)
+    for r in runs:
+        if r.cost == "instructions.training":
+            assert predict_run(cal, r) == pytest.approx(r.value, rel=2e-3), r.key
+    points = [p for p in cross_validate(runs, "qemu-an386") if p.cost == "instructions.training"
+              and p.key.startswith(odd)]
+    assert points and all(p.rel_error == pytest.approx(1 / 1.02 - 1, abs=5e-3) for p in points)
+
+
+def test_snapshot_keeps_shape_factors(tmp_path):
+    from cost_models.firmware_fit import read_firmware_calibration, save_firmware_calibration
+
+    cal = load_firmware_calibration("qemu-an386")
+    save_firmware_calibration(cal, tmp_path / "cal.json")
+    back = read_firmware_calibration(tmp_path / "cal.json")
+    assert back.shape_factors == cal.shape_factors and len(back.shape_factors) >= 40
