@@ -4,17 +4,20 @@ instruction and memory models of boards that run it (qemu-an386; the same ELF la
 Pure functions of a `Workload` plus the evaluation's test inputs. Each count follows a loop of the C code, so a
 linear model in them (coefficients from calibration only) can be exact up to data-dependent branches:
 - instructions per phase: collection (N frozen forward passes: per-kind MACs, the unrolled dot product's tail,
-  outputs, kernel rows, pooling compares, ReLU elements, layer calls), training (per epoch run: head forward MACs,
+  outputs, kernel rows, pooling compares, ReLU elements, layer calls; the valid taps of padded convolutions and the
+  LSTM/GRU loops of cost_models/firmware_rnn.py), training (per epoch run: head forward MACs,
   dequantized elements, dense outputs and exponentials of every stored sample; first-layer and hidden-layer
   gradient MACs and hidden units of each training sample; per mini-batch (the last one partial) an SGD update of
   every parameter and the gradient rows; the heap-sort shuffle's comparisons and sift steps; per training /
   validation sample and per batch and epoch overheads; weight copies of early stopping), evaluation (T frozen
   forward passes plus the head);
 - RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, momentum velocity, best-
-  weights copy, float32 batch buffer and activations, uint16 shuffle index, int8 ping-pong activations, the
-  evaluation feature) and a runtime constant (libc, output buffer, stack high-water);
-- flash terms: frozen weights, the inputs stored in flash in place of a sensor (collection and test inputs with
-  labels), the code of each kernel kind linked, the trainer's hidden-layer code, calls, and a code constant.
+  weights copy, float32 batch buffer and activations, uint16 shuffle index, ping-pong activations in bytes (int16
+  sequences: 2 per element), the evaluation feature, the LSTM cell) and a runtime constant (libc, output buffer,
+  stack high-water);
+- flash terms: frozen weights (LSTM/GRU biases int16), the inputs stored in flash in place of a sensor (collection
+  and test inputs with labels), the code of each kernel kind linked, the q15 sigmoid/tanh tables, the trainer's
+  hidden-layer code, calls (recurrent calls apart), and a code constant.
 Counts the data cannot separate are split by NNLS; only their sum is tested by the records.
 """
 from __future__ import annotations
@@ -22,13 +25,14 @@ from __future__ import annotations
 from functools import lru_cache
 from math import ceil
 
+from . import firmware_rnn as rnn
 from .workload import Workload
 
 FLOAT32, INT8, UINT16 = 4, 1, 2
 PHASES = ("collection", "training", "evaluation")
 
 _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls", "output_elements", "pixels",
-           "compares", "relu_elements", "layer_calls")
+           "compares", "relu_elements", "layer_calls", *rnn.COUNTS)
 _HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
 COUNTS = {
     "collection": (*_FROZEN, "samples", "constant"),
@@ -41,17 +45,23 @@ SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in 
 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
 RAM_TERMS = ("sample_store", "head_weights", "velocity", "best_weights", "batch_buffer", "shuffle_index",
-             "activation_buffers", "feature_buffer", "runtime")
+             "activation_buffers", "feature_buffer", "recurrent_state", "runtime")
 FLASH_TERMS = ("frozen_weights", "collection_inputs", "test_inputs", "kernel_conv2d", "kernel_conv1d",
-               "kernel_maxpool2d", "kernel_fc", "kernel_relu", "hidden_layer_code", "layer_calls", "code")
+               "kernel_maxpool2d", "kernel_fc", "kernel_relu", "kernel_lstm", "kernel_gru", "rnn_tables",
+               "hidden_layer_code", "layer_calls", "recurrent_calls", "code")
 GROUPS = {
     "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "velocity", "best_weights"),
             "batch_buffer": ("batch_buffer",), "shuffle_index": ("shuffle_index",),
-            "int8_buffers": ("activation_buffers", "feature_buffer"), "runtime": ("runtime",)},
+            "int8_buffers": ("activation_buffers", "feature_buffer"), "recurrent_state": ("recurrent_state",),
+            "runtime": ("runtime",)},
     "flash": {"frozen_weights": ("frozen_weights",), "stored_inputs": ("collection_inputs", "test_inputs"),
               **{t: (t,) for t in FLASH_TERMS if t not in ("frozen_weights", "collection_inputs", "test_inputs")}},
 }
-FIXED_GROUPS = {"sample_store"}  # exactly N x feature bytes: scale 1, never fitted
+# exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
+# per training sample; the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from the runtime
+# constant by any fit). Fitted, the shuffle index took 1.13 B per byte, most likely standing in for the stack
+# high-water (it differs by model and cut: 272-376 B measured), not for its own bytes.
+FIXED_GROUPS = {"sample_store", "shuffle_index", "recurrent_state"}
 CONSTANT_GROUPS = {"runtime", "code"}
 
 
@@ -64,13 +74,12 @@ def _frozen_counts(w: Workload) -> dict[str, float]:
         if prev.relu:  # codegen applies the previous layer's ReLU in place before this layer
             c["relu_elements"] += prev.elements
         if layer.kind in ("conv2d", "conv1d"):
-            k = layer.kernel
-            channels_in = layer.in_shape[-1]
-            rows = k if layer.kind == "conv2d" else 1  # conv1d: one contiguous run of k x in_ch per output
-            run = k * channels_in
-            c[f"macs_{layer.kind}"] += layer.macs
-            c["dot_calls"] += layer.elements * rows
-            c["dot_tail_macs"] += layer.elements * rows * (run % 4)
+            # only the taps inside the input are multiplied (zero padding): conv1d one run of valid taps x in_ch
+            # per output, conv2d one per valid kernel row
+            conv = rnn.conv_counts(layer)
+            c[f"macs_{layer.kind}"] += conv["macs"]
+            c["dot_calls"] += conv["dot_calls"]
+            c["dot_tail_macs"] += conv["dot_tail_macs"]
             c["pixels"] += layer.elements // layer.out_shape[-1]
         elif layer.kind == "fc":
             c["macs_fc"] += layer.macs
@@ -79,6 +88,8 @@ def _frozen_counts(w: Workload) -> dict[str, float]:
         elif layer.kind == "maxpool2d":
             c["compares"] += layer.compares
             c["pixels"] += layer.elements // layer.out_shape[-1]
+    for k, v in rnn.frozen_recurrent_counts(w.layers).items():
+        c[k] += v
     return c
 
 
@@ -186,10 +197,6 @@ def ram_terms(w: Workload) -> dict[str, int]:
     params = w.head_params
     classes = w.head[-1][1]
     hidden = sum(o for _, o in w.head[:-1])
-    frozen = w.layers[1:]
-    pingpong = [0, 0]  # codegen: layer i (not the last) writes buffer i % 2
-    for i, layer in enumerate(frozen[:-1]):
-        pingpong[i % 2] = max(pingpong[i % 2], layer.elements)
     return {
         "sample_store": w.samples * w.feature_bytes,
         "head_weights": params * FLOAT32,
@@ -197,8 +204,9 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "best_weights": params * FLOAT32,  # early stopping keeps the best epoch's weights
         "batch_buffer": w.batch * (w.feature_elements + classes + 2 * hidden) * FLOAT32,
         "shuffle_index": max(w.train_samples, 1) * UINT16,
-        "activation_buffers": sum(pingpong) * INT8,
+        "activation_buffers": rnn.activation_bytes(w.layers),  # codegen's ping-pong (int16 sequences: 2 B)
         "feature_buffer": w.feature_bytes,
+        "recurrent_state": rnn.state_bytes(w.layers),
         "runtime": 1,
     }
 
@@ -208,13 +216,15 @@ def flash_terms(w: Workload, test: int) -> dict[str, int]:
     kinds = {layer.kind for layer in w.layers[1:]}
     inputs = w.input_elements * INT8 + 1  # one int8 input and its uint8 label
     return {
-        "frozen_weights": sum(layer.weights * INT8 + layer.biases * w.bias_bytes for layer in w.layers[1:]),
+        "frozen_weights": sum(rnn.weight_bytes(layer, w.bias_bytes) for layer in w.layers[1:]),
         "collection_inputs": w.samples * inputs,
         "test_inputs": test * inputs,
-        **{f"kernel_{k}": int(k in kinds) for k in ("conv2d", "conv1d", "maxpool2d", "fc")},
+        **{f"kernel_{k}": int(k in kinds) for k in ("conv2d", "conv1d", "maxpool2d", "fc", "lstm", "gru")},
+        "rnn_tables": int(bool(kinds & set(rnn.RECURRENT))),  # the q15 sigmoid/tanh tables and their lookup
         "kernel_relu": int(any(getattr(layer, "relu", False) for layer in w.layers[1:-1])),
         "hidden_layer_code": int(len(w.head) > 1),
         "layer_calls": len(w.layers) - 1,
+        "recurrent_calls": sum(layer.kind in rnn.RECURRENT for layer in w.layers[1:]),  # 13-14 arguments each
         "code": 1,
     }
 

@@ -2,9 +2,12 @@
 
 Every point is a full firmware of a zoo model at one cut (so the frozen layers are the real kernels over the shapes
 that cut reaches) with a head shape, batch size, sample count and epoch budget; patience = epochs, so the epochs
-run are known. Each point goes through the same generate -> build -> run -> parse path as `dse validate`
-(firmware.validate), and becomes rows of cost_models.runs: instructions per phase, peak RAM, flash, static RAM,
-stack, with provenance. Finished points are skipped by key, so an interrupted campaign resumes.
+run are known. The grid: digits_cnn (conv2d, maxpool, fc, ReLU) here, and the recurrent models' conv1d, LSTM and
+GRU kernels (int8 and int16 sequences) from firmware/calibrate_rnn.py, whose har3b points run on generated UCI HAR
+data (rows with source `campaign:generated-uci-har`). Each point goes through the same generate -> build -> run ->
+parse path as `dse validate` (firmware.validate), and becomes rows of cost_models.runs: instructions per phase,
+peak RAM, flash, static RAM, stack, with provenance. Finished points are skipped by key, so an interrupted campaign
+resumes.
 
 Validation records of studies (firmware/records.py JSON) become rows through the same conversion
 (`rows_from_validation`), which closes the loop: every validation is calibration data.
@@ -18,6 +21,7 @@ from typing import Callable, Iterable
 
 from models.config import Configuration
 
+from .calibrate_rnn import RnnGrid, campaign_data, campaign_source
 from .records import Predicted, ValidationRecord
 
 CAMPAIGN_TIMEOUT_S = 300.0
@@ -42,6 +46,7 @@ class Grid:
         ("fc1", 16, 16, 20, 6), ("pool2", 0, 8, 300, 3), ("conv2", 16, 8, 40, 4), ("fc1", 8, 8, 300, 4),
         ("pool2", 16, 4, 20, 5), ("fc1", 0, 16, 250, 5),
     )
+    recurrent: RnnGrid | None = RnnGrid()  # conv1d / LSTM / GRU points of har_rnn and motions_rnn (None: digits only)
 
     def configurations(self) -> list[Configuration]:
         out = [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
@@ -49,7 +54,7 @@ class Grid:
                for c, h, b, n, e in itertools.product(self.cuts, self.hidden, self.batch, self.samples, self.epochs)]
         out += [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
                               patience=e) for c, h, b, n, e in self.epoch_variants]
-        return out
+        return out + (self.recurrent.configurations() if self.recurrent else [])
 
 
 def rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
@@ -75,12 +80,12 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
                      key=run_key(config, classes, m.test))
 
 
-def measure(config: Configuration, board, work: Path) -> ValidationRecord:
+def measure(config: Configuration, board, work: Path, data_path: str | Path | None = None) -> ValidationRecord:
     """One campaign point through the validation path (generate, build, run, parse)."""
     from .validate import validate
 
     return validate(config, board, work, Predicted(board=board.name), study="calibration", trial=0,
-                    timeout_s=CAMPAIGN_TIMEOUT_S)
+                    timeout_s=CAMPAIGN_TIMEOUT_S, data_path=data_path)
 
 
 def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: str | Path, board, *,
@@ -105,16 +110,16 @@ def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: st
     unfit = 0
     bar = tqdm(todo, desc=f"calibrate {board.name}", unit="run", disable=not progress)
     for i, config in enumerate(bar):
-        bar.set_postfix_str(f"{config.cut} h{config.hidden} b{config.batch} n{config.samples} e{config.epochs}")
-        record = measure(config, board, Path(work) / f"point-{i}")
-        rows = rows_from_validation(record, source="campaign")
+        point = f"{config.model} {config.cut} h{config.hidden} b{config.batch} n{config.samples}"
+        bar.set_postfix_str(f"{point} e{config.epochs}")
+        record = measure(config, board, Path(work) / f"point-{i}", campaign_data(config.task, work))
+        rows = rows_from_validation(record, source=campaign_source(config.task))
         if not rows and record.reason.startswith("does not fit"):
-            say(f"calibrate: skipped {config.cut} h{config.hidden} b{config.batch} n{config.samples}: {record.reason}")
+            say(f"calibrate: skipped {point}: {record.reason}")
             unfit += 1
             continue
         if not rows:
-            failures.append(f"{config.cut} h{config.hidden} b{config.batch} n{config.samples}: "
-                            f"{record.reason or 'no instruction counts'}")
+            failures.append(f"{point}: {record.reason or 'no instruction counts'}")
             continue
         append_rows(out_csv, rows)
     for f in failures:

@@ -1,0 +1,30 @@
+"""The recurrent campaign grid (firmware/calibrate_rnn.py): every point is a valid configuration whose workload the
+cost models can count, keys are unique, every cut of both recurrent models is covered, and the generated UCI HAR
+directory reads through the real loader (file layout, 9 signals x 128 steps, labels 1-6)."""
+from cost_models.runs import run_key
+from cost_models.workload import workload_from_config
+from firmware.calibrate_rnn import RnnGrid, campaign_data, campaign_source, generated_uci_har
+from models.datasets import uci_har
+from models.tasks import get_task
+from models.zoo import get_model
+
+
+def test_grid_covers_every_recurrent_cut():
+    configs = RnnGrid().configurations()
+    keys = [run_key(c, get_task(c.task).classes, 0) for c in configs]
+    assert len(set(keys)) == len(keys)
+    for model in ("har_rnn", "motions_rnn"):
+        assert {c.cut for c in configs if c.model == model} == set(get_model(model).cut_points())
+    for c in configs:
+        w = workload_from_config(c)
+        assert c.patience == c.epochs and w.train_samples >= c.batch  # epochs run known; full first batch
+    assert {c.epochs for c in configs if c.model == "motions_rnn"} >= {2, 10, 20}
+
+
+def test_generated_uci_har_reads_through_the_loader(tmp_path):
+    base = generated_uci_har(tmp_path, train_per_class=4, test_per_class=3)
+    (x_train, y_train), (x_test, y_test) = uci_har.load(base)
+    assert x_train.shape == (24, 128, 9) and x_test.shape == (18, 128, 9)
+    assert sorted(set(y_train.tolist())) == [1, 2, 3, 4, 5, 6]
+    assert generated_uci_har(tmp_path, train_per_class=4, test_per_class=3) == base  # reused, not rewritten
+    assert campaign_data("digits", tmp_path) is None and campaign_source("har3b") != "campaign"

@@ -1,0 +1,88 @@
+"""The sequence kernels' counts model (cost_models/firmware_rnn.py): valid taps of padded convolutions replayed
+against a brute-force walk of the C loops; the memory terms of har_rnn against what codegen declares (the
+sizes arm-none-eabi-nm reports for dse_act0/1 and the LSTM cell: measured on a gru3 build, 5,504 + 2,752 B and
+64 B); and on qemu-an386 the counts fitted on a grid of LSTM/GRU/conv1d calls predict shapes left out of the fit."""
+import itertools
+
+import pytest
+
+from cost_models import firmware_rnn as rnn
+from firmware import kernel_bench as kb
+from models.zoo import LayerSpec, get_model
+
+
+def _brute_conv(layer):
+    """Walk nn_conv1d_q7 / nn_conv2d_q7's loops: (macs, dot calls, tail MACs)."""
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    cin, cout = layer.in_shape[-1], layer.out_shape[-1]
+    macs = calls = tails = 0
+    dims = layer.out_shape[:-1]
+    for pos in itertools.product(*(range(d) for d in dims)):
+        taps = []
+        for o, n in zip(pos, layer.in_shape[:-1]):
+            taps.append([t for t in range(k) if 0 <= o * s + t - p < n])
+        runs = [len(taps[-1]) * cin] * (len(taps[0]) if len(dims) == 2 else 1)
+        for _ in range(cout):
+            for run in runs:
+                macs += run
+                calls += 1
+                tails += run % 4
+    return macs, calls, tails
+
+
+@pytest.mark.parametrize("layer", [
+    LayerSpec("a", "conv1d", (128, 9), (43, 9), 3, 3, 1),
+    LayerSpec("b", "conv1d", (40, 3), (40, 5), 5, 1, 2),
+    LayerSpec("c", "conv1d", (90, 1), (23, 10), 9, 4, 4),
+    LayerSpec("d", "conv2d", (9, 7, 2), (5, 4, 3), 3, 2, 1),
+    LayerSpec("e", "conv2d", (8, 8, 1), (6, 6, 16), 3, 1, 0),
+])
+def test_conv_counts_follow_valid_taps(layer):
+    c = rnn.conv_counts(layer)
+    assert (c["macs"], c["dot_calls"], c["dot_tail_macs"]) == _brute_conv(layer)
+    if layer.padding == 0:
+        assert c["macs"] == layer.macs  # no padding: every tap is multiplied
+
+
+def test_recurrent_counts_follow_the_loops():
+    har = get_model("har_rnn")
+    gru2 = har.layer("gru2")  # int16 in, int16 out: 43 steps, 64 -> 32
+    c = rnn.recurrent_counts(gru2, 16)
+    assert c["rnn_macs_16"] == 43 * 96 * 64 + 42 * 96 * 32 and c["rnn_macs_8"] == 0
+    assert c["rnn_dot_calls"] == 43 * 96 + 42 * 96  # h(-1) = 0: no recurrent dot product at the first step
+    assert (c["gru_unit_steps"], c["lstm_unit_steps"], c["rnn_steps"]) == (43 * 32, 0, 43)
+    lstm = rnn.recurrent_counts(har.layer("lstm1"), 8)
+    assert lstm["rnn_macs_8"] == 43 * 128 * 9 + 42 * 128 * 32 and lstm["lstm_unit_steps"] == 43 * 32
+    # all of a layer's MACs, by the width of the vector read
+    assert c["rnn_macs_16"] == gru2.macs - 96 * 32  # macs counts the first step's recurrent part too
+
+
+def test_memory_terms_of_har_rnn():
+    layers = (get_model("har_rnn").layers[0], *get_model("har_rnn").layers_up_to("gru3"))
+    assert rnn.activation_bytes(layers) == 5504 + 2752  # dse_act0 (conv1, gru1 int16), dse_act1 (lstm1, gru2)
+    assert rnn.state_bytes(layers) == 64  # lstm1_cell[32], int16
+    gru1 = get_model("har_rnn").layer("gru1")
+    assert rnn.weight_bytes(gru1, bias_bytes=1) == 3 * 64 * (32 + 64) + 2 * 6 * 64  # q15 biases whatever the scheme
+
+
+def test_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
+    from qemu_fw_util import require_tools
+
+    require_tools()
+    shapes = [kb.KernelShape(kind, steps, in_dim, units, *bits)
+              for kind in ("lstm", "gru")
+              for steps, in_dim, units, bits in ((3, 5, 4, (8, 8)), (11, 9, 13, (16, 16)), (3, 24, 32, (8, 16)),
+                                                 (11, 5, 32, (16, 8)), (7, 17, 6, (8, 8)), (5, 9, 20, (16, 16)),
+                                                 (9, 3, 9, (8, 8)), (4, 12, 16, (16, 16)))]
+    shapes += [kb.KernelShape("conv1d", n, cin, cout, kernel=k, stride=s, padding=p)
+               for n, cin, cout, k, s, p in ((128, 9, 9, 3, 3, 1), (40, 3, 5, 5, 1, 2), (33, 6, 4, 3, 2, 0),
+                                             (64, 2, 16, 7, 2, 3), (50, 9, 12, 3, 1, 1), (20, 16, 8, 2, 2, 0),
+                                             (75, 4, 6, 5, 3, 2))]
+    runs = kb.measure(shapes, tmp_path)
+    assert all(r.instructions > 1000 for r in runs)
+    for kind, bound in (("lstm", 0.005), ("gru", 0.005), ("conv1d", 0.02)):
+        errors = [e for _, e in kb.leave_one_out([r for r in runs if r.shape.kind == kind])]
+        assert max(map(abs, errors)) < bound, (kind, errors)
+    # a MAC costs the same instructions whether the sequence is int8 or int16 (ldrsb / ldrsh)
+    coef = kb.fit([r for r in runs if r.shape.kind == "gru"])
+    assert coef["rnn_macs_8"] == pytest.approx(coef["rnn_macs_16"], rel=0.02)
