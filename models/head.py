@@ -168,7 +168,7 @@ def _batches(seeds: list[int], epoch: int, n: int, batch: int) -> list[torch.Ten
     order = np.stack([prng.shuffle(seed, epoch, n) for seed in seeds]) + (np.arange(len(seeds)) * n)[:, None]
     full = n // batch
     steps = list(torch.from_numpy(order[:, :full * batch].reshape(len(seeds), full, batch)
-                                  .transpose(1, 0, 2).reshape(full, -1)))
+                                  .transpose(1, 0, 2).reshape(full, len(seeds) * batch))) if full else []
     if n % batch:
         steps.append(torch.from_numpy(np.ascontiguousarray(order[:, full * batch:]).ravel()))
     return steps

@@ -125,3 +125,14 @@ def test_training_bit_identical_to_host_firmware(name, tmp_path):
     assert (report.epochs_run, report.best_epoch, report.correct) == \
         (gen.replayed_epochs_run, gen.replayed_best_epoch, gen.replayed_correct)
     assert report.accuracy == gen.replayed_accuracy
+
+
+def test_batch_larger_than_the_training_set(tmp_path):
+    """One partial batch per epoch (batch 8, 5 training samples): the study's trainer, the replay and the firmware
+    all take it."""
+    config = Configuration("digits", "digits_cnn", "fc1", hidden=0, samples=6, epochs=4, batch=8, lr=0.05)
+    gen = generate(config, tmp_path / "gen", repeat=0, seed=1)
+    run = get_board("host").run(build(gen, "host", tmp_path / "build", ["DSE_TRACE_EPOCHS"]), 60)
+    assert [o["val_loss_bits"] for o in run.lines if o["event"] == "epoch"] == gen.replayed_val_loss_bits
+    assert run.report().correct == gen.replayed_correct
+    assert gen.simulated_epochs_run >= 1
