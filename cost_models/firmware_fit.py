@@ -86,7 +86,21 @@ class FirmwarePrediction:
 # --- fitting -----------------------------------------------------------------------------------------------------
 
 def _workload(rec: RunRecord) -> Workload:
-    return workload_from_config(rec.config, rec.classes)
+    return _cached_workload(rec.config, rec.classes)
+
+
+@lru_cache(maxsize=None)
+def _cached_workload(config, classes: int) -> Workload:
+    """Shared, so never modified by its users: cross-validation asks for the same records' workloads per fold."""
+    return workload_from_config(config, classes)
+
+
+@lru_cache(maxsize=None)
+def _count_row(phase: str, config, classes: int, epochs: float, test: int, best_epoch: float) -> tuple[float, ...]:
+    """A record's counts of `phase` in fm.COUNTS order. Cached: cross-validation refits the same records once per
+    left-out shape (80+ times), and building workloads and counts was nearly all of its time."""
+    counts = fm.instruction_counts(phase, workload_from_config(config, classes), epochs, test, best_epoch)
+    return tuple(counts[k] for k in fm.COUNTS[phase])
 
 
 def shape_key(w: Workload) -> str:
@@ -120,8 +134,7 @@ def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = 
         if not rows:
             notes.append(f"{phase}: no instruction records; the phase is not predicted")
             continue
-        X = np.array([[fm.instruction_counts(phase, _workload(r), r.epochs_run, r.test, r.best_epoch)[k] for k in names]
-                      for r in rows])
+        X = np.array([_count_row(phase, r.config, r.classes, r.epochs_run, r.test, r.best_epoch) for r in rows])
         y = np.array([r.value for r in rows])
         coef = _nnls(X, y, relative=True)
         for j, name in enumerate(names):
