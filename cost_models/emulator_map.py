@@ -302,16 +302,11 @@ def emulator_calibration(m: EmulatorMap):
 
 def write_map(m: EmulatorMap, path: str | Path) -> Path:
     """Atomically (a temporary file in the same folder, then os.replace)."""
-    import os
+    from .atomic import replacing
 
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         tmp.write_text(json.dumps(m.to_dict(), indent=1) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

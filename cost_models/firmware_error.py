@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import replacing
 from .firmware_fit import COSTS, fit_firmware, predict_run
 from .runs import RunRecord
 
@@ -91,8 +92,6 @@ def error_table(summary: list[CostError], title: str) -> str:
 
 def residual_plot(points: list[Point], path: str | Path, title: str) -> Path:
     """Relative error against the measured value, one panel per cost; written atomically."""
-    import os
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -113,12 +112,9 @@ def residual_plot(points: list[Point], path: str | Path, title: str) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
     return path

@@ -276,16 +276,10 @@ def _cached(board: str, directory: Path) -> FirmwareCalibration:
 
 def save_firmware_calibration(cal: FirmwareCalibration, path: str | Path) -> None:
     """Atomically (a temporary file in the same folder, then os.replace)."""
-    import os
+    from .atomic import replacing
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         tmp.write_text(json.dumps(cal.to_dict(), indent=1) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def read_firmware_calibration(path: str | Path) -> FirmwareCalibration:

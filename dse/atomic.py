@@ -2,23 +2,11 @@
 half-written report."""
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
+from cost_models.atomic import replacing
 
-@contextmanager
-def replacing(path: str | Path) -> Iterator[Path]:
-    """Yields a temporary path in the target's folder; on success it replaces `path`, on error it is removed."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+__all__ = ["replacing", "write_text", "save_figure"]
 
 
 def write_text(path: str | Path, text: str) -> None:
