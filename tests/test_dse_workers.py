@@ -35,32 +35,36 @@ def tiny(tmp_path) -> Path:
     return path
 
 
-def _claim_all(url: str, name: str, start, out) -> None:
+def _claim_in_rounds(url: str, name: str, rounds: int, barrier, out) -> None:
+    """Claim one trial per round; the barrier makes the four processes claim at the same moment every round."""
     storage = open_storage(url)
     study_id = storage.get_study_id_from_name(name)
-    start.wait()
     mine = []
-    while (trial_id := claim(storage, study_id)) is not None:
-        mine.append(trial_id)
+    for _ in range(rounds):
+        barrier.wait(timeout=60)
+        if (trial_id := claim(storage, study_id)) is not None:
+            mine.append(trial_id)
     out.put(mine)
 
 
 def test_claiming_a_queued_trial_is_exclusive_across_processes(tmp_path):
+    # Free-running claimers let one process drain the queue before the others start (CI saw 60/0/0/0), so the
+    # processes claim in lockstep rounds: every round is a real race for the same queue, and with at least as many
+    # queued trials as processes each must win exactly one per round.
     url = f"sqlite:///{tmp_path / 'q.db'}"
     study = optuna.create_study(storage=url, study_name="q")
     enqueue(study, 60)
     ctx = multiprocessing.get_context("fork")
-    start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_claim_all, args=(url, "q", start, out)) for _ in range(4)]
+    barrier, out = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_claim_in_rounds, args=(url, "q", 16, barrier, out)) for _ in range(4)]
     for p in procs:
         p.start()
-    start.set()
     claimed = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=60)
     ids = [i for mine in claimed for i in mine]
-    assert len(ids) == len(set(ids)) == 60  # every trial taken exactly once
-    assert sum(1 for mine in claimed if mine) >= 2  # the processes really competed
+    assert len(ids) == len(set(ids)) == 60  # every trial taken exactly once; the 16th round finds the queue empty
+    assert sorted(len(mine) for mine in claimed) == [15, 15, 15, 15]
     states = Counter(t.state for t in optuna.load_study(study_name="q", storage=url).trials)
     assert states == {TrialState.RUNNING: 60}
 
