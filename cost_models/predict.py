@@ -114,6 +114,9 @@ def predict(
         raise ValueError(f"epochs_run must be in (0, {config.epochs}] (the configuration's budget), got {epochs_run!r}")
     workload = workload_from_config(config, classes)
     if board.instructions_only:
+        if firmware not in (None, "microtl-dse"):
+            raise ValueError(f"board {board.name} runs this project's firmware only (firmware {firmware!r} is "
+                             f"priced on real boards)")
         from .firmware_fit import load_firmware_calibration
         from .firmware_model import estimated_best_epoch
 

@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", metavar="T", help="task (sets the class count; default: the model's own task if "
                                                 "registered)")
     p.add_argument("--classes", type=_positive, metavar="C", help="target classes (default: the task's)")
+    p.add_argument("--firmware", choices=("microtl-dse", "paper"),
+                   help="whose firmware a real board prices: this project's (default where the board has an emulator "
+                        "map) or the paper's published firmware (its Table III fit)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_predict)
 
@@ -236,7 +239,7 @@ def cmd_predict(args) -> int:
             raise UserError(f"task {task.name!r} does not fix its classes; give --classes")
         config = Configuration(task=task.name, model=args.model, cut=args.cut, hidden=args.hidden,
                                samples=args.samples, epochs=args.epochs, batch=args.batch)
-        prediction = price(config, args.board, classes=classes)
+        prediction = price(config, args.board, classes=classes, firmware=args.firmware)
     except ValueError as exc:  # unknown names, BoardError, CalibrationError, impossible configurations
         raise UserError(str(exc)) from None
     if args.json:

@@ -41,7 +41,12 @@ def cost_breakdown(prediction, config, board: str, classes: int) -> str:
     flat = prediction.to_dict()
     lines = [f"predicted cost on {board}: {config.model} cut {config.cut}, hidden {config.hidden}, "
              f"{config.samples} samples, {config.epochs} epochs, batch {config.batch}, task {config.task} "
-             f"({classes} classes)", ""]
+             f"({classes} classes)"]
+    firmware = getattr(prediction, "firmware", "")
+    if firmware:
+        lines.append("firmware priced: " + ("this project's (microtl-dse)" if firmware == "microtl-dse"
+                                            else "the paper's published firmware (its Table III fit)"))
+    lines.append("")
     rows = [[f"ram.{k}", thousands(v), _kb(v)] for k, v in prediction.ram.items()]
     rows.append(["ram_total", thousands(prediction.ram_total), _kb(prediction.ram_total)])
     rows += [[f"flash.{k}", thousands(v), _kb(v)] for k, v in prediction.flash.items()]

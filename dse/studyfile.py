@@ -266,6 +266,9 @@ class _Reader:
 
         if firmware is not None and firmware not in FIRMWARES:
             self.fail("board.firmware", f"must be one of {', '.join(FIRMWARES)}, got {_show(firmware)}")
+        if firmware not in (None, "microtl-dse") and _instructions_only(board):
+            self.fail("board.firmware", f"board {board} runs this project's firmware only; {_show(firmware)} is "
+                                        f"priced on real boards")
         space = self.read_space(model_name)
         if sampler == "grid":
             for key, d in space.params.items():
@@ -482,6 +485,17 @@ def _board_name(value: str, study_file: Path) -> str:
         path = Path(value)
         return str(path if path.is_absolute() else (study_file.parent / path).resolve())
     return value
+
+
+def _instructions_only(board: str) -> bool:
+    """Whether `board` is an emulated board that counts instructions (False if it does not load: that error is
+    reported where the board is checked)."""
+    from cost_models.board import load_board
+
+    try:
+        return load_board(board).instructions_only
+    except (ValueError, OSError):
+        return False
 
 
 def _domain_problem(key: str, value: object, model) -> str | None:

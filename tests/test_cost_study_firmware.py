@@ -36,3 +36,10 @@ def test_board_firmware_key_selects_the_model(tmp_path, line, firmware, monkeypa
 def test_unknown_firmware_is_one_error_naming_the_key(tmp_path):
     with pytest.raises(StudyFileError, match=r"board\.firmware: must be one of microtl-dse, paper, got \"?cmsis"):
         load_study_file(study(tmp_path, 'firmware = "cmsis"'), check_environment=False)
+
+
+def test_paper_firmware_on_an_emulated_board_is_refused(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(TINY.replace('name = "nrf52840dk"', 'name = "qemu-an386"\nfirmware = "paper"', 1))
+    with pytest.raises(StudyFileError, match=r"board\.firmware: board qemu-an386 runs this project's firmware only"):
+        load_study_file(path, check_environment=False)

@@ -134,7 +134,23 @@ def test_predict_with_registered_task(capsys):
     assert json.loads(out)["prediction"]["ram.sample_store"] == 100 * 128
 
 
+@pytest.mark.parametrize("firmware", ["microtl-dse", "paper"])
+def test_predict_firmware_flag_picks_the_model_and_says_so(capsys, firmware):
+    code, out, _ = run(capsys, *PREDICT, "--firmware", firmware, "--json")
+    assert code == 0 and json.loads(out)["prediction"]["firmware"] == firmware
+    code, out, _ = run(capsys, *PREDICT, "--firmware", firmware)
+    assert code == 0
+    assert ("firmware priced: this project's" if firmware == "microtl-dse"
+            else "firmware priced: the paper's published firmware") in out
+
+
+def test_predict_default_firmware_is_ours_where_the_board_has_a_map(capsys):
+    code, out, _ = run(capsys, *PREDICT, "--json")
+    assert code == 0 and json.loads(out)["prediction"]["firmware"] == "microtl-dse"
+
+
 @pytest.mark.parametrize("change, needle", [
+    (["--board", "qemu-an386", "--firmware", "paper"], "qemu-an386 runs this project's firmware only"),
     (["--board", "esp32"], "esp32"),
     (["--cut", "conv9"], "conv9"),
     (["--task", "nosuchtask"], "nosuchtask"),
@@ -142,11 +158,11 @@ def test_predict_with_registered_task(capsys):
 ])
 def test_predict_user_errors_are_one_line(capsys, change, needle):
     argv = PREDICT[:]
-    if change[0] in argv:
-        i = argv.index(change[0])
-        argv[i + 1] = change[1]
-    else:
-        argv += change
+    for flag, value in zip(change[::2], change[1::2]):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
     code, _, err = run(capsys, *argv)
     assert code == 2
     assert needle in one_line_error(err)
