@@ -45,6 +45,8 @@ class Grid:
         # the ends of the quickstart's sample range, and partial last batches of other lengths
         ("fc1", 16, 16, 20, 6), ("pool2", 0, 8, 300, 3), ("conv2", 16, 8, 40, 4), ("fc1", 8, 8, 300, 4),
         ("pool2", 16, 4, 20, 5), ("fc1", 0, 16, 250, 5),
+        # the smallest and a large batch (one SGD step per sample at batch 1)
+        ("fc1", 8, 1, 60, 3), ("conv2", 0, 2, 90, 3), ("pool2", 16, 32, 200, 3),
     )
     recurrent: RnnGrid | None = RnnGrid()  # conv1d / LSTM / GRU points of har_rnn and motions_rnn (None: digits only)
 

@@ -1,5 +1,5 @@
 """The training cost of our firmware is a function of what a study knows (issue 4): the trainer's step is compiled
-the same whatever the sample count, and the model's heap-sort counts replay the firmware's shuffle."""
+the same whatever the sample count and batch size, and the model's heap-sort counts replay the firmware's shuffle."""
 from __future__ import annotations
 
 import shutil
@@ -25,9 +25,9 @@ HEADER = """#include <stdint.h>
 #define DSE_N_VAL {nval}u
 #define DSE_FEATURE 64u
 #define DSE_FEATURE_SCALE 0x1p-2f
-#define DSE_HIDDEN 8u
+#define DSE_HIDDEN {hidden}u
 #define DSE_CLASSES 3u
-#define DSE_BATCH 4u
+#define DSE_BATCH {batch}u
 #define DSE_EPOCHS 20u
 #define DSE_PATIENCE 5u
 #define DSE_LR 0x1.27b604p-6f
@@ -37,13 +37,13 @@ HEADER = """#include <stdint.h>
 """
 
 
-def _step_code(tmp: Path, n: int) -> bytes:
+def _step_code(tmp: Path, n: int, batch: int = 4, hidden: int = 8) -> bytes:
     """Machine code of mt_step in microtl.c built as the firmware build does for n stored samples (literal pools
     hold relocation addends: each variable has its own section, so they are 0 whatever the array sizes)."""
     nval = max(1, round(n * 0.1))
-    d = tmp / f"n{n}"
+    d = tmp / f"n{n}-b{batch}-h{hidden}"
     d.mkdir()
-    (d / "dse_model.h").write_text(HEADER.format(n=n, ntr=n - nval, nval=nval))
+    (d / "dse_model.h").write_text(HEADER.format(n=n, ntr=n - nval, nval=nval, batch=batch, hidden=hidden))
     obj, code = d / "microtl.o", d / "step.bin"
     subprocess.run([ARM_CC, *M4_FLAGS, *COMMON_FLAGS, f"-I{d}", f"-I{C_DIR}", "-c", str(C_DIR / "microtl.c"), "-o", str(obj)], check=True,
                    capture_output=True)
@@ -61,6 +61,18 @@ def test_training_step_is_compiled_the_same_for_every_sample_count(tmp_path):
     codes = {n: _step_code(tmp_path, n) for n in (30, 90, 200)}
     assert len(codes[90]) > 200
     assert codes[30] == codes[90] == codes[200]
+
+
+@pytest.mark.skipif(shutil.which(ARM_CC) is None or shutil.which(ARM_OBJCOPY) is None,
+                    reason="arm-none-eabi toolchain not installed")
+@pytest.mark.parametrize("hidden", [0, 8])
+def test_training_step_is_compiled_the_same_for_every_batch_size(tmp_path, hidden):
+    """From the batch arrays' bounds and the call site's range of nb, GCC specialised the step's batch loops on
+    DSE_BATCH: at batch 2 training retired 30% fewer instructions than the cost model's counts (measured on
+    qemu-an386, digits fc1 h0 and conv1 h8), while batch 3-32 agreed within 0.3%. One code for every batch size."""
+    codes = {b: _step_code(tmp_path, 90, b, hidden) for b in (1, 2, 3, 4, 16, 32)}
+    assert len(codes[4]) > 150
+    assert len(set(codes.values())) == 1, {b: len(c) for b, c in codes.items()}
 
 
 def _replayed_order(keys: list[int]) -> list[int]:
