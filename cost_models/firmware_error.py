@@ -64,9 +64,9 @@ def in_sample(runs: list[RunRecord], board: str) -> list[Point]:
     return out
 
 
-def summarize(points: list[Point]) -> list[CostError]:
+def summarize(points: list[Point], costs: tuple[str, ...] = COSTS) -> list[CostError]:
     out = []
-    for cost in COSTS:
+    for cost in costs:
         errs = [abs(p.rel_error) for p in points if p.cost == cost and p.rel_error is not None]
         missing = sum(1 for p in points if p.cost == cost and p.rel_error is None)
         if not errs:
@@ -90,15 +90,16 @@ def error_table(summary: list[CostError], title: str) -> str:
     return "\n".join(lines)
 
 
-def residual_plot(points: list[Point], path: str | Path, title: str) -> Path:
+def residual_plot(points: list[Point], path: str | Path, title: str, costs: tuple[str, ...] = COSTS) -> Path:
     """Relative error against the measured value, one panel per cost; written atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(COSTS), figsize=(4 * len(COSTS), 3.4))
-    for ax, cost in zip(axes, COSTS):
+    fig, axes = plt.subplots(1, len(costs), figsize=(4 * len(costs), 3.4), squeeze=False)
+    axes = axes[0]
+    for ax, cost in zip(axes, costs):
         pts = [p for p in points if p.cost == cost and p.rel_error is not None]
         ax.scatter([p.measured for p in pts], [100 * p.rel_error for p in pts], s=12)
         ax.axhline(0, color="k", lw=0.6)

@@ -210,14 +210,18 @@ def test_written_map_round_trips_and_stale_inputs_are_said(map_copy):
     assert map_path(board) == path and load_firmware_calibration("qemu-an386").board == "qemu-an386"
 
 
-def test_calibrate_report_says_which_figure_came_from_which_source(capsys):
+def test_calibrate_report_says_which_figure_came_from_which_source(capsys, tmp_path):
     from dse.cli import main
 
-    assert main(["calibrate", "--board", "nrf52840dk", "--report"]) == 0
+    assert main(["calibrate", "--board", "nrf52840dk", "--report", "--plots", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for text in ("instructions: predicted by the qemu-an386 firmware calibration", "training    CPI",
                  "fitted: Table III time", "collection  CPI", "assumed", "power check (training)",
-                 "table3-cifar3-500", "FLAGGED", "absorbs the difference", "platform layer"):
+                 "table3-cifar3-500", "FLAGGED", "absorbs the difference", "platform layer",
+                 "leave one shape out: a task's series (2 shapes)", "leave one run out", "cycles.training",
+                 "energy.training", "no error can be measured for them"):
         assert text in out, text
+    assert (tmp_path / "residuals-map-shape.png").stat().st_size > 0
+    assert (tmp_path / "residuals-map-run.png").stat().st_size > 0
     assert main(["calibrate", "--board", "nrf52840dk", "--out", "x.json"]) == 2
     assert "give --refit too" in capsys.readouterr().err
