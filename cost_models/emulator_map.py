@@ -37,9 +37,12 @@ FORMAT = "microtl-dse emulator map"
 VERSION = 1
 MAP_FILE = "emulator_map.json"
 TABLE3_FILE = "paper_table3.csv"
+TABLE3_SOURCE = "Table III"
+RUNS_DIR = "firmware_runs"  # our firmware timed on the board (imported validation records); a folder of its own, so
+# the Table III loader (every *.csv of the calibration folder) does not read it
 EMULATOR = "qemu-an386"
 PHASES = ("collection", "training", "evaluation")  # the phases of our firmware (firmware_model.PHASES)
-FITTED_PHASE = "training"  # the only phase with timed nRF52840 records
+FITTED_PHASE = "training"  # the only phase Table III timed
 CPI_STATUS = ("fitted", "assumed", "uncalibrated")
 POWER_STATUS = ("fitted", "board", "assumed")
 
@@ -96,6 +99,8 @@ class MapResidual:
     power_w: float | None  # this record: energy / time
     flagged: bool  # left out of the fit (outlier screen of the Table III calibration)
     flag_reason: str = ""
+    phase: str = FITTED_PHASE
+    source: str = TABLE3_SOURCE  # or the validation record ("validation:<study>/trial-N") of our firmware
 
 
 @dataclass(frozen=True)
@@ -152,56 +157,97 @@ class TimedRun:
     seconds: float
     energy_mj: float | None
     flag: str = ""  # why the time record is distrusted ("" = usable)
+    phase: str = FITTED_PHASE
+    source: str = TABLE3_SOURCE  # Table III (the paper's firmware) or a validation record of ours
+
+
+def fit_set(runs: list[TimedRun], phase: str) -> list[TimedRun]:
+    """The runs a phase's CPI and power are fitted on: our firmware's own timed runs of that phase when there are
+    any (they time the code we price), else, for training, Table III's (the paper's firmware); flagged runs never."""
+    own = [r for r in runs if r.phase == phase and r.source != TABLE3_SOURCE and not r.flag]
+    if own or phase != FITTED_PHASE:
+        return own
+    return [r for r in runs if r.phase == phase and r.source == TABLE3_SOURCE and not r.flag]
+
+
+def _what(runs: list[TimedRun]) -> str:
+    if runs[0].source == TABLE3_SOURCE:
+        return f"Table III {{}}, {len(runs)} records"
+    return f"{{}} of {len(runs)} validation runs of our firmware on the board"
 
 
 def fit_map(runs: list[TimedRun], board: Board, *, instructions_source: str, inputs: dict[str, str],
             created: str | None = None, emulator: str = EMULATOR,
             platform: PlatformDelta | None = None) -> EmulatorMap:
-    """The map from timed runs of the training phase (the pure part of `build_map`)."""
-    usable = [r for r in runs if not r.flag]
+    """The map from timed runs (the pure part of `build_map`): per phase, the CPI and power of `fit_set`; a phase
+    with no timed run takes the training CPI and the board file's power, labelled assumed."""
+    usable = fit_set(runs, FITTED_PHASE)
     if not usable:
         raise ValueError(f"no usable timed {FITTED_PHASE} record for {board.name}: nothing to fit a CPI on")
-    cpi = fit_cpi([r.instructions for r in usable], [r.seconds for r in usable], board.clock_hz)
-    with_energy = [r for r in usable if r.energy_mj is not None]
     notes = []
     board_train = board.phase_power_w("training")
     board_infer = board.phase_power_w("collection")
     board_why = f"board file {board.path.name}: [power] training_current_ma x supply_v ({board.sources_of('power')})"
-    if with_energy:
-        power = fit_power([r.energy_mj for r in with_energy], [r.seconds for r in with_energy])
-        train = PhaseMap(cpi, "fitted", f"Table III time, {len(usable)} records", power, "fitted",
-                         f"Table III energy / time, {len(with_energy)} records")
-    else:
-        power = board_train
-        train = PhaseMap(cpi, "fitted", f"Table III time, {len(usable)} records", power, "board", board_why)
-        notes.append("training power: no energy records; the board file's training current x supply is used")
     infer_why = (f"board file {board.path.name}: [power] inference_current_ma x supply_v "
                  f"({board.sources_of('power')})")
-    assumed = "assumed equal to the training CPI: no nRF52840 record of this phase"
-    phases = {
-        "collection": PhaseMap(cpi, "assumed", assumed, board_infer, "board", infer_why),
-        "training": train,
-        "evaluation": PhaseMap(cpi, "assumed", assumed, board_infer, "assumed",
-                               "the collection power (the board file's inference current x supply): evaluation "
-                               "runs the same int8 network plus the head; no record of its own"),
-    }
+    table3_energy = [r for r in runs if r.source == TABLE3_SOURCE and r.phase == FITTED_PHASE and not r.flag
+                     and r.energy_mj is not None]
+
+    def fitted(phase_runs: list[TimedRun], power_default: tuple[float, str, str]) -> PhaseMap:
+        what = _what(phase_runs)
+        cpi = fit_cpi([r.instructions for r in phase_runs], [r.seconds for r in phase_runs], board.clock_hz)
+        with_energy = [r for r in phase_runs if r.energy_mj is not None]
+        if with_energy:
+            power = fit_power([r.energy_mj for r in with_energy], [r.seconds for r in with_energy])
+            pw = (power, "fitted", _what(with_energy).format("energy / time"))
+        else:
+            pw = power_default
+        return PhaseMap(cpi, "fitted", what.format("time" if phase_runs[0].source == TABLE3_SOURCE
+                                                   else "DWT cycles"), *pw)
+
+    if table3_energy:
+        train_default = (fit_power([r.energy_mj for r in table3_energy], [r.seconds for r in table3_energy]),
+                         "fitted", f"Table III energy / time, {len(table3_energy)} records")
+    else:
+        train_default = (board_train, "board", board_why)
+        notes.append("training power: no energy records; the board file's training current x supply is used")
+    train = fitted(usable, train_default)
+    phases = {}
+    for phase in PHASES:
+        own = fit_set(runs, phase) if phase != FITTED_PHASE else usable
+        default = {"collection": (board_infer, "board", infer_why), FITTED_PHASE: train_default,
+                   "evaluation": (board_infer, "assumed", "the collection power (the board file's inference current "
+                                  "x supply): evaluation runs the same int8 network plus the head; no record of its "
+                                  "own")}[phase]
+        if phase == FITTED_PHASE:
+            phases[phase] = train
+        elif own:
+            phases[phase] = fitted(own, default)
+        else:
+            phases[phase] = PhaseMap(train.cpi, "assumed", "assumed equal to the training CPI: no timed "
+                                     f"{board.name} record of this phase", *default)
     residuals = []
     for r in runs:
+        cpi = phases[r.phase].cpi
         predicted = r.instructions * cpi / board.clock_hz
         residuals.append(MapResidual(
             r.run, r.task, r.samples, r.instructions, r.seconds, predicted, predicted / r.seconds - 1,
             r.seconds * board.clock_hz / r.instructions, r.energy_mj,
-            None if r.energy_mj is None else r.energy_mj * 1e-3 / r.seconds, bool(r.flag), r.flag))
-    notes.append("the CPI absorbs the difference between the paper's firmware (CMSIS-NN q7 kernels, arm-gcc 9.2.1), "
-                 "which Table III timed, and ours, whose instructions the emulator counts: it is a cycles-per-"
-                 "instruction of our code only as far as both spend their time alike")
+            None if r.energy_mj is None else r.energy_mj * 1e-3 / r.seconds, bool(r.flag), r.flag, r.phase,
+            r.source))
+    if usable[0].source == TABLE3_SOURCE:
+        notes.append("the CPI absorbs the difference between the paper's firmware (CMSIS-NN q7 kernels, arm-gcc "
+                     "9.2.1), which Table III timed, and ours, whose instructions the emulator counts: it is a "
+                     "cycles-per-instruction of our code only as far as both spend their time alike")
     by_task: dict[str, list[float]] = {}
     for res in residuals:
-        if not res.flagged:
+        if not res.flagged and res.source == TABLE3_SOURCE:
             by_task.setdefault(res.task, []).append(res.record_cpi)
     if len(by_task) > 1:
         notes.append("per task CPI: " + ", ".join(f"{t} {sum(v) / len(v):.3f}" for t, v in sorted(by_task.items()))
-                     + f" (one CPI {cpi:.3f} for all: the residuals show the spread)")
+                     + (f" (one CPI {train.cpi:.3f} for all: the residuals show the spread)"
+                        if usable[0].source == TABLE3_SOURCE else
+                        f" (the paper's firmware; ours, timed on the board: {train.cpi:.3f})"))
     power_check = {"fitted_w": train.power_w, "board_w": board_train,
                    "rel_difference": train.power_w / board_train - 1}
     return EmulatorMap(board.name, emulator, board.clock_hz, phases, tuple(residuals), power_check,
@@ -223,7 +269,45 @@ def current_inputs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> dict[
     fw = fw_cal or load_firmware_calibration(emulator)
     return {TABLE3_FILE: _sha256(board.calibration_dir / TABLE3_FILE),
             f"{emulator} firmware calibration ({', '.join(fw.files)})": fw.digest,
-            board.path.name: _sha256(board.path)}
+            board.path.name: _sha256(board.path),
+            **{f"{RUNS_DIR}/{p.name}": _sha256(p) for p in own_run_files(board)}}
+
+
+def own_run_files(board: Board) -> list[Path]:
+    return sorted((board.calibration_dir / RUNS_DIR).glob("*.csv"))
+
+
+def own_timed_runs(board: Board, fw_cal) -> list[TimedRun]:
+    """Our firmware timed on the board (cycles, and energy where a PPK2 measured it, per phase of each imported
+    validation record), with the instructions the emulator's firmware calibration predicts for the configuration,
+    epochs run and best epoch the board reported."""
+    from .firmware_fit import price_firmware
+    from .runs import load_runs
+    from .workload import workload_from_config
+
+    groups: dict[tuple[str, str], tuple[object, dict, dict]] = {}
+    for r in (r for f in own_run_files(board) for r in load_runs(f)):
+        if r.board != board.name:
+            raise EmulatorMapError(f"{r.where}: a run of board {r.board!r} among the records of {board.name!r}")
+        if r.metric not in ("cycles", "energy_uj"):
+            continue
+        first, cycles, energy = groups.setdefault((r.key, r.source), (r, {}, {}))
+        (cycles if r.metric == "cycles" else energy)[r.phase] = r.value
+    out = []
+    for (key, source), (r, cycles, energy) in groups.items():
+        fw = price_firmware(fw_cal, workload_from_config(r.config, r.classes), float(r.epochs_run), r.test,
+                            float(r.best_epoch))
+        c = r.config
+        shape = f"{c.model}/{c.cut}/h{c.hidden}/b{c.batch}/c{r.classes}"
+        for phase, n in cycles.items():
+            instructions = fw.instructions.get(phase)
+            if not instructions:
+                raise EmulatorMapError(f"{r.where}: the {fw_cal.board} firmware calibration cannot predict the "
+                                       f"{phase} instructions of {key}")
+            uj = energy.get(phase)
+            out.append(TimedRun(source.removeprefix("validation:"), shape, c.samples, instructions,
+                                n / board.clock_hz, None if uj is None else uj / 1e3, "", phase, source))
+    return sorted(out, key=lambda t: (PHASES.index(t.phase), t.run))
 
 
 def table3_instructions(board: Board, fw_cal) -> list[tuple[object, float]]:
@@ -277,7 +361,11 @@ def build_map(board: str | Board = "nrf52840dk", emulator: str = EMULATOR,
               f"{fw.runs} runs of our firmware in {', '.join(fw.files)}) for each Table III configuration; "
               "not measured: our firmware stores its inputs in flash, and Table III's larger sample counts do not "
               "fit in 1 MB, nor are CIFAR-10 / UCI HAR downloads available to the test suite")
-    return fit_map(timed_runs(board, emulator, fw), board, instructions_source=source,
+    own = own_timed_runs(board, fw)
+    if own:
+        source += (f"; and for {len({r.source for r in own})} validation run(s) of our firmware timed on the board "
+                   "(the configuration, epochs run and best epoch the board reported)")
+    return fit_map(timed_runs(board, emulator, fw) + own, board, instructions_source=source,
                    inputs=current_inputs(board, emulator, fw), emulator=emulator, platform=platform)
 
 
@@ -468,18 +556,24 @@ def report(m: EmulatorMap) -> str:
     pc = m.power_check
     lines.append(f"power check (training): Table III energy/time {pc['fitted_w'] * 1e3:.3f} mW vs board file "
                  f"{pc['board_w'] * 1e3:.3f} mW ({pc['rel_difference']:+.2%})")
-    lines.append("Table III training records (time: published; predicted = instructions x CPI / clock):")
-    lines.append(f"  {'run':20s} {'instructions':>14s} {'measured s':>10s} {'predicted s':>11s} {'error':>8s} "
-                 f"{'record CPI':>10s} {'power mW':>9s}")
+    own = [r for r in m.residuals if r.source != TABLE3_SOURCE]
+    lines.append("timed records (Table III: the paper's firmware, published training time and energy"
+                 + (f"; {len({r.source for r in own})} validation runs of our firmware: DWT cycles, PPK2 energy"
+                    if own else "") + "; predicted = instructions x the phase's CPI / clock):")
+    lines.append(f"  {'run':24s} {'phase':10s} {'instructions':>12s} {'measured s':>10s} {'predicted s':>11s} "
+                 f"{'error':>8s} {'record CPI':>10s} {'power mW':>9s}")
     for r in m.residuals:
         power = "-" if r.power_w is None else f"{r.power_w * 1e3:.2f}"
         flag = f"  FLAGGED, not fitted: {r.flag_reason}" if r.flagged else ""
-        lines.append(f"  {r.run:20s} {r.instructions:14.4g} {r.measured_s:10.2f} {r.predicted_s:11.2f} "
-                     f"{r.rel_error:+8.2%} {r.record_cpi:10.3f} {power:>9s}{flag}")
-    fitted = [abs(r.rel_error) for r in m.residuals if not r.flagged]
-    if fitted:
-        lines.append(f"  time error over {len(fitted)} fitted records: mean |error| "
-                     f"{100 * sum(fitted) / len(fitted):.2f}%, worst {100 * max(fitted):.2f}%")
+        lines.append(f"  {r.run:24s} {r.phase:10s} {r.instructions:12.4g} {r.measured_s:10.4g} "
+                     f"{r.predicted_s:11.4g} {r.rel_error:+8.2%} {r.record_cpi:10.3f} {power:>9s}{flag}")
+    for phase in PHASES:
+        errors = [abs(r.rel_error) for r in m.residuals if r.phase == phase and not r.flagged
+                  and m.phases[phase].cpi_status == "fitted"
+                  and (r.source == TABLE3_SOURCE) == ("Table III" in m.phases[phase].cpi_source)]
+        if errors:
+            lines.append(f"  {phase} time error over {len(errors)} fitted records: mean |error| "
+                         f"{100 * sum(errors) / len(errors):.2f}%, worst {100 * max(errors):.2f}%")
     lines += [f"note: {n}" for n in m.notes]
     lines += [f"STALE: {s} (refit: dse calibrate --board {m.board} --refit)" for s in m.stale]
     return "\n".join(lines)

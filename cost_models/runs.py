@@ -1,7 +1,7 @@
 """Firmware run records: what our firmware measured on a board, one row per run and metric, with provenance.
 
 The calibration data of boards that run *our* firmware (qemu-an386): retired instructions per phase, peak RAM and
-flash of the ELF, and the configuration that produced them (model, cut, head, N, epochs run, batch, test inputs) plus
+flash of the ELF (on the real nRF52840 DK: cycles and energy per phase, for its emulator map), and the configuration that produced them (model, cut, head, N, epochs run, batch, test inputs) plus
 its derived counts (feature size, head parameters and MACs) so a row can be read without the code. Provenance:
 source (campaign or a study's validation record), firmware sources sha256, ELF sha256, toolchain, emulator, date.
 
@@ -27,6 +27,9 @@ METRICS = {  # metric -> (unit, needs a phase)
     "flash": ("B", False),  # allocated sections with contents, from the ELF
     "static_ram": ("B", False),
     "stack": ("B", False),
+    # real boards (nrf52840dk validations: the emulator map's own records)
+    "cycles": ("cycles", True),  # DWT->CYCCNT per phase
+    "energy_uj": ("uJ", True),  # PPK2: run-average current x supply x phase time
 }
 CONFIG_COLUMNS = ("task", "model", "cut", "hidden", "classes", "samples", "epochs", "patience", "batch", "momentum",
                   "scheme", "test", "epochs_run", "best_epoch")

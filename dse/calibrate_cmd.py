@@ -7,10 +7,12 @@ firmware cost models and report their cross-validated error.
     --out FILE                                       also write the fitted calibration as a versioned JSON snapshot
     dse calibrate --board nrf52840dk --refit         refit the emulator map (qemu-an386 instructions -> nRF52840
                                                      time and energy, from Table III) and rewrite its file
+    dse calibrate --board nrf52840dk --add DIR       import the DK's validation records (cycles, energy), refit the map
     dse calibrate --board nrf52840dk --report        print the map: which figure comes from which source, and its
                                                      cross-validated cycles and energy error (residual plots)
 
-Records go to cost_models/calibration/<board>/: campaign.csv (the campaign) and validations.csv (imported records);
+Records go to cost_models/calibration/<board>/: campaign.csv (the campaign) and validations.csv (imported records;
+the real boards': firmware_runs/validations.csv, beside their Table III records);
 the cost models refit from them whenever they are loaded.
 """
 from __future__ import annotations
@@ -34,7 +36,7 @@ def add_parser(sub) -> None:
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--board", required=True, metavar="BOARD",
                    help=f"one of: {', '.join(FIRMWARE_BOARDS)} (campaign); {', '.join(MAP_BOARDS)} (emulator map: "
-                        "--refit, --report)")
+                        "--add, --refit, --report)")
     p.add_argument("--out", metavar="FILE", help="write the fitted calibration (JSON snapshot) here")
     p.add_argument("--refit", action="store_true", help="no campaign: refit from the stored records")
     p.add_argument("--add", action="append", default=[], metavar="DIR",
@@ -51,14 +53,16 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def import_validations(folders: list[str], out_csv: Path) -> tuple[int, int]:
-    """Rows of every ok validation record in the folders, appended once (by key); returns (added, skipped)."""
+def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple[int, int]:
+    """Rows of every ok validation record in the folders (`rows_of`: firmware.calibrate.rows_from_validation, or
+    timed_rows_from_validation for a real board), appended once (by key); returns (added, skipped). Every file is
+    read before anything is written: a bad one stops the import with nothing added."""
     from cost_models.runs import append_rows, measured_keys
     from firmware.calibrate import rows_from_validation
     from firmware.records import read_record
 
-    done = measured_keys(out_csv)
-    added = skipped = 0
+    rows_of = rows_of or rows_from_validation
+    records = []
     for folder in folders:
         path = Path(folder)
         if not path.is_dir():
@@ -68,16 +72,23 @@ def import_validations(folders: list[str], out_csv: Path) -> tuple[int, int]:
             raise UserError(f"--add {folder}: no validation records (*.json)")
         for f in files:
             try:
-                record = read_record(f)
+                records.append(read_record(f))
             except (ValueError, KeyError, TypeError) as exc:
                 raise UserError(f"{f}: not a validation record ({' '.join(str(exc).split())})") from None
-            rows = rows_from_validation(record, source=f"validation:{record.study}/trial-{record.trial}")
-            if not rows or rows[0]["key"] in done:
-                skipped += 1
-                continue
-            append_rows(out_csv, rows)
-            done.add(rows[0]["key"])
-            added += 1
+    done = measured_keys(out_csv)
+    added = skipped = 0
+    for record in records:
+        try:
+            rows = rows_of(record, source=f"validation:{record.study}/trial-{record.trial}")
+        except ValueError as exc:  # a configuration the registries no longer know
+            raise UserError(f"validation record of trial {record.trial} ({record.study}): "
+                            f"{' '.join(str(exc).split())}") from None
+        if not rows or rows[0]["key"] in done:
+            skipped += 1
+            continue
+        append_rows(out_csv, rows)
+        done.add(rows[0]["key"])
+        added += 1
     return added, skipped
 
 
@@ -274,11 +285,15 @@ def _emulator_map(args) -> int:
                                           report, write_map)
     from cost_models.firmware_fit import FirmwareCalibrationError
     from cost_models.records import RecordError
+    from cost_models.runs import RunRecordError
 
-    if args.add or args.records or args.work:
-        raise UserError(f"--board {args.board}: only --refit, --report, --plots and --out apply to the emulator map")
+    if args.records or args.work:
+        raise UserError(f"--board {args.board}: only --add, --refit, --report, --plots and --out apply to the "
+                        "emulator map")
     board = load_board(args.board)
     try:
+        if args.add:
+            return _add_timed_runs(args, board)
         if args.refit:
             say(f"calibrate: measuring the {args.board} platform layer (building 2 configurations for both platforms)")
             fitted = build_map(board, platform=measure_platform_delta())
@@ -290,7 +305,7 @@ def _emulator_map(args) -> int:
             raise UserError("--out: give --refit too (the emulator map is written when it is fitted)")
         else:
             m = load_emulator_map(board)
-    except (EmulatorMapError, CalibrationError, FirmwareCalibrationError, RecordError) as exc:
+    except (EmulatorMapError, CalibrationError, FirmwareCalibrationError, RecordError, RunRecordError) as exc:
         raise UserError(" ".join(str(exc).split())) from None
     print(report(m))
     if args.report:
@@ -298,24 +313,74 @@ def _emulator_map(args) -> int:
     return 0
 
 
+def _add_timed_runs(args, board) -> int:
+    """Import the board's validation records (cycles, energy) into its own-run records and refit the map; the
+    platform layer is kept from the current map unless --refit asks to measure it again. If the refit fails, the
+    records file is restored: the calibration set is never left with rows the map cannot use."""
+    from cost_models.atomic import replacing
+    from cost_models.emulator_map import (RUNS_DIR, build_map, clear_map_cache, load_emulator_map, map_or_none,
+                                          map_path, report, write_map)
+    from firmware.calibrate import timed_rows_from_validation
+
+    out_csv = board.calibration_dir / RUNS_DIR / VALIDATIONS_FILE
+    before = out_csv.read_bytes() if out_csv.exists() else None
+    added, skipped = import_validations(args.add, out_csv,
+                                        lambda record, source: timed_rows_from_validation(record, source)
+                                        if record.board == board.name else [])
+    say(f"calibrate: imported {added} {board.name} validation record(s) into {out_csv} ({skipped} failed, of "
+        f"another board, without cycles, or already there)")
+    try:
+        current = map_or_none(board)
+        if args.refit or current is None or current.platform is None:
+            say(f"calibrate: measuring the {board.name} platform layer (building 2 configurations for both "
+                "platforms)")
+            platform = measure_platform_delta()
+        else:
+            platform = current.platform
+        fitted = build_map(board, platform=platform)
+    except BaseException:
+        if before is None:
+            out_csv.unlink(missing_ok=True)
+        else:
+            with replacing(out_csv) as tmp:
+                tmp.write_bytes(before)
+        say(f"calibrate: {out_csv} restored (the map could not be refitted with the new records)")
+        raise
+    path = write_map(fitted, args.out or map_path(board))
+    clear_map_cache()
+    say(f"calibrate: wrote {path}")
+    print(report(load_emulator_map(board) if not args.out else fitted))
+    if args.report:
+        print(map_error_report(fitted, Path(args.plots or f"runs/calibration-{board.name}")))
+    return 0
+
+
 def map_error_report(m, plots: Path) -> str:
     """Cross-validated error of the map's cycles and energy (leave one shape out, leave one run out); plots."""
     from cost_models.firmware_error import error_table, residual_plot, summarize
-    from cost_models.map_error import COSTS, cross_validate_map, timed_runs_of
+    from cost_models.emulator_map import PHASES, TABLE3_SOURCE, fit_set
+    from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
 
     runs = timed_runs_of(m)
-    usable = [r for r in runs if not r.flag]
+    fitted = {phase: fit_set(runs, phase) for phase in PHASES}
+    n = sum(len(v) for v in fitted.values())
+    table3 = sum(1 for v in fitted.values() for r in v if r.source == TABLE3_SOURCE)
+    where = (f"{table3} Table III runs, timed on the real board by the paper" if table3 else "") + \
+            (", " if table3 and n > table3 else "") + \
+            (f"{n - table3} runs of our firmware timed on the board" if n > table3 else "")
     out = []
-    for hold_out, what in (("shape", f"leave one shape out: a task's series ({len({r.task for r in usable})} "
-                                     "shapes), CPI and power fitted on the other tasks"),
+    for hold_out, what in (("shape", "leave one shape out (a Table III task's series, or one head shape of ours; "
+                                     "CPI and power fitted on the other shapes)"),
                            ("run", "leave one run out")):
         pts = cross_validate_map(runs, m.clock_hz, hold_out)
-        out.append(error_table(summarize(pts, COSTS), f"{m.board} training cycles and energy, {what} "
-                                                      f"({len(usable)} Table III runs, measured on the real board "
-                                                      "by the paper; flagged runs left out):"))
+        costs = costs_of(pts)
+        out.append(error_table(summarize(pts, costs), f"{m.board} cycles and energy per phase, {what} ({where}; "
+                                                      "flagged runs left out):"))
         path = residual_plot(pts, plots / f"residuals-map-{hold_out}.png",
-                             f"{m.board}: Table III training, held out by {hold_out}", COSTS)
+                             f"{m.board}: timed runs, held out by {hold_out}", costs)
         out.append(f"plot: {path}")
-    out.append("note: the collection and evaluation phases have no timed record on this board: their CPI and power "
-               "are assumed (above), so no error can be measured for them")
+    untimed = [p for p in PHASES if not fitted[p]]
+    if untimed:
+        out.append(f"note: {' and '.join(untimed)}: no timed run on this board; CPI and power assumed (above), so "
+                   "no error can be measured for them")
     return "\n".join(out)

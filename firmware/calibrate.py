@@ -82,6 +82,30 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
                      key=run_key(config, classes, m.test))
 
 
+def timed_rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
+    """Run-record rows of one real-board validation: cycles per phase (and energy when a PPK2 measured it), for the
+    board's emulator map. Nothing for a failed record or one without cycles (the emulated board's)."""
+    from cost_models.runs import make_rows, run_key
+
+    m = record.measured
+    if not record.ok or not m.cycles or m.instructions or m.epochs_run is None or m.test is None:
+        return []
+    config = Configuration.from_dict(record.configuration)
+    if classes is None:
+        from models.tasks import get_task
+
+        classes = get_task(config.task).classes
+    measured = {f"cycles.{k}": v for k, v in m.cycles.items()}
+    measured.update({f"energy_uj.{k}": round(v * 1e3) for k, v in (m.energy_mj or {}).items()})
+    p = record.provenance
+    provenance = {"source": source, "sources_sha256": p.sources_sha256, "elf_sha256": p.elf_sha256,
+                  "toolchain": p.toolchain, "emulator": f"{record.board} ({m.cycles_source or 'cycles'}"
+                                                        f"{'; ' + m.energy_source if m.energy_mj else ''})",
+                  "date": (p.date_utc or "")[:10]}
+    return make_rows(record.board, config, classes, m.test, m.epochs_run, m.best_epoch or 0, measured, provenance,
+                     key=run_key(config, classes, m.test))
+
+
 def measure(config: Configuration, board, work: Path, data_path: str | Path | None = None) -> ValidationRecord:
     """One campaign point through the validation path (generate, build, run, parse)."""
     from .validate import validate

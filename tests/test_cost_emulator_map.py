@@ -67,7 +67,7 @@ def test_phases_without_records_are_labelled_assumed_with_board_power():
     assert (train.cpi_status, train.power_status) == ("fitted", "fitted")
     for phase in ("collection", "evaluation"):
         p = m.phases[phase]
-        assert p.cpi == train.cpi and p.cpi_status == "assumed" and "no nRF52840 record" in p.cpi_source
+        assert p.cpi == train.cpi and p.cpi_status == "assumed" and "no timed nrf52840dk record" in p.cpi_source
         assert p.power_w == pytest.approx(0.024)  # the board file's inference current 8 mA x 3 V
     assert m.phases["collection"].power_status == "board" and m.phases["evaluation"].power_status == "assumed"
     assert any("absorbs the difference" in n for n in m.notes)
@@ -218,8 +218,8 @@ def test_calibrate_report_says_which_figure_came_from_which_source(capsys, tmp_p
     for text in ("instructions: predicted by the qemu-an386 firmware calibration", "training    CPI",
                  "fitted: Table III time", "collection  CPI", "assumed", "power check (training)",
                  "table3-cifar3-500", "FLAGGED", "absorbs the difference", "platform layer",
-                 "leave one shape out: a task's series (2 shapes)", "leave one run out", "cycles.training",
-                 "energy.training", "no error can be measured for them"):
+                 "leave one shape out (a Table III task", "leave one run out", "cycles.training",
+                 "energy.training", "collection and evaluation: no timed run"):
         assert text in out, text
     assert (tmp_path / "residuals-map-shape.png").stat().st_size > 0
     assert (tmp_path / "residuals-map-run.png").stat().st_size > 0
