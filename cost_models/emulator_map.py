@@ -212,20 +212,18 @@ def fit_map(runs: list[TimedRun], board: Board, *, instructions_source: str, inp
         train_default = (board_train, "board", board_why)
         notes.append("training power: no energy records; the board file's training current x supply is used")
     train = fitted(usable, train_default)
-    phases = {}
+    phases = {FITTED_PHASE: train}
     for phase in PHASES:
-        own = fit_set(runs, phase) if phase != FITTED_PHASE else usable
-        default = {"collection": (board_infer, "board", infer_why), FITTED_PHASE: train_default,
-                   "evaluation": (board_infer, "assumed", "the collection power (the board file's inference current "
-                                  "x supply): evaluation runs the same int8 network plus the head; no record of its "
-                                  "own")}[phase]
         if phase == FITTED_PHASE:
-            phases[phase] = train
-        elif own:
-            phases[phase] = fitted(own, default)
-        else:
-            phases[phase] = PhaseMap(train.cpi, "assumed", "assumed equal to the training CPI: no timed "
-                                     f"{board.name} record of this phase", *default)
+            continue
+        default = (board_infer, "board", infer_why) if phase == "collection" else \
+            (board_infer, "assumed", "the collection power (the board file's inference current x supply): evaluation "
+                                     "runs the same int8 network plus the head; no record of its own")
+        own = fit_set(runs, phase)
+        phases[phase] = fitted(own, default) if own else \
+            PhaseMap(train.cpi, "assumed", f"assumed equal to the training CPI: no timed {board.name} record of this "
+                                           "phase", *default)
+    phases = {phase: phases[phase] for phase in PHASES}
     residuals = []
     for r in runs:
         cpi = phases[r.phase].cpi
@@ -554,8 +552,8 @@ def report(m: EmulatorMap) -> str:
         lines.append(f"RAM and flash: our firmware's model (the {m.emulator} firmware calibration); platform layer "
                      "difference not measured")
     pc = m.power_check
-    lines.append(f"power check (training): Table III energy/time {pc['fitted_w'] * 1e3:.3f} mW vs board file "
-                 f"{pc['board_w'] * 1e3:.3f} mW ({pc['rel_difference']:+.2%})")
+    lines.append(f"power check (training): {m.phases['training'].power_source} {pc['fitted_w'] * 1e3:.3f} mW vs "
+                 f"board file {pc['board_w'] * 1e3:.3f} mW ({pc['rel_difference']:+.2%})")
     own = [r for r in m.residuals if r.source != TABLE3_SOURCE]
     lines.append("timed records (Table III: the paper's firmware, published training time and energy"
                  + (f"; {len({r.source for r in own})} validation runs of our firmware: DWT cycles, PPK2 energy"
