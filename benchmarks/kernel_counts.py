@@ -1,9 +1,13 @@
-"""Per-kernel fit quality of the sequence kernels' counts model: nn_conv1d_q7, nn_lstm_q7 and nn_gru_q7 over a grid
-of shapes beyond the zoo's (firmware/kernel_bench.py), each call's instructions measured on qemu-an386, the counts
-of cost_models/firmware_rnn.py fitted per kernel by NNLS and checked leaving one shape out.
+"""Per-kernel fit quality of the frozen layers' counts model: every kernel of the zoo's frozen layers (nn_conv1d_q7,
+nn_lstm_q7, nn_gru_q7, nn_conv2d_q7, nn_maxpool2d_q7, nn_fc_q7, nn_relu_q7) alone over a grid of shapes beyond the
+zoo's (firmware/kernel_bench.py), each call's instructions measured on qemu-an386, the counts the whole-firmware cost
+model uses (cost_models/firmware_rnn.py, firmware_model.py's frozen counts) fitted per kernel by NNLS and checked
+leaving one shape out.
 
-Prints per kernel the fitted instructions per count and the in-sample and leave-one-shape-out errors; appends
-rows (shape, measured instructions, leave-one-out error, provenance) to benchmarks/results/kernel_counts.csv.
+Prints per kernel the fitted instructions per count and the in-sample and leave-one-shape-out errors; for kernels
+whose instructions follow terms the cost model does not count (kernel_bench.missing_counts) the same with those
+terms added; and ReLU's instructions on mixed, non-negative and negative data. Appends rows (shape, measured
+instructions, leave-one-out errors, provenance) to benchmarks/results/kernel_counts_v2.csv.
 
     .venv/bin/python benchmarks/kernel_counts.py
 """
@@ -20,28 +24,44 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
+def _report(kb, rs, counts) -> dict:
+    """Print one kind's fit and leave-one-out figures; return {shape: left-out error}."""
+    coef = kb.fit(rs, counts)
+    fit_err = [kb.predict(coef, r.shape, counts) / r.instructions - 1 for r in rs]
+    errs = kb.leave_one_out(rs, counts)
+    a = [abs(e) for _, e in errs]
+    worst = max(errs, key=lambda x: abs(x[1]))[0].shape.name
+    print(f"in-sample worst {max(map(abs, fit_err)):.3%}; leave one shape out mean {sum(a) / len(a):.3%}, "
+          f"worst {max(a):.3%} ({worst}), within +-1% {sum(e <= 0.01 for e in a)}/{len(a)}")
+    print("             instructions per count: " + ", ".join(f"{k} {v:.2f}" for k, v in coef.items()))
+    return {r.shape: e for r, e in errs}
+
+
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     from firmware import kernel_bench as kb
     from results_csv import append_rows
 
-    shapes = kb.default_grid()
+    shapes = kb.default_grid() + kb.relu_sign_grid()
     with tempfile.TemporaryDirectory(prefix="kernel-bench-") as tmp:
         runs = kb.measure(shapes, tmp)
     loo: dict = {}
+    loo_ext: dict = {}
     print(f"{len(runs)} kernel calls measured on qemu-an386 ({runs[0].toolchain.split(chr(10))[0]}; "
           f"{runs[0].emulator})")
     for kind in kb.KINDS:
-        rs = [r for r in runs if r.shape.kind == kind]
-        coef = kb.fit(rs)
-        fit_err = [kb.predict(coef, r.shape) / r.instructions - 1 for r in rs]
-        errs = kb.leave_one_out(rs)
-        loo.update({r.shape: e for r, e in errs})
-        a = [abs(e) for _, e in errs]
-        print(f"  {kind:6s} {len(rs):3d} shapes: in-sample worst {max(map(abs, fit_err)):.3%}; leave one shape out "
-              f"mean {sum(a) / len(a):.3%}, worst {max(a):.3%}, within +-1% {sum(e <= 0.01 for e in a)}/{len(a)}")
-        print("         instructions per count: " + ", ".join(f"{k} {v:.2f}" for k, v in coef.items()))
-    path = append_rows("kernel_counts", kb.rows(runs, loo, dt.date.today().isoformat()))
+        rs = [r for r in runs if r.shape.kind == kind and r.shape.sign == 0]
+        print(f"  {kind:9s} {len(rs):3d} shapes, cost model's counts: ", end="")
+        loo.update(_report(kb, rs, kb.call_counts))
+        if any(kb.missing_counts(r.shape) for r in rs):
+            missing = sorted({k for r in rs for k in kb.missing_counts(r.shape)})
+            print(f"            + {', '.join(missing)}: ", end="")
+            loo_ext.update(_report(kb, rs, kb.extended_counts))
+    by_shape = {r.shape: r.instructions for r in runs}
+    for n in sorted({s.in_dim for s in kb.relu_sign_grid()}):
+        mixed, pos, neg = (by_shape.get(kb.KernelShape.relu(n, sign)) for sign in (0, 1, -1))
+        print(f"  relu/{n}: mixed signs {mixed}, all >= 0 {pos}, all < 0 {neg} instructions")
+    path = append_rows("kernel_counts_v2", kb.rows(runs, loo, dt.date.today().isoformat(), loo_ext))
     print(f"rows appended to {path}")
     return 0
 
