@@ -20,7 +20,7 @@ benchmarks/results/calibration_error_v4.csv (v1-v3: earlier columns; v4 adds stu
     .venv/bin/python benchmarks/calibration_error.py --study studies/basicmotions.toml     # motions_rnn (real data)
     .venv/bin/python benchmarks/calibration_error.py --study benchmarks/har_rnn_check.toml --data generated
 
---data: the data set of a task that needs a file (a path, or "generated": a generated UCI HAR directory, as the
+--data: the data set of a task that needs a file (a path, or "generated": generated UCI HAR or CIFAR-10 files, as the
 campaign's har3b points use; the loop counts do not depend on the values). Rows carry the study, model and data.
 """
 from __future__ import annotations
@@ -43,7 +43,8 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--study", default=str(ROOT / "studies" / "quickstart.toml"))
-    ap.add_argument("--data", help='data path of a task that needs one, or "generated" (UCI HAR layout, har3b)')
+    ap.add_argument("--data", help='data path of a task that needs one, or "generated" (files in the data set\'s '
+                                   'layout: UCI HAR for har3b, CIFAR-10 for cifar3)')
     args = ap.parse_args()
 
     import optuna
@@ -59,14 +60,19 @@ def main() -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     work = tempfile.TemporaryDirectory(prefix="calib-error-")
     data_path = args.data
+    import os
+    import tomllib
+
+    task = tomllib.loads(Path(args.study).read_text()).get("task", {}).get("name")
     if args.data == "generated":
-        from firmware.calibrate_rnn import generated_uci_har
+        from firmware.calibrate_rnn import campaign_data
 
-        data_path = str(generated_uci_har(Path(work.name) / "data"))
-    if data_path:
-        import os
-
-        os.environ["MICROTL_UCI_HAR"] = data_path  # the study file's task.data falls back to it
+        generated = campaign_data(task, Path(work.name) / "data")
+        if generated is None:
+            raise SystemExit(f"--data generated: task {task!r} needs no data file")
+        data_path = str(generated)
+    if data_path:  # the study file's task.data falls back to the task's environment variable
+        os.environ["MICROTL_CIFAR10" if task == "cifar3" else "MICROTL_UCI_HAR"] = data_path
     spec = load_study_file(args.study)
     sampler = optuna.samplers.RandomSampler(seed=args.seed)
     study = optuna.create_study(sampler=sampler)
@@ -89,10 +95,11 @@ def main() -> int:
             epochs = record.predicted.epochs_run  # the simulation of the same draw, as a study knows it
             kw = dict(classes=spec.task.classes or None, test_inputs=m.test, firmware_calibration=cal)
             p = predict(config, "qemu-an386", epochs_run=epochs, **kw)
-            p_board = predict(config, "qemu-an386", epochs_run=m.epochs_run, best_epoch=m.best_epoch, **kw)
+            copies = m.best_epoch if m.improvements is None else m.improvements  # the board's weight copies
+            p_board = predict(config, "qemu-an386", epochs_run=m.epochs_run, best_epoch=copies, **kw)
             p_replay = predict(config, "qemu-an386", epochs_run=record.predicted.replay_epochs_run,
                                best_epoch=record.predicted.replay_best_epoch, **kw)
-            p_counts = predict(config, "qemu-an386", epochs_run=m.epochs_run, best_epoch=m.best_epoch,
+            p_counts = predict(config, "qemu-an386", epochs_run=m.epochs_run, best_epoch=copies,
                                **{**kw, "firmware_calibration": counts_only})
             row = {"date": dt.date.today().isoformat(), "machine": platform.node(), "board": "qemu-an386",
                    "calibration_sha256": cal.digest[:12], "seed": args.seed, "study": spec.name,

@@ -4,10 +4,10 @@ zoo's (firmware/kernel_bench.py), each call's instructions measured on qemu-an38
 model uses (cost_models/firmware_rnn.py, firmware_model.py's frozen counts) fitted per kernel by NNLS and checked
 leaving one shape out.
 
-Prints per kernel the fitted instructions per count and the in-sample and leave-one-shape-out errors; for kernels
-whose instructions follow terms the cost model does not count (kernel_bench.missing_counts) the same with those
-terms added; and ReLU's instructions on mixed, non-negative and negative data. Appends rows (shape, measured
-instructions, leave-one-out errors, provenance) to benchmarks/results/kernel_counts_v2.csv.
+Prints per kernel the fitted instructions per count and the in-sample and leave-one-shape-out errors, and ReLU's
+instructions on mixed, non-negative and negative data. Appends rows (shape, measured instructions, leave-one-out
+error, provenance) to benchmarks/results/kernel_counts_v3.csv (v2: before the cost model counted nn_dot's unrolled-
+loop and tail entries and the output rows).
 
     .venv/bin/python benchmarks/kernel_counts.py
 """
@@ -46,22 +46,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kernel-bench-") as tmp:
         runs = kb.measure(shapes, tmp)
     loo: dict = {}
-    loo_ext: dict = {}
     print(f"{len(runs)} kernel calls measured on qemu-an386 ({runs[0].toolchain.split(chr(10))[0]}; "
           f"{runs[0].emulator})")
     for kind in kb.KINDS:
         rs = [r for r in runs if r.shape.kind == kind and r.shape.sign == 0]
         print(f"  {kind:9s} {len(rs):3d} shapes, cost model's counts: ", end="")
         loo.update(_report(kb, rs, kb.call_counts))
-        if any(kb.missing_counts(r.shape) for r in rs):
-            missing = sorted({k for r in rs for k in kb.missing_counts(r.shape)})
-            print(f"            + {', '.join(missing)}: ", end="")
-            loo_ext.update(_report(kb, rs, kb.extended_counts))
     by_shape = {r.shape: r.instructions for r in runs}
     for n in sorted({s.in_dim for s in kb.relu_sign_grid()}):
         mixed, pos, neg = (by_shape.get(kb.KernelShape.relu(n, sign)) for sign in (0, 1, -1))
         print(f"  relu/{n}: mixed signs {mixed}, all >= 0 {pos}, all < 0 {neg} instructions")
-    path = append_rows("kernel_counts_v2", kb.rows(runs, loo, dt.date.today().isoformat(), loo_ext))
+    path = append_rows("kernel_counts_v3", kb.rows(runs, loo, dt.date.today().isoformat()))
     print(f"rows appended to {path}")
     return 0
 

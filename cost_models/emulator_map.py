@@ -287,14 +287,14 @@ def own_timed_runs(board: Board, fw_cal) -> list[TimedRun]:
     for r in (r for f in own_run_files(board) for r in load_runs(f)):
         if r.board != board.name:
             raise EmulatorMapError(f"{r.where}: a run of board {r.board!r} among the records of {board.name!r}")
-        if r.metric not in ("cycles", "energy_uj"):
+        if r.metric not in ("cycles", "energy_nj"):
             continue
         first, cycles, energy = groups.setdefault((r.key, r.source), (r, {}, {}))
         (cycles if r.metric == "cycles" else energy)[r.phase] = r.value
     out = []
     for (key, source), (r, cycles, energy) in groups.items():
         fw = price_firmware(fw_cal, workload_from_config(r.config, r.classes), float(r.epochs_run), r.test,
-                            float(r.best_epoch))
+                            float(r.copies))
         c = r.config
         shape = f"{c.model}/{c.cut}/h{c.hidden}/b{c.batch}/c{r.classes}"
         for phase, n in cycles.items():
@@ -302,9 +302,9 @@ def own_timed_runs(board: Board, fw_cal) -> list[TimedRun]:
             if not instructions:
                 raise EmulatorMapError(f"{r.where}: the {fw_cal.board} firmware calibration cannot predict the "
                                        f"{phase} instructions of {key}")
-            uj = energy.get(phase)
+            nj = energy.get(phase)
             out.append(TimedRun(source.removeprefix("validation:"), shape, c.samples, instructions,
-                                n / board.clock_hz, None if uj is None else uj / 1e3, "", phase, source))
+                                n / board.clock_hz, None if nj is None else nj / 1e6, "", phase, source))
     return sorted(out, key=lambda t: (PHASES.index(t.phase), t.run))
 
 

@@ -134,7 +134,7 @@ def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = 
         if not rows:
             notes.append(f"{phase}: no instruction records; the phase is not predicted")
             continue
-        X = np.array([_count_row(phase, r.config, r.classes, r.epochs_run, r.test, r.best_epoch) for r in rows])
+        X = np.array([_count_row(phase, r.config, r.classes, r.epochs_run, r.test, r.copies) for r in rows])
         y = np.array([r.value for r in rows])
         coef = _nnls(X, y, relative=True)
         for j, name in enumerate(names):
@@ -157,7 +157,7 @@ def _shape_factors(cal: FirmwareCalibration, rows: list[RunRecord]) -> dict[str,
     ratios: dict[str, list[float]] = {}
     for r in rows:
         w = _workload(r)
-        predicted = _instructions(cal, TRAINING, w, r.epochs_run, r.test, r.best_epoch)
+        predicted = _instructions(cal, TRAINING, w, r.epochs_run, r.test, r.copies)
         if predicted:
             ratios.setdefault(shape_key(w), []).append(r.value / predicted)
     return {k: sum(v) / len(v) for k, v in sorted(ratios.items())}
@@ -240,7 +240,7 @@ def _instructions(cal: FirmwareCalibration, phase: str, w: Workload, epochs: flo
 
 
 def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:
-    return price_firmware(cal, _workload(rec), rec.epochs_run, rec.test, rec.best_epoch).cost(rec.cost)
+    return price_firmware(cal, _workload(rec), rec.epochs_run, rec.test, rec.copies).cost(rec.cost)
 
 
 # --- loading and snapshots ---------------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ from .workload import Workload
 FLOAT32, INT8, UINT16 = 4, 1, 2
 PHASES = ("collection", "training", "evaluation")
 
-_FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls", "output_elements", "pixels",
-           "compares", "relu_elements", "layer_calls", *rnn.COUNTS)
+_FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls", "long_dot_calls",
+           "tail_dot_calls", "output_elements", "pixels", "rows", "compares", "relu_elements", "layer_calls",
+           *rnn.COUNTS)
 _HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
 COUNTS = {
     "collection": (*_FROZEN, "samples", "constant"),
@@ -80,14 +81,22 @@ def _frozen_counts(w: Workload) -> dict[str, float]:
             c[f"macs_{layer.kind}"] += conv["macs"]
             c["dot_calls"] += conv["dot_calls"]
             c["dot_tail_macs"] += conv["dot_tail_macs"]
+            c["long_dot_calls"] += conv["long_dot_calls"]
+            c["tail_dot_calls"] += conv["tail_dot_calls"]
             c["pixels"] += layer.elements // layer.out_shape[-1]
+            if layer.kind == "conv2d":
+                c["rows"] += layer.out_shape[0]  # per output row: its valid kernel rows, loop set-up
         elif layer.kind == "fc":
+            run = layer.macs // max(layer.elements, 1)
             c["macs_fc"] += layer.macs
             c["dot_calls"] += layer.elements
-            c["dot_tail_macs"] += layer.elements * (layer.macs // max(layer.elements, 1) % 4)
+            c["dot_tail_macs"] += layer.elements * (run % 4)
+            c["long_dot_calls"] += layer.elements if run >= 4 else 0
+            c["tail_dot_calls"] += layer.elements if run % 4 else 0
         elif layer.kind == "maxpool2d":
             c["compares"] += layer.compares
             c["pixels"] += layer.elements // layer.out_shape[-1]
+            c["rows"] += layer.out_shape[0]
     for k, v in rnn.frozen_recurrent_counts(w.layers).items():
         c[k] += v
     return c
@@ -156,7 +165,8 @@ def estimated_best_epoch(epochs_run: float, budget: int, patience: int) -> float
 def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
                        best_epoch: float | None = None) -> dict[str, float]:
     """Counts of `phase` for `epochs` epochs run, `test` evaluation inputs and the epoch of the best weights
-    (bounds the weight copies of early stopping; default: every epoch improved)."""
+    (bounds the weight copies of early stopping; default: every epoch improved). Where the improvements themselves
+    are known (the firmware reports them: run records' `copies`), pass them as `best_epoch`: the copies are exact."""
     if phase == "collection":
         c = {k: v * w.samples for k, v in _frozen_counts(w).items()}
         return {**c, "samples": float(w.samples), "constant": 1.0}
@@ -172,8 +182,8 @@ def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
         hidden = sum(o for _, o in w.head[:-1])
         rows = sum(o for _, o in w.head)  # gradient rows: one per output of every layer (bias gradient + loop set-up)
         compares, sifts = heap_sort_work(ntr)
-        # early stopping copies the weights at start, at every improvement (at most the best epoch's number; the
-        # improvements themselves are data: an upper bound) and back at the end
+        # early stopping copies the weights at start, at every improvement (at most the best epoch's number: an upper
+        # bound when the improvements are not known) and back at the end
         improvements = epochs if best_epoch is None else best_epoch
         out = {k: epochs * n * v for k, v in _head_forward(w).items()}  # mt_forward: training and validation
         out.update({

@@ -40,8 +40,8 @@ def valid_taps(out_len: int, stride: int, padding: int, k: int, n: int) -> list[
 
 
 def conv_counts(layer: LayerSpec) -> dict[str, int]:
-    """macs, dot calls (one per output and valid kernel row) and the dot products' tail MACs (run % 4) of one
-    conv1d / conv2d call, from the valid taps of each position."""
+    """macs, dot calls (one per output and valid kernel row), the dot products' tail MACs (run % 4), and the calls
+    that run the unrolled loop or a tail, of one conv1d / conv2d call, from the valid taps of each position."""
     k, s, p = layer.kernel, layer.stride, layer.padding
     cin, cout = layer.in_shape[-1], layer.out_shape[-1]
     if layer.kind == "conv1d":
@@ -53,10 +53,13 @@ def conv_counts(layer: LayerSpec) -> dict[str, int]:
     runs = [c * cin for c in cols]
     # per output channel: for each (row position, column position), rows[oy] dot calls of length runs[ox]
     row_taps = sum(rows)
-    macs = cout * row_taps * sum(runs)
-    calls = cout * row_taps * len(runs) if layer.kind == "conv2d" else cout * len(runs)
-    tails = cout * (row_taps if layer.kind == "conv2d" else 1) * sum(r % 4 for r in runs)
-    return {"macs": macs, "dot_calls": calls, "dot_tail_macs": tails}
+    per_run = cout * (row_taps if layer.kind == "conv2d" else 1)  # calls of each run length in runs
+    return {"macs": cout * row_taps * sum(runs), "dot_calls": per_run * len(runs),
+            "dot_tail_macs": per_run * sum(r % 4 for r in runs),
+            # nn_dot enters its 4-way unrolled loop only for runs of 4 or more (about 11 instructions; digits_cnn's
+            # conv1, 3 taps x 1 channel, never does) and its tail loop only for a remainder
+            "long_dot_calls": per_run * sum(1 for r in runs if r >= 4),
+            "tail_dot_calls": per_run * sum(1 for r in runs if r % 4)}
 
 
 def recurrent_counts(layer: LayerSpec, in_bits: int) -> dict[str, float]:

@@ -29,10 +29,11 @@ METRICS = {  # metric -> (unit, needs a phase)
     "stack": ("B", False),
     # real boards (nrf52840dk validations: the emulator map's own records)
     "cycles": ("cycles", True),  # DWT->CYCCNT per phase
-    "energy_uj": ("uJ", True),  # PPK2: run-average current x supply x phase time
+    "energy_nj": ("nJ", True),  # PPK2: run-average current x supply x phase time
 }
 CONFIG_COLUMNS = ("task", "model", "cut", "hidden", "classes", "samples", "epochs", "patience", "batch", "momentum",
-                  "scheme", "test", "epochs_run", "best_epoch")
+                  "scheme", "test", "epochs_run", "best_epoch", "improvements")
+OPTIONAL_COLUMNS = ("improvements",)  # not in files written before the firmware reported it (read as unknown)
 COUNT_COLUMNS = ("feature", "head_params", "head_macs")  # derived; checked on load
 PROVENANCE_COLUMNS = ("source", "sources_sha256", "elf_sha256", "toolchain", "emulator", "date")
 COLUMNS = ("key", "board", *CONFIG_COLUMNS, *COUNT_COLUMNS, "metric", "phase", "value", "unit", *PROVENANCE_COLUMNS)
@@ -53,6 +54,7 @@ class RunRecord:
     test: int  # test inputs of the evaluation phase (and stored in flash)
     epochs_run: int
     best_epoch: int  # early stopping copies the weights at every improvement: at most this many copies
+    improvements: int | None  # the improvements the firmware counted (None: not reported, best_epoch bounds them)
     metric: str
     phase: str  # "" for memory metrics
     value: float
@@ -66,6 +68,11 @@ class RunRecord:
     @property
     def where(self) -> str:
         return f"{self.file}, line {self.line}"
+
+    @property
+    def copies(self) -> int:
+        """The weight copies' count the model takes: the improvements when reported, else their bound."""
+        return self.best_epoch if self.improvements is None else self.improvements
 
     @property
     def cost(self) -> str:
@@ -95,13 +102,14 @@ def run_key(config: Configuration, classes: int, test: int) -> str:
 
 
 def make_rows(board: str, config: Configuration, classes: int, test: int, epochs_run: int, best_epoch: int,
-              measured: dict[str, float], provenance: dict[str, str], key: str | None = None) -> list[dict]:
+              measured: dict[str, float], provenance: dict[str, str], key: str | None = None,
+              improvements: int | None = None) -> list[dict]:
     """CSV rows of one run; `measured` maps cost names (instructions.<phase>, peak_ram, flash, ...) to values."""
     base = {"key": key or run_key(config, classes, test), "board": board, "task": config.task,
             "model": config.model, "cut": config.cut, "hidden": config.hidden, "classes": classes,
             "samples": config.samples, "epochs": config.epochs, "patience": config.patience, "batch": config.batch,
             "momentum": f"{config.momentum:g}", "scheme": config.scheme, "test": test, "epochs_run": epochs_run,
-            "best_epoch": best_epoch,
+            "best_epoch": best_epoch, "improvements": "" if improvements is None else improvements,
             **counts_of(config, classes)}
     rows = []
     for cost, value in measured.items():
@@ -118,8 +126,17 @@ def append_rows(path: str | Path, rows: list[dict]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists() or path.stat().st_size == 0
+    columns = list(COLUMNS)
+    if not new:  # keep an existing file's columns (one written before an optional column existed has fewer)
+        with path.open(newline="") as fh:
+            columns = next(csv.reader(fh), columns)
+        unknown = [c for c in columns if c not in COLUMNS]
+        missing = [c for c in COLUMNS if c not in columns and c not in OPTIONAL_COLUMNS]
+        if unknown or missing:
+            raise RunRecordError(f"{path}: its header does not match the run-record columns "
+                                 f"({', '.join(unknown + missing)}); move it aside to start a new file")
     with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerows(rows)
@@ -140,7 +157,7 @@ def load_runs(path: str | Path) -> list[RunRecord]:
     try:
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+            missing = [c for c in COLUMNS if c not in (reader.fieldnames or []) and c not in OPTIONAL_COLUMNS]
             if missing:
                 raise RunRecordError(f"{path}: missing column(s) {', '.join(missing)}")
             rows = [_parse(row, path, reader.line_num) for row in reader]
@@ -209,9 +226,14 @@ def _parse(row: dict, path: Path, line: int) -> RunRecord:
     best_epoch = integer("best_epoch", 0)
     if best_epoch > epochs_run:
         raise fail("best_epoch", f"after the {epochs_run} epochs run")
+    improvements = None
+    if (row.get("improvements") or "").strip() not in ("", "-"):
+        improvements = integer("improvements", 0)
+        if improvements > best_epoch:
+            raise fail("improvements", f"more than the best epoch {best_epoch}")
     return RunRecord(file=str(path), line=line, key=text("key"), board=text("board"), config=config,
                      classes=classes, test=integer("test"), epochs_run=epochs_run, best_epoch=best_epoch,
-                     metric=metric, phase=phase,
+                     improvements=improvements, metric=metric, phase=phase,
                      value=float(integer("value", 1)), source=text("source"), sources_sha256=text("sources_sha256"),
                      elf_sha256=text("elf_sha256"), toolchain=text("toolchain"), emulator=text("emulator"),
                      date=text("date"))

@@ -4,7 +4,8 @@ Every point is a full firmware of a zoo model at one cut (so the frozen layers a
 that cut reaches) with a head shape, batch size, sample count and epoch budget; patience = epochs, so the epochs
 run are known. The grid: digits_cnn (conv2d, maxpool, fc, ReLU) here, and the recurrent models' conv1d, LSTM and
 GRU kernels (int8 and int16 sequences) from firmware/calibrate_rnn.py, whose har3b points run on generated UCI HAR
-data (rows with source `campaign:generated-uci-har`). Each point goes through the same generate -> build -> run ->
+data (rows with source `campaign:generated-uci-har`), and the paper's CIFAR CNN from firmware/calibrate_cifar.py on
+generated CIFAR-10 files (`campaign:generated-cifar10`). Each point goes through the same generate -> build -> run ->
 parse path as `dse validate` (firmware.validate), and becomes rows of cost_models.runs: instructions per phase,
 peak RAM, flash, static RAM, stack, with provenance. Finished points are skipped by key, so an interrupted campaign
 resumes.
@@ -21,6 +22,7 @@ from typing import Callable, Iterable
 
 from models.config import Configuration
 
+from .calibrate_cifar import CifarGrid
 from .calibrate_rnn import RnnGrid, campaign_data, campaign_source
 from .records import Predicted, ValidationRecord
 
@@ -49,6 +51,7 @@ class Grid:
         ("fc1", 8, 1, 60, 3), ("conv2", 0, 2, 90, 3), ("pool2", 16, 32, 200, 3),
     )
     recurrent: RnnGrid | None = RnnGrid()  # conv1d / LSTM / GRU points of har_rnn and motions_rnn (None: digits only)
+    cifar: CifarGrid | None = CifarGrid()  # the paper's CIFAR CNN on generated CIFAR-10 files (None: leave out)
 
     def configurations(self) -> list[Configuration]:
         out = [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
@@ -56,7 +59,8 @@ class Grid:
                for c, h, b, n, e in itertools.product(self.cuts, self.hidden, self.batch, self.samples, self.epochs)]
         out += [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
                               patience=e) for c, h, b, n, e in self.epoch_variants]
-        return out + (self.recurrent.configurations() if self.recurrent else [])
+        return (out + (self.recurrent.configurations() if self.recurrent else [])
+                + (self.cifar.configurations() if self.cifar else []))
 
 
 def rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
@@ -79,7 +83,7 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
     provenance = {"source": source, "sources_sha256": p.sources_sha256, "elf_sha256": p.elf_sha256,
                   "toolchain": p.toolchain, "emulator": emulator, "date": (p.date_utc or "")[:10]}
     return make_rows(record.board, config, classes, m.test, m.epochs_run, m.best_epoch or 0, measured, provenance,
-                     key=run_key(config, classes, m.test))
+                     key=run_key(config, classes, m.test), improvements=m.improvements)
 
 
 def timed_rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
@@ -96,14 +100,14 @@ def timed_rows_from_validation(record: ValidationRecord, source: str, classes: i
 
         classes = get_task(config.task).classes
     measured = {f"cycles.{k}": v for k, v in m.cycles.items()}
-    measured.update({f"energy_uj.{k}": round(v * 1e3) for k, v in (m.energy_mj or {}).items()})
+    measured.update({f"energy_nj.{k}": round(v * 1e6) for k, v in (m.energy_mj or {}).items()})
     p = record.provenance
     provenance = {"source": source, "sources_sha256": p.sources_sha256, "elf_sha256": p.elf_sha256,
                   "toolchain": p.toolchain, "emulator": f"{record.board} ({m.cycles_source or 'cycles'}"
                                                         f"{'; ' + m.energy_source if m.energy_mj else ''})",
                   "date": (p.date_utc or "")[:10]}
     return make_rows(record.board, config, classes, m.test, m.epochs_run, m.best_epoch or 0, measured, provenance,
-                     key=run_key(config, classes, m.test))
+                     key=run_key(config, classes, m.test), improvements=m.improvements)
 
 
 def measure(config: Configuration, board, work: Path, data_path: str | Path | None = None) -> ValidationRecord:

@@ -105,12 +105,20 @@ def generated_uci_har(root: str | Path, *, train_per_class: int = 14, test_per_c
 
 
 def campaign_data(task: str, work: str | Path) -> Path | None:
-    """The data path of a campaign point: har3b runs on a generated UCI HAR directory under `work` (the same
-    content every time, so the pretrained network and features come from the cache after the first point);
-    other tasks need none (digits, basicmotions ship with their packages)."""
-    return generated_uci_har(Path(work) / "generated-uci-har") if task == "har3b" else None
+    """The data path of a campaign point: har3b and cifar3 run on generated files in their data sets' layouts
+    under `work` (the same content every time, so the pretrained network and features come from the cache after
+    the first point); other tasks need none (digits, basicmotions ship with their packages)."""
+    if task == "har3b":
+        return generated_uci_har(Path(work) / "generated-uci-har")
+    if task == "cifar3":
+        from .calibrate_cifar import generated_cifar10
+
+        return generated_cifar10(Path(work) / "generated-cifar10")
+    return None
 
 
 def campaign_source(task: str) -> str:
     """The rows' source column: says when the inputs were generated rather than a data set's."""
-    return GENERATED_HAR_SOURCE if task == "har3b" else "campaign"
+    from .calibrate_cifar import GENERATED_CIFAR_SOURCE
+
+    return {"har3b": GENERATED_HAR_SOURCE, "cifar3": GENERATED_CIFAR_SOURCE}.get(task, "campaign")

@@ -290,22 +290,26 @@ def call_counts(shape: KernelShape) -> dict[str, float]:
     from cost_models import firmware_rnn as rnn
 
     layer = shape.layer()
+    dots = ("dot_tail_macs", "long_dot_calls", "tail_dot_calls")
     if shape.kind == "conv1d":
         c = rnn.conv_counts(layer)
         # one dot product per output (dot_calls = outputs: one count for both), nn_valid_taps per position
-        return {"macs": c["macs"], "dot_tail_macs": c["dot_tail_macs"], "dot_calls": c["dot_calls"],
+        return {"macs": c["macs"], "dot_calls": c["dot_calls"], **{k: c[k] for k in dots},
                 "positions": layer.out_shape[0], "calls": 1}
     if shape.kind == "conv2d":
         c = rnn.conv_counts(layer)  # one dot call per output and valid kernel row
-        return {"macs": c["macs"], "dot_tail_macs": c["dot_tail_macs"], "dot_calls": c["dot_calls"],
-                "pixels": layer.elements // layer.out_shape[-1], "output_elements": layer.elements, "calls": 1}
+        return {"macs": c["macs"], "dot_calls": c["dot_calls"], **{k: c[k] for k in dots},
+                "pixels": layer.elements // layer.out_shape[-1], "output_elements": layer.elements,
+                "rows": layer.out_shape[0], "calls": 1}
     if shape.kind == "fc":
+        run = layer.macs // max(layer.elements, 1)
         # dot_calls = output_elements = rows: one count for both
-        return {"macs": layer.macs, "dot_tail_macs": layer.elements * (layer.macs // max(layer.elements, 1) % 4),
-                "outputs": layer.elements, "calls": 1}
+        return {"macs": layer.macs, "dot_tail_macs": layer.elements * (run % 4),
+                "long_dot_calls": layer.elements if run >= 4 else 0, "tail_dot_calls": layer.elements if run % 4
+                else 0, "outputs": layer.elements, "calls": 1}
     if shape.kind == "maxpool2d":
         return {"compares": layer.compares, "pixels": layer.elements // layer.out_shape[-1],
-                "output_elements": layer.elements, "calls": 1}
+                "output_elements": layer.elements, "rows": layer.out_shape[0], "calls": 1}
     if shape.kind == "relu":
         return {"relu_elements": layer.elements if layer.relu else 0, "calls": 1}
     counts = {k: v for k, v in rnn.recurrent_counts(layer, shape.in_bits).items()
@@ -328,29 +332,6 @@ def _dot_runs(layer: LayerSpec) -> list[tuple[int, int]]:
     rows = rnn.valid_taps(layer.out_shape[0], s, p, k, layer.in_shape[0])
     cols = rnn.valid_taps(layer.out_shape[1], s, p, k, layer.in_shape[1])
     return [(c * cin, cout * r) for r in rows for c in cols]
-
-
-def missing_counts(shape: KernelShape) -> dict[str, float]:
-    """Terms the cost model does not count that this benchmark finds in the kernels' instructions (not used by
-    cost_models/; reported so the gap is measured, see docs/calibration.md):
-    - long_dot_calls: nn_dot calls of 4 MACs or more, which set up and leave its 4-way unrolled loop (about 11
-      instructions); shorter runs (digits_cnn's conv1: 3 taps x 1 channel) skip it.
-    - tail_dot_calls: nn_dot calls with a tail (run % 4 != 0), one more instruction.
-    - rows: output rows of conv2d (nn_valid_taps of the row, loop set-up) and maxpool2d (loop set-up)."""
-    layer = shape.layer()
-    out: dict[str, float] = {}
-    if shape.kind in ("conv1d", "conv2d", "fc"):
-        runs = _dot_runs(layer)
-        out["long_dot_calls"] = sum(n for r, n in runs if r >= 4)
-        out["tail_dot_calls"] = sum(n for r, n in runs if r % 4)
-    if shape.kind in ("conv2d", "maxpool2d"):
-        out["rows"] = layer.out_shape[0]
-    return out
-
-
-def extended_counts(shape: KernelShape) -> dict[str, float]:
-    """The cost model's counts plus the terms it misses (`missing_counts`)."""
-    return {**call_counts(shape), **missing_counts(shape)}
 
 
 def fit(runs: list[KernelRun], counts=call_counts) -> dict[str, float]:
@@ -381,13 +362,9 @@ def leave_one_out(runs: list[KernelRun], counts=call_counts) -> list[tuple[Kerne
     return out
 
 
-def rows(runs: list[KernelRun], loo: dict[KernelShape, float], date: str,
-         loo_extended: dict[KernelShape, float] | None = None) -> list[dict]:
-    """CSV rows: loo_error with the cost model's counts, loo_error_extended with the missing terms added (empty
-    for kinds without any)."""
-    loo_extended = loo_extended or {}
+def rows(runs: list[KernelRun], loo: dict[KernelShape, float], date: str) -> list[dict]:
+    """CSV rows: loo_error with the cost model's counts."""
     return [{"kind": r.shape.kind, "shape": r.shape.name, **{k: v for k, v in asdict(r.shape).items() if k != "kind"},
-             "instructions": r.instructions, "loo_error": loo.get(r.shape),
-             "loo_error_extended": loo_extended.get(r.shape), "sources_sha256": r.sources_sha256,
+             "instructions": r.instructions, "loo_error": loo.get(r.shape), "sources_sha256": r.sources_sha256,
              "elf_sha256": r.elf_sha256, "toolchain": r.toolchain, "emulator": r.emulator, "date": date}
             for r in runs]

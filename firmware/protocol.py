@@ -34,6 +34,7 @@ class Report:
     stack_bytes: int | None  # None where the board cannot measure it (-1 on the wire)
     heap_bytes: int | None
     status: int
+    improvements: int | None = None  # validation-loss improvements (weight copies); None: firmware before it
     cycles: dict[str, int] | None = None  # phase -> CPU cycles (silicon: DWT->CYCCNT)
     host_ns: dict[str, int] | None = None  # phase -> ns (host board: its "cycle" counter is a clock in ns)
     features: dict[int, bytes] = field(default_factory=dict)  # dump mode: store row -> bytes
@@ -145,6 +146,7 @@ def parse(text: str, *, cycles_are_ns: bool = False) -> Report:
         samples=hello["samples"], train=hello["train"], val=hello["val"], test=hello["test"],
         feature_bytes=hello["feature"], features_fnv1a=fnv, features_n=_int(seen["features"], "n", "features"),
         epochs_run=_int(seen["train"], "epochs_run", "train"), best_epoch=_int(seen["train"], "best_epoch", "train"),
+        improvements=_int(seen["train"], "improvements", "train") if "improvements" in seen["train"] else None,
         correct=_int(seen["result"], "correct", "result"), test_count=_int(seen["result"], "test", "result"),
         stack_bytes=None if stack < 0 else stack, heap_bytes=None if heap < 0 else heap,
         status=_int(seen["done"], "status", "done"), features=features, lines=lines, noise=noise)

@@ -40,6 +40,7 @@ class Measured:
     test: int | None = None
     epochs_run: int | None = None
     best_epoch: int | None = None
+    improvements: int | None = None  # validation-loss improvements on the board (each copies the weights)
     features_fnv: str | None = None  # FNV-1a 32 of the sample store, as the firmware computed it
     features_expected_fnv: str | None = None  # the same hash of the Python (integer reference) features
     features_match: bool | None = None

@@ -244,6 +244,7 @@ def _measured_from(record: ValidationRecord, report, result, gen, board) -> None
     m.correct, m.test = int(report.correct), int(report.test_count)
     m.accuracy = report.correct / report.test_count if report.test_count else None
     m.epochs_run, m.best_epoch = int(report.epochs_run), int(report.best_epoch)
+    m.improvements = report.improvements
     m.features_fnv = f"0x{report.features_fnv1a:08x}"
     m.features_match = report.features_fnv1a == gen.expected_fnv1a
     m.stack_bytes, m.heap_bytes = report.stack_bytes, report.heap_bytes

@@ -75,6 +75,38 @@ def test_record_errors_name_file_line_column(tmp_path):
     assert len(measured_keys(path)) == len({r["key"] for r in rows})
 
 
+def test_improvements_column_is_optional_and_kept(tmp_path):
+    """Files written before the firmware reported its improvements load (copies bounded by the best epoch) and
+    keep their header when appended to; reported improvements are the copies the model counts."""
+    path = tmp_path / "runs.csv"
+    _synthetic(path, COEF)
+    rows = list(csv.DictReader(path.open()))
+    assert rows[0]["improvements"] == "" and load_runs(path)[0].improvements is None
+    old = tmp_path / "old.csv"
+    columns = [c for c in rows[0] if c != "improvements"]
+    with old.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows[:4])
+    c = Configuration("digits", "digits_cnn", "fc1", 8, 40, 5)
+    append_rows(old, make_rows("qemu-an386", c, 3, 10, 5, 4, {"flash": 1000}, PROV, improvements=2))
+    assert next(csv.reader(old.open())) == columns
+    loaded = load_runs(old)
+    assert loaded[-1].improvements is None and loaded[-1].copies == 4  # the column was not there to keep it
+    new = tmp_path / "new.csv"
+    append_rows(new, make_rows("qemu-an386", c, 3, 10, 5, 4, {"flash": 1000}, PROV, improvements=2))
+    assert load_runs(new)[0].improvements == 2 and load_runs(new)[0].copies == 2
+    bad = tmp_path / "bad.csv"
+    append_rows(bad, make_rows("qemu-an386", c, 3, 10, 5, 4, {"flash": 1000}, PROV, improvements=2))
+    bad.write_text(bad.read_text().replace(",4,2,", ",4,5,"))
+    with pytest.raises(RunRecordError, match="column improvements: more than the best epoch 4"):
+        load_runs(bad)
+    strange = tmp_path / "strange.csv"
+    strange.write_text("key,board,whatever\n")
+    with pytest.raises(RunRecordError, match="header does not match"):
+        append_rows(strange, make_rows("qemu-an386", c, 3, 10, 5, 4, {"flash": 1000}, PROV))
+
+
 def test_memory_terms_follow_the_c_arrays():
     c = Configuration(task="digits", model="digits_cnn", cut="pool2", hidden=8, samples=100, epochs=5, batch=8)
     w = workload_from_config(c, 3)

@@ -91,3 +91,13 @@ def test_run_result_report_on_host_names_ns():
                        board="host", host_ns={"training": 2000})
     report = result.report()
     assert report.host_ns["training"] == 2000 and report.cycles is None
+
+
+def test_improvements_are_read_when_the_firmware_reports_them():
+    """The weight copies of early stopping: reported since the firmware counts them; older output has none."""
+    reported = [dict(o, improvements=2) if o["event"] == "train" else o for o in GOOD]
+    assert parse(_text(reported)).improvements == 2
+    assert parse(_text(GOOD)).improvements is None
+    broken = [dict(o, improvements="two") if o["event"] == "train" else o for o in GOOD]
+    with pytest.raises(ProtocolError, match="improvements"):
+        parse(_text(broken))

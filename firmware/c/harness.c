@@ -161,6 +161,8 @@ int main(void)
     out_u64(train.epochs_run);
     out_str(",\"best_epoch\":");
     out_u64(train.best_epoch);
+    out_str(",\"improvements\":");
+    out_u64(train.improvements);
     out_str("}\n");
 
     /* evaluation: held-out target test inputs through the frozen layers and the trained head */

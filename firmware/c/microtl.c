@@ -375,7 +375,7 @@ static float mt_val_loss(const uint8_t *labels)
 
 void mt_train(const uint8_t *labels, mt_train_result *result)
 {
-    uint32_t epoch, start, best_epoch = 0, epochs_run = 0;
+    uint32_t epoch, start, best_epoch = 0, epochs_run = 0, improvements = 0;
     float best_loss = INFINITY;
     mt_init_uniform(DSE_HEAD_SEED, 0, MT_L1_OUT, F, mt_params + MT_W1);
     memset(mt_params + MT_B1, 0, sizeof(float) * MT_L1_OUT);
@@ -402,6 +402,7 @@ void mt_train(const uint8_t *labels, mt_train_result *result)
         if (loss < best_loss) {  /* NaN never improves */
             best_loss = loss;
             best_epoch = epoch;
+            improvements++;  /* reported: the copies are the one data-dependent cost of training */
             memcpy(mt_best, mt_params, sizeof(mt_params));
         }
         if (epoch - best_epoch >= DSE_PATIENCE) break;
@@ -412,6 +413,7 @@ void mt_train(const uint8_t *labels, mt_train_result *result)
         memcpy(mt_params, mt_best, sizeof(mt_params));
     result->epochs_run = epochs_run;
     result->best_epoch = best_epoch;
+    result->improvements = improvements;
 }
 
 uint32_t mt_predict(const mt_feature_t *feature)

@@ -62,6 +62,7 @@ uint32_t mt_store_bytes(void);
 typedef struct {
     uint32_t epochs_run;
     uint32_t best_epoch;  /* 1-based epoch of the kept weights; 0 = the initial weights */
+    uint32_t improvements;  /* validation-loss improvements, each a copy of the weights (<= best_epoch) */
 } mt_train_result;
 
 /* Train a fresh head (seed DSE_HEAD_SEED) on the store; labels[i] is the class of store row i. The kept weights
