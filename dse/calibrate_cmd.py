@@ -76,20 +76,19 @@ def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple
             except (ValueError, KeyError, TypeError) as exc:
                 raise UserError(f"{f}: not a validation record ({' '.join(str(exc).split())})") from None
     done = measured_keys(out_csv)
-    added = skipped = 0
-    for record in records:
+    new: list[list[dict]] = []
+    for record in records:  # every record converted before the first row is written
         try:
             rows = rows_of(record, source=f"validation:{record.study}/trial-{record.trial}")
         except ValueError as exc:  # a configuration the registries no longer know
             raise UserError(f"validation record of trial {record.trial} ({record.study}): "
                             f"{' '.join(str(exc).split())}") from None
-        if not rows or rows[0]["key"] in done:
-            skipped += 1
-            continue
+        if rows and rows[0]["key"] not in done:
+            new.append(rows)
+            done.add(rows[0]["key"])
+    for rows in new:
         append_rows(out_csv, rows)
-        done.add(rows[0]["key"])
-        added += 1
-    return added, skipped
+    return len(new), len(records) - len(new)
 
 
 def cmd_calibrate(args) -> int:
