@@ -65,7 +65,7 @@ def main() -> int:
 
     task = tomllib.loads(Path(args.study).read_text()).get("task", {}).get("name")
     if args.data == "generated":
-        from firmware.calibrate_rnn import campaign_data
+        from firmware.calibrate import campaign_data
 
         generated = campaign_data(task, Path(work.name) / "data")
         if generated is None:

@@ -24,11 +24,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _report(kb, rs, counts) -> dict:
+def _report(kb, rs) -> dict:
     """Print one kind's fit and leave-one-out figures; return {shape: left-out error}."""
-    coef = kb.fit(rs, counts)
-    fit_err = [kb.predict(coef, r.shape, counts) / r.instructions - 1 for r in rs]
-    errs = kb.leave_one_out(rs, counts)
+    coef = kb.fit(rs)
+    fit_err = [kb.predict(coef, r.shape) / r.instructions - 1 for r in rs]
+    errs = kb.leave_one_out(rs)
     a = [abs(e) for _, e in errs]
     worst = max(errs, key=lambda x: abs(x[1]))[0].shape.name
     print(f"in-sample worst {max(map(abs, fit_err)):.3%}; leave one shape out mean {sum(a) / len(a):.3%}, "
@@ -51,7 +51,7 @@ def main() -> int:
     for kind in kb.KINDS:
         rs = [r for r in runs if r.shape.kind == kind and r.shape.sign == 0]
         print(f"  {kind:9s} {len(rs):3d} shapes, cost model's counts: ", end="")
-        loo.update(_report(kb, rs, kb.call_counts))
+        loo.update(_report(kb, rs))
     by_shape = {r.shape: r.instructions for r in runs}
     for n in sorted({s.in_dim for s in kb.relu_sign_grid()}):
         mixed, pos, neg = (by_shape.get(kb.KernelShape.relu(n, sign)) for sign in (0, 1, -1))

@@ -289,7 +289,7 @@ def own_timed_runs(board: Board, fw_cal) -> list[TimedRun]:
             raise EmulatorMapError(f"{r.where}: a run of board {r.board!r} among the records of {board.name!r}")
         if r.metric not in ("cycles", "energy_nj"):
             continue
-        first, cycles, energy = groups.setdefault((r.key, r.source), (r, {}, {}))
+        _, cycles, energy = groups.setdefault((r.key, r.source), (r, {}, {}))
         (cycles if r.metric == "cycles" else energy)[r.phase] = r.value
     out = []
     for (key, source), (r, cycles, energy) in groups.items():

@@ -87,12 +87,10 @@ def _frozen_counts(w: Workload) -> dict[str, float]:
             if layer.kind == "conv2d":
                 c["rows"] += layer.out_shape[0]  # per output row: its valid kernel rows, loop set-up
         elif layer.kind == "fc":
-            run = layer.macs // max(layer.elements, 1)
-            c["macs_fc"] += layer.macs
-            c["dot_calls"] += layer.elements
-            c["dot_tail_macs"] += layer.elements * (run % 4)
-            c["long_dot_calls"] += layer.elements if run >= 4 else 0
-            c["tail_dot_calls"] += layer.elements if run % 4 else 0
+            fc = rnn.fc_counts(layer)
+            c["macs_fc"] += fc.pop("macs")
+            for k, v in fc.items():
+                c[k] += v
         elif layer.kind == "maxpool2d":
             c["compares"] += layer.compares
             c["pixels"] += layer.elements // layer.out_shape[-1]

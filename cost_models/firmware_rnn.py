@@ -62,6 +62,14 @@ def conv_counts(layer: LayerSpec) -> dict[str, int]:
             "tail_dot_calls": per_run * sum(1 for r in runs if r % 4)}
 
 
+def fc_counts(layer: LayerSpec) -> dict[str, int]:
+    """macs, dot calls (one per output: a run of the whole input), tail MACs and the calls that run nn_dot's
+    unrolled loop or a tail, of one nn_fc_q7 call (the names of conv_counts)."""
+    run, outputs = layer.macs // max(layer.elements, 1), layer.elements
+    return {"macs": layer.macs, "dot_calls": outputs, "dot_tail_macs": outputs * (run % 4),
+            "long_dot_calls": outputs if run >= 4 else 0, "tail_dot_calls": outputs if run % 4 else 0}
+
+
 def recurrent_counts(layer: LayerSpec, in_bits: int) -> dict[str, float]:
     """Counts of one nn_lstm_q7 / nn_gru_q7 call (see the module docstring)."""
     c = dict.fromkeys(COUNTS, 0.0)

@@ -22,11 +22,27 @@ from typing import Callable, Iterable
 
 from models.config import Configuration
 
-from .calibrate_cifar import CifarGrid
-from .calibrate_rnn import RnnGrid, campaign_data, campaign_source
+from .calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
+from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har
 from .records import Predicted, ValidationRecord
 
 CAMPAIGN_TIMEOUT_S = 300.0
+
+
+def campaign_data(task: str, work: str | Path) -> Path | None:
+    """The data path of a campaign point: har3b and cifar3 run on generated files in their data sets' layouts
+    under `work` (the same content every time, so the pretrained network and features come from the cache after
+    the first point); other tasks need none (digits, basicmotions ship with their packages)."""
+    if task == "har3b":
+        return generated_uci_har(Path(work) / "generated-uci-har")
+    if task == "cifar3":
+        return generated_cifar10(Path(work) / "generated-cifar10")
+    return None
+
+
+def campaign_source(task: str) -> str:
+    """The rows' source column: says when the inputs were generated rather than a data set's."""
+    return {"har3b": GENERATED_HAR_SOURCE, "cifar3": GENERATED_CIFAR_SOURCE}.get(task, "campaign")
 
 
 @dataclass(frozen=True)

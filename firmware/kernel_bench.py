@@ -302,11 +302,8 @@ def call_counts(shape: KernelShape) -> dict[str, float]:
                 "pixels": layer.elements // layer.out_shape[-1], "output_elements": layer.elements,
                 "rows": layer.out_shape[0], "calls": 1}
     if shape.kind == "fc":
-        run = layer.macs // max(layer.elements, 1)
-        # dot_calls = output_elements = rows: one count for both
-        return {"macs": layer.macs, "dot_tail_macs": layer.elements * (run % 4),
-                "long_dot_calls": layer.elements if run >= 4 else 0, "tail_dot_calls": layer.elements if run % 4
-                else 0, "outputs": layer.elements, "calls": 1}
+        c = rnn.fc_counts(layer)  # dot_calls = output_elements = rows: one count for both
+        return {"macs": c["macs"], **{k: c[k] for k in dots}, "outputs": c["dot_calls"], "calls": 1}
     if shape.kind == "maxpool2d":
         return {"compares": layer.compares, "pixels": layer.elements // layer.out_shape[-1],
                 "output_elements": layer.elements, "rows": layer.out_shape[0], "calls": 1}
@@ -318,29 +315,13 @@ def call_counts(shape: KernelShape) -> dict[str, float]:
     return {**counts, "calls": 1}
 
 
-def _dot_runs(layer: LayerSpec) -> list[tuple[int, int]]:
-    """(run length, nn_dot calls of that length) of one conv1d / conv2d / fc call, from the valid taps as
-    cost_models.firmware_rnn.conv_counts walks them (their sums are its macs and dot_calls)."""
-    from cost_models import firmware_rnn as rnn
-
-    if layer.kind == "fc":
-        return [(layer.macs // max(layer.elements, 1), layer.elements)]
-    k, s, p = layer.kernel, layer.stride, layer.padding
-    cin, cout = layer.in_shape[-1], layer.out_shape[-1]
-    if layer.kind == "conv1d":
-        return [(c * cin, cout) for c in rnn.valid_taps(layer.out_shape[0], s, p, k, layer.in_shape[0])]
-    rows = rnn.valid_taps(layer.out_shape[0], s, p, k, layer.in_shape[0])
-    cols = rnn.valid_taps(layer.out_shape[1], s, p, k, layer.in_shape[1])
-    return [(c * cin, cout * r) for r in rows for c in cols]
-
-
-def fit(runs: list[KernelRun], counts=call_counts) -> dict[str, float]:
+def fit(runs: list[KernelRun]) -> dict[str, float]:
     """NNLS of the calls' instructions on their counts (relative residuals), one kernel kind at a time."""
     import numpy as np
     from scipy.optimize import nnls
 
-    names = sorted({k for r in runs for k in counts(r.shape)})
-    X = np.array([[counts(r.shape).get(k, 0.0) for k in names] for r in runs])
+    names = sorted({k for r in runs for k in call_counts(r.shape)})
+    X = np.array([[call_counts(r.shape).get(k, 0.0) for k in names] for r in runs])
     y = np.array([float(r.instructions) for r in runs])
     A = X / y[:, None]
     scale = np.linalg.norm(A, axis=0)
@@ -349,16 +330,16 @@ def fit(runs: list[KernelRun], counts=call_counts) -> dict[str, float]:
     return {k: float(v) for k, v in zip(names, c / scale)}
 
 
-def predict(coef: dict[str, float], shape: KernelShape, counts=call_counts) -> float:
-    return sum(coef.get(k, 0.0) * v for k, v in counts(shape).items())
+def predict(coef: dict[str, float], shape: KernelShape) -> float:
+    return sum(coef.get(k, 0.0) * v for k, v in call_counts(shape).items())
 
 
-def leave_one_out(runs: list[KernelRun], counts=call_counts) -> list[tuple[KernelRun, float]]:
+def leave_one_out(runs: list[KernelRun]) -> list[tuple[KernelRun, float]]:
     """(run, predicted / measured - 1) with each shape predicted by the fit on the other shapes of its kind."""
     out = []
     for r in runs:
         others = [o for o in runs if o.shape.kind == r.shape.kind and o.shape != r.shape]
-        out.append((r, predict(fit(others, counts), r.shape, counts) / r.instructions - 1))
+        out.append((r, predict(fit(others), r.shape) / r.instructions - 1))
     return out
 
 

@@ -3,7 +3,8 @@ cost models can count, keys are unique, every cut of both recurrent models is co
 directory reads through the real loader (file layout, 9 signals x 128 steps, labels 1-6)."""
 from cost_models.runs import run_key
 from cost_models.workload import workload_from_config
-from firmware.calibrate_rnn import RnnGrid, campaign_data, campaign_source, generated_uci_har
+from firmware.calibrate import campaign_data, campaign_source
+from firmware.calibrate_rnn import RnnGrid, generated_uci_har
 from models.datasets import uci_har
 from models.tasks import get_task
 from models.zoo import get_model

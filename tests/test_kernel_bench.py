@@ -113,10 +113,24 @@ def test_image_kernel_counts_are_the_cost_models():
         assert {k: v for k, v in mine.items() if v} == frozen, shape.name
 
 
+def _dot_runs(layer: LayerSpec) -> list[tuple[int, int]]:
+    """(run length, nn_dot calls of that length) of one conv1d / conv2d / fc call, from the valid taps as
+    cost_models.firmware_rnn.conv_counts walks them (their sums are its macs and dot_calls)."""
+    if layer.kind == "fc":
+        return [(layer.macs // max(layer.elements, 1), layer.elements)]
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    cin, cout = layer.in_shape[-1], layer.out_shape[-1]
+    if layer.kind == "conv1d":
+        return [(c * cin, cout) for c in rnn.valid_taps(layer.out_shape[0], s, p, k, layer.in_shape[0])]
+    rows = rnn.valid_taps(layer.out_shape[0], s, p, k, layer.in_shape[0])
+    cols = rnn.valid_taps(layer.out_shape[1], s, p, k, layer.in_shape[1])
+    return [(c * cin, cout * r) for r in rows for c in cols]
+
+
 @pytest.mark.parametrize("shape", [s for s in kb.default_grid() if s.kind in ("conv1d", "conv2d", "fc")],
                          ids=lambda s: s.name)
 def test_dot_runs_sum_to_the_conv_counts(shape):
-    runs = kb._dot_runs(shape.layer())
+    runs = _dot_runs(shape.layer())
     c = kb.call_counts(shape)
     assert sum(r * n for r, n in runs) == c["macs"]
     assert sum(n for _, n in runs) == c.get("dot_calls", c.get("outputs"))
