@@ -1,0 +1,42 @@
+"""Which implementation of a frozen-layer kernel our firmware runs, and the scratch memory it needs.
+
+One place for two firmware facts that code generation (firmware/codegen.py: the arena plan) and the cost models
+(instructions and RAM) must agree on:
+- `fast_path(layer, board_kind)`: whether the Cortex-M4 DSP kernel (firmware/c, ACLE intrinsics) takes this
+  layer's shape on a board of that kind, or the portable C kernel runs (the fast kernels fall back to the portable
+  ones for shapes they cannot take: never silently wrong);
+- `scratch_bytes(layer)`: the scratch buffer (expanded q15 patches / vectors) the fast kernel needs, placed in the
+  frozen arena by the liveness plan. Generated sources are the same for every board, so the scratch is reserved
+  whether or not the board runs the fast path.
+
+`layer` is any object with the zoo's layer fields (`models.zoo.LayerSpec`, `models.quantize.QLayer`): kind,
+in_shape, out_shape, kernel, stride, padding.
+"""
+from __future__ import annotations
+
+from math import prod
+
+Q15 = 2  # bytes of one expanded q15 value
+
+# board kinds: "cortex-m4" builds the DSP kernels (qemu-an386, nrf52840dk); "portable" is the plain C (host)
+FAST_BOARD_KINDS = ("cortex-m4",)
+
+
+def fast_path(layer, board_kind: str = "cortex-m4") -> bool:
+    """True when the fast (DSP) kernel runs this layer on a board of `board_kind`."""
+    if board_kind not in FAST_BOARD_KINDS:
+        return False
+    return layer.kind in ("conv2d", "conv1d", "fc", "maxpool2d", "lstm", "gru")
+
+
+def scratch_bytes(layer) -> int:
+    """Bytes of scratch the fast kernel of `layer` needs (0: none)."""
+    if layer.kind == "conv2d":
+        in_ch = layer.in_shape[-1]
+        return 2 * layer.kernel * layer.kernel * in_ch * Q15  # two expanded patches
+    if layer.kind == "conv1d":
+        in_ch = layer.in_shape[-1]
+        return 2 * layer.kernel * in_ch * Q15
+    if layer.kind == "fc":
+        return prod(layer.in_shape) * Q15  # the input vector expanded once
+    return 0
