@@ -1,7 +1,9 @@
 """Trial -> generated C sources (dse_model.h, dse_model.c) for the firmware, plus what Python expects of a run.
 
 The sources hold the frozen int8 layers up to the cut only (weights, biases, shifts and a straight-line
-`dse_frozen_forward`), the head shape and hyper-parameters (floats as exact hex literals of their float32 value),
+`dse_frozen_forward` whose activations live in one static arena planned by liveness, cost_models/arena.py: a conv
+followed by a max pool computed fused, one pool row at a time; the caller's input pointer in, the caller's feature
+row out), the head shape and hyper-parameters (floats as exact hex literals of their float32 value),
 the head seed, the feature element type (int8, or int16 at a cut whose layer outputs int16: har_rnn's gru1 /
 gru2) and scale, and in flash the N collection inputs (int8, quantized with the model's input frac
 bits) with their labels - training samples first, then validation samples, each in the order of the Python draw -
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cost_models.arena import ArenaPlan, plan_arena
 from models.config import Configuration
 from models.data import draw_samples, max_balanced
 from models.head import SGDParams, accuracy, train_head
@@ -269,6 +272,7 @@ def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, h
         f"#define DSE_FEATURE_BYTES {cut_spec.bytes}u",
         f"#define DSE_FEATURE_FRAC_BITS {f_feature}",
         f"#define DSE_FEATURE_SCALE {c_float(2.0 ** -f_feature)}  /* 2^-{f_feature} */",
+        f"#define DSE_ARENA_BYTES {plan_arena(layers).size}u  /* the frozen layers' activations (liveness plan) */",
         f"#define DSE_HIDDEN {config.hidden}u",
         f"#define DSE_CLASSES {classes}u",
         f"#define DSE_BATCH {params.batch}u",
@@ -304,17 +308,19 @@ def _check_u16(layer: QLayer, *values: int) -> None:
             raise ValueError(f"codegen: layer {layer.name} has a dimension {v} beyond the kernels' uint16 range")
 
 
-def _call(layer: QLayer, src: str, dst: str) -> str:
+def _call(layer: QLayer, src: str, dst: str, scratch: str) -> str:
     if layer.kind == "conv2d":
         (h, w, cin), (oh, ow, cout) = layer.in_shape, layer.out_shape
         _check_u16(layer, h, w, cin, cout, oh, ow)
         return (f"nn_conv2d_q7({src}, {h}, {w}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
-                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {oh}, {ow});")
+                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {oh}, {ow}, "
+                f"{scratch});")
     if layer.kind == "conv1d":
         (steps, cin), (out_steps, cout) = layer.in_shape, layer.out_shape
         _check_u16(layer, steps, cin, cout, out_steps)
         return (f"nn_conv1d_q7({src}, {steps}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
-                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {out_steps});")
+                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {out_steps}, "
+                f"{scratch});")
     if layer.kind == "maxpool2d":
         (h, w, c), (oh, ow, _) = layer.in_shape, layer.out_shape
         _check_u16(layer, h, w, c, oh, ow)
@@ -330,8 +336,57 @@ def _call(layer: QLayer, src: str, dst: str) -> str:
         dim, rows = _size(layer.in_shape), layer.out_shape[-1]
         _check_u16(layer, dim, rows)
         return (f"nn_fc_q7({src}, {layer.name}_w, {dim}, {rows}, {layer.bias_shift}, {layer.out_shift}, "
-                f"{layer.name}_b, {dst});")
+                f"{layer.name}_b, {dst}, {scratch});")
     raise NotImplementedError(layer.kind)
+
+
+def _fused_calls(conv: QLayer, pool: QLayer, src: str, band: str, dst: str, scratch: str) -> list[str]:
+    """conv -> max pool, one pool row at a time: the k_p conv rows it reads into the band, then the pooled row."""
+    (h, w, cin), (_, ow, cout) = conv.in_shape, conv.out_shape
+    (ph, pw, _), k, s = pool.out_shape, pool.kernel, pool.stride
+    _check_u16(conv, h, w, cin, cout, ow, ph, pw, (ph - 1) * s + k)
+    return [
+        f"for (uint16_t r = 0; r < {ph}u; r++) {{  /* {conv.name} rows [r*{s}, r*{s} + {k}) -> {pool.name} row r */",
+        f"    nn_conv2d_rows_q7({src}, {h}, {w}, {cin}, {conv.name}_w, {cout}, {conv.kernel}, {conv.padding}, "
+        f"{conv.stride}, {conv.name}_b, {conv.bias_shift}, {conv.out_shift}, {band}, {ow}, "
+        f"(uint16_t)(r * {s}u), (uint16_t)(r * {s}u + {k}u), {scratch});",
+        f"    nn_maxpool2d_q7({band}, {k}, {ow}, {cout}, {k}, {s}, {dst} + r * {pw * cout}u, 1, {pw});",
+        "}",
+    ]
+
+
+def _forward_body(layers: list[QLayer], plan: ArenaPlan) -> list[str]:
+    """The statements of dse_frozen_forward: every step of the liveness plan at its arena offsets."""
+    by_name = {layer.name: layer for layer in layers}
+
+    def q7(name: str | None) -> str:
+        if name is None:
+            return "0"  # a kernel without scratch (the portable kernels ignore it)
+        if name in ("input", "feature"):
+            return name
+        return f"dse_arena.q7 + {plan.offset(name)}"
+
+    def q15(name: str | None) -> str:
+        return "0" if name is None else f"dse_arena.q15 + {plan.offset(name) // 2}"
+
+    body = []
+    for step in plan.steps:
+        head, tail = by_name[step.layers[0]], by_name[step.layers[-1]]
+        src, dst = q7(step.src), q7(step.dst)
+        if head.relu_in and head.kind != "maxpool2d":
+            if step.src == "input":
+                raise ValueError(f"codegen: layer {head.name} applies ReLU to the network input")
+            if head.in_bits != 8:
+                raise NotImplementedError(f"codegen: layer {head.name} applies ReLU to an int16 input")
+            body.append(f"nn_relu_q7({src}, {_size(head.in_shape)}u);  /* in place */")
+        if step.fused:
+            body += _fused_calls(head, tail, src, q7(step.band), dst, q15(step.scratch))
+        else:
+            body.append(_call(head, src, dst, q15(step.scratch)))
+        if tail.kind == "maxpool2d" and tail.relu_in:  # max and ReLU commute: ReLU on the pooled output
+            body.append(f"nn_relu_q7({dst}, {_size(tail.out_shape)}u);  /* {tail.name}'s input ReLU, after the "
+                        "pool */")
+    return ["    " + line for line in body]
 
 
 def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str:
@@ -368,31 +423,20 @@ def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str
             _c_array(layer.bias),
             "};",
         ]
-    # ping-pong activation buffers (bytes; int16-aligned unions for the int16 sequences of recurrent layers):
-    # layer i (not the last) writes buffer i % 2; the last writes the feature
-    sizes = [0, 0]
-    for i, layer in enumerate(layers[:-1]):
-        sizes[i % 2] = max(sizes[i % 2], _size(layer.out_shape) * layer.out_bits // 8)
-    body = []
-    for i, layer in enumerate(layers):
-        src = "input" if i == 0 else f"dse_act{(i - 1) % 2}.q7"
-        dst = "feature" if i == len(layers) - 1 else f"dse_act{i % 2}.q7"
-        if layer.relu_in:
-            if i == 0:
-                raise ValueError(f"codegen: layer {layer.name} applies ReLU to the network input")
-            if layer.in_bits != 8:
-                raise NotImplementedError(f"codegen: layer {layer.name} applies ReLU to an int16 input")
-            body.append(f"    nn_relu_q7({src}, {_size(layer.in_shape)}u);")
-        body.append(f"    {_call(layer, src, dst)}")
+    plan = plan_arena(layers)
     parts.append("")
-    for b, size in enumerate(sizes):
-        if size:
-            parts.append(f"static union {{ q7_t q7[{size}]; q15_t q15[{(size + 1) // 2}]; }} dse_act{b};")
+    parts.append(f"/* frozen arena, {plan.size} bytes, planned by liveness (cost_models/arena.py); step: buffer "
+                 "[offset, end) */")
+    for buf in sorted(plan.buffers, key=lambda b: (b.first, b.offset)):
+        parts.append(f"/*   {buf.first}-{buf.last}: {buf.name} [{buf.offset}, {buf.offset + buf.size}) */")
+    if plan.size:
+        parts.append(f"static union {{ uint32_t align; q7_t q7[{plan.size}]; q15_t q15[{plan.size // 2}]; }} "
+                     "dse_arena;")
     parts += [
         "",
         f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature)",
         "{",
-        *body,
+        *_forward_body(layers, plan),
         "}",
         "",
         f"const int8_t dse_collect_x[{max(len(x_collect), 1)}][{_size(qmodel.input_shape)}] = {{",

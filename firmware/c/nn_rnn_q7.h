@@ -21,9 +21,7 @@
 
 #include <stdint.h>
 
-#include "nn_q7.h"
-
-typedef int16_t q15_t;
+#include "nn_q7.h"  /* q7_t, q15_t */
 
 /* sigmoid / tanh of a q3.12 value, in q0.15 (sigmoid in [0, 32768], tanh in [-32767, 32767]): 257-entry table
  * over [0, 8] with linear interpolation, mirrored by symmetry. */
