@@ -41,11 +41,14 @@ def lib(tmp_path_factory):
                     f"-I{d}", f"-I{C_DIR}", str(C_DIR / "nn_q7.c"), str(C_DIR / "microtl.c"), "-o", str(so), "-lm"],
                    check=True)
     lib = ctypes.CDLL(str(so))
-    lib.nn_conv2d_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16]
-    lib.nn_conv1d_q7.argtypes = [P8, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16]
+    scratch = ctypes.c_void_p  # q15_t *: the portable kernels ignore it (None)
+    lib.nn_conv2d_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16, scratch]
+    lib.nn_conv2d_rows_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16, U16,
+                                      scratch]
+    lib.nn_conv1d_q7.argtypes = [P8, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, scratch]
     lib.nn_maxpool2d_q7.argtypes = [P8, U16, U16, U16, U16, U16, P8, U16, U16]
     lib.nn_relu_q7.argtypes = [P8, ctypes.c_uint32]
-    lib.nn_fc_q7.argtypes = [P8, P8, U16, U16, U16, U16, P8, P8]
+    lib.nn_fc_q7.argtypes = [P8, P8, U16, U16, U16, U16, P8, P8, scratch]
     u32 = ctypes.c_uint32
     lib.mt_mix32.argtypes, lib.mt_mix32.restype = [u32], u32
     lib.mt_rand_u32.argtypes, lib.mt_rand_u32.restype = [u32, u32, u32], u32
@@ -93,8 +96,74 @@ def test_conv2d_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32 (the reference refuses it)")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_conv2d_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), *ref.shape[:2])
+    lib.nn_conv2d_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), *ref.shape[:2],
+                     None)
     np.testing.assert_array_equal(out, ref)
+
+
+def _conv_case(rng, seed):
+    """A random conv2d (padding up to k - 1, stride 1-2) and its reference output, or None past int32."""
+    k = int(rng.integers(1, 4))
+    h, w = int(rng.integers(k, 11)), int(rng.integers(k, 9))
+    cin, cout = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+    stride, padding = int(rng.integers(1, 3)), int(rng.integers(0, k))
+    x = _random_int8(rng, (1, h, w, cin), extremes=seed % 3 == 0)
+    wt = _random_int8(rng, (cout, k, k, cin), extremes=seed % 3 == 0)
+    b = _random_int8(rng, (cout,), extremes=seed % 2 == 0)
+    bs, os_ = _shifts(rng)
+    try:
+        ref = intref.conv2d_q7(x, wt, b, bs, os_, stride, padding)[0]
+    except OverflowError:
+        return None
+    return (x, h, w, cin, wt, cout, k, padding, stride, b, bs, os_), ref
+
+
+@pytest.mark.parametrize("seed", _cases(40))
+def test_conv2d_rows_every_band_equals_full_conv(lib, seed):
+    """Every band [oy0, oy1) of nn_conv2d_rows_q7 equals the same rows of the full convolution (top and bottom
+    bands read the zero padding), written from out[0] on and not one byte further."""
+    rng = np.random.default_rng(1000 + seed)
+    case = _conv_case(rng, seed)
+    if case is None:
+        pytest.skip("accumulator out of int32 (the reference refuses it)")
+    (x, h, w, cin, wt, cout, k, padding, stride, b, bs, os_), ref = case
+    oh, ow = ref.shape[:2]
+    row = ow * cout
+    for oy0 in range(oh):
+        for oy1 in range(oy0 + 1, oh + 1):
+            out = np.full((oy1 - oy0) * row + 8, 99, np.int8)
+            lib.nn_conv2d_rows_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), ow,
+                                  oy0, oy1, None)
+            np.testing.assert_array_equal(out[:-8].reshape(oy1 - oy0, ow, cout), ref[oy0:oy1])
+            assert (out[-8:] == 99).all(), f"band [{oy0}, {oy1}) wrote past its rows"
+
+
+@pytest.mark.parametrize("seed", _cases(40))
+def test_fused_conv_pool_equals_conv_then_pool(lib, seed):
+    """codegen's fused conv -> max pool (per pool row: conv rows [r*s, r*s + k) into a band, pool the band into
+    row r; ReLU after the pool) equals conv, ReLU, pool of the reference - with overlapping pools (s < k), which
+    recompute rows, and floor-cropped rows, which are never computed."""
+    rng = np.random.default_rng(2000 + seed)
+    case = _conv_case(rng, seed)
+    if case is None:
+        pytest.skip("accumulator out of int32 (the reference refuses it)")
+    (x, h, w, cin, wt, cout, k, padding, stride, b, bs, os_), conv = case
+    oh, ow = conv.shape[:2]
+    kp = int(rng.integers(1, min(oh, ow, 3) + 1))
+    sp = int(rng.integers(1, 3))
+    ref = intref.maxpool2d_q7(intref.relu_q7(conv)[None], kp, sp)[0]
+    ph, pw = ref.shape[:2]
+    band = np.full(kp * ow * cout, 99, np.int8)
+    out = np.full(ref.size, 99, np.int8)
+    row = pw * cout
+    for r in range(ph):
+        lib.nn_conv2d_rows_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(band), ow,
+                              r * sp, r * sp + kp, None)
+        pooled = np.full(row, 99, np.int8)
+        lib.nn_maxpool2d_q7(_p(band), kp, ow, cout, kp, sp, _p(pooled), 1, pw)
+        out[r * row:(r + 1) * row] = pooled
+    lib.nn_relu_q7(_p(out), out.size)
+    np.testing.assert_array_equal(out.reshape(ref.shape), ref)
 
 
 @pytest.mark.parametrize("seed", _cases(40))
@@ -112,7 +181,7 @@ def test_conv1d_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_conv1d_q7(_p(x), steps, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), ref.shape[0])
+    lib.nn_conv1d_q7(_p(x), steps, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), ref.shape[0], None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -129,7 +198,7 @@ def test_fc_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_fc_q7(_p(x), _p(wt), dim, rows, bs, os_, _p(b), _p(out))
+    lib.nn_fc_q7(_p(x), _p(wt), dim, rows, bs, os_, _p(b), _p(out), None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -152,7 +221,7 @@ def test_fc_rounding_and_saturation_edges(lib):
         x8, w8, b8 = (np.array(v, np.int8) for v in (x, w, b))
         ref = intref.fc_q7(x8[None], w8[None], b8, bs, os_)[0]
         out = np.zeros(1, np.int8)
-        lib.nn_fc_q7(_p(x8), _p(w8[None].copy()), len(x), 1, bs, os_, _p(b8), _p(out))
+        lib.nn_fc_q7(_p(x8), _p(w8[None].copy()), len(x), 1, bs, os_, _p(b8), _p(out), None)
         assert out[0] == ref[0], (x, w, b, bs, os_)
 
 

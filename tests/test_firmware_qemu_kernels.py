@@ -12,6 +12,7 @@ from models import intref
 from qemu_fw_util import C_DIR, c_array, compile_m4, require_tools
 
 RNG_SEED = 20240607
+SCRATCH_Q15 = 2048
 
 
 def _i8(rng, *shape):
@@ -33,8 +34,13 @@ def _cases():
         oh, ow = ref.shape[:2]
         name = f"conv2d_{i}"
         call = (f"nn_conv2d_q7({name}_in, {h}, {w}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, "
-                f"{bs}, {os_}, {name}_out, {oh}, {ow});")
+                f"{bs}, {os_}, {name}_out, {oh}, {ow}, scratch);")
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
+        # the same convolution's rows [1, oh) only (a fused conv -> pool's band; top row of padding skipped)
+        name = f"conv2d_rows_{i}"
+        call = (f"nn_conv2d_rows_q7({name}_in, {h}, {w}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, "
+                f"{bs}, {os_}, {name}_out, {ow}, 1, {oh}, scratch);")
+        cases.append((name, {"in": x, "w": wt, "b": b}, call, ref[1:]))
 
     # conv1d: (length, cin, cout, k, padding, stride, bias_shift, out_shift)
     for i, (n, cin, cout, k, pad, stride, bs, os_) in enumerate([(20, 3, 5, 5, 2, 1, 2, 8),
@@ -43,7 +49,7 @@ def _cases():
         ref = intref.conv1d_q7(x[None], wt, b, bs, os_, stride, pad)[0]
         name = f"conv1d_{i}"
         call = (f"nn_conv1d_q7({name}_in, {n}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, {bs}, "
-                f"{os_}, {name}_out, {ref.shape[0]});")
+                f"{os_}, {name}_out, {ref.shape[0]}, scratch);")
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
 
     # maxpool2d: (h, w, ch, k, stride)
@@ -66,13 +72,14 @@ def _cases():
         x, wt, b = _i8(rng, dim), _i8(rng, rows, dim), _i8(rng, rows)
         ref = intref.fc_q7(x[None], wt, b, bs, os_)[0]
         name = f"fc_{i}"
-        call = f"nn_fc_q7({name}_in, {name}_w, {dim}, {rows}, {bs}, {os_}, {name}_b, {name}_out);"
+        call = f"nn_fc_q7({name}_in, {name}_w, {dim}, {rows}, {bs}, {os_}, {name}_b, {name}_out, scratch);"
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
     return cases
 
 
 def _program(cases) -> str:
     parts = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_q7.h"\n\n',
+             f"static q15_t scratch[{SCRATCH_Q15}];  /* above every case's kernels.scratch_bytes (largest: fc 256, 512 B) */\n",
              "static void put(const char *s) { plat_write(s, strlen(s)); }\n\n"
              "static void emit(const char *name, const q7_t *v, uint32_t n)\n{\n"
              "    static const char hexd[] = \"0123456789abcdef\";\n"
