@@ -12,9 +12,9 @@ linear model in them (coefficients from calibration only) can be exact up to dat
   validation sample and per batch and epoch overheads; weight copies of early stopping), evaluation (T frozen
   forward passes plus the head);
 - RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, momentum velocity, best-
-  weights copy, float32 batch buffer and activations, uint16 shuffle index, ping-pong activations in bytes (int16
-  sequences: 2 per element), the evaluation feature, the LSTM cell) and a runtime constant (libc, output buffer,
-  stack high-water);
+  weights copy, float32 batch buffer and activations, uint16 shuffle index, the frozen arena of the liveness plan
+  (cost_models/arena.py: layer outputs, fused conv -> pool bands, kernel scratch; int16 sequences 2 B per element),
+  the evaluation feature, the LSTM cell) and a runtime constant (libc, output buffer, stack high-water);
 - flash terms: frozen weights (LSTM/GRU biases int16), the inputs stored in flash in place of a sensor (collection
   and test inputs with labels), the code of each kernel kind linked, the q15 sigmoid/tanh tables, the trainer's
   hidden-layer code, calls (recurrent calls apart), and a code constant.
@@ -26,6 +26,7 @@ from functools import lru_cache
 from math import ceil
 
 from . import firmware_rnn as rnn
+from .arena import arena_bytes, band_rows, steps_of
 from .workload import Workload
 
 FLOAT32, INT8, UINT16 = 4, 1, 2
@@ -46,55 +47,76 @@ SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in 
 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
 RAM_TERMS = ("sample_store", "head_weights", "velocity", "best_weights", "batch_buffer", "shuffle_index",
-             "activation_buffers", "feature_buffer", "recurrent_state", "runtime")
+             "frozen_arena", "feature_buffer", "recurrent_state", "runtime")
 FLASH_TERMS = ("frozen_weights", "collection_inputs", "test_inputs", "kernel_conv2d", "kernel_conv1d",
                "kernel_maxpool2d", "kernel_fc", "kernel_relu", "kernel_lstm", "kernel_gru", "rnn_tables",
                "hidden_layer_code", "layer_calls", "recurrent_calls", "code")
 GROUPS = {
     "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "velocity", "best_weights"),
             "batch_buffer": ("batch_buffer",), "shuffle_index": ("shuffle_index",),
-            "int8_buffers": ("activation_buffers", "feature_buffer"), "recurrent_state": ("recurrent_state",),
+            "frozen_arena": ("frozen_arena",), "feature_buffer": ("feature_buffer",),
+            "recurrent_state": ("recurrent_state",),
             "runtime": ("runtime",)},
     "flash": {"frozen_weights": ("frozen_weights",), "stored_inputs": ("collection_inputs", "test_inputs"),
               **{t: (t,) for t in FLASH_TERMS if t not in ("frozen_weights", "collection_inputs", "test_inputs")}},
 }
 # exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
-# per training sample; the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from the runtime
-# constant by any fit). Fitted, the shuffle index took 1.13 B per byte, most likely standing in for the stack
+# per training sample; the frozen arena: the liveness plan's bytes, cost_models/arena.py, which codegen declares;
+# the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from the runtime constant by any fit). Fitted, the shuffle index took 1.13 B per byte, most likely standing in for the stack
 # high-water (it differs by model and cut: 272-376 B measured), not for its own bytes.
-FIXED_GROUPS = {"sample_store", "shuffle_index", "recurrent_state"}
+FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state"}
 CONSTANT_GROUPS = {"runtime", "code"}
 
 
 def _frozen_counts(w: Workload) -> dict[str, float]:
-    """One forward pass of the frozen layers (firmware/c/nn_q7.c) up to the cut."""
+    """One forward pass of the frozen layers (firmware/c/nn_q7.c) up to the cut, as codegen calls them: the steps
+    of the arena plan (cost_models/arena.py). A fused conv -> max pool makes one nn_conv2d_rows_q7 call (its band's
+    rows) and one single-row nn_maxpool2d_q7 call per pool row, and computes only the conv rows the pool reads
+    (overlapping pools: again per pool row); a max pool's input ReLU runs on its output (max and ReLU commute)."""
     c = dict.fromkeys(_FROZEN, 0.0)
-    for prev, layer in zip(w.layers, w.layers[1:]):
-        c["layer_calls"] += 1
-        c["output_elements"] += layer.elements
-        if prev.relu:  # codegen applies the previous layer's ReLU in place before this layer
-            c["relu_elements"] += prev.elements
+    prev = w.layers[0]
+    for group in steps_of(w.layers[1:]):
+        layer = group[0]
+        pool = group[1] if len(group) == 2 else None
+        if prev.relu:  # codegen applies the previous layer's ReLU in place before this layer (a pool: after it)
+            c["relu_elements"] += layer.elements if layer.kind == "maxpool2d" else prev.elements
         if layer.kind in ("conv2d", "conv1d"):
             # only the taps inside the input are multiplied (zero padding): conv1d one run of valid taps x in_ch
             # per output, conv2d one per valid kernel row
-            conv = rnn.conv_counts(layer)
+            out_rows = band_rows(layer, pool) if pool is not None else None
+            conv = rnn.conv_counts(layer, out_rows)
             c[f"macs_{layer.kind}"] += conv["macs"]
             c["dot_calls"] += conv["dot_calls"]
             c["dot_tail_macs"] += conv["dot_tail_macs"]
             c["long_dot_calls"] += conv["long_dot_calls"]
             c["tail_dot_calls"] += conv["tail_dot_calls"]
-            c["pixels"] += layer.elements // layer.out_shape[-1]
+            pixels = layer.elements // layer.out_shape[-1]
             if layer.kind == "conv2d":
-                c["rows"] += layer.out_shape[0]  # per output row: its valid kernel rows, loop set-up
+                computed = layer.out_shape[0] if out_rows is None else len(out_rows)
+                pixels = computed * layer.out_shape[1]
+                c["rows"] += computed  # per output row computed: its valid kernel rows, loop set-up
+            c["pixels"] += pixels
+            c["output_elements"] += pixels * layer.out_shape[-1]
         elif layer.kind == "fc":
+            c["output_elements"] += layer.elements
             fc = rnn.fc_counts(layer)
             c["macs_fc"] += fc.pop("macs")
             for k, v in fc.items():
                 c[k] += v
         elif layer.kind == "maxpool2d":
-            c["compares"] += layer.compares
-            c["pixels"] += layer.elements // layer.out_shape[-1]
-            c["rows"] += layer.out_shape[0]
+            pool, layer = layer, None
+        else:
+            c["output_elements"] += layer.elements
+        if pool is not None:
+            c["compares"] += pool.compares
+            c["pixels"] += pool.elements // pool.out_shape[-1]
+            c["rows"] += pool.out_shape[0]
+            c["output_elements"] += pool.elements
+            if layer is not None and layer.relu:  # the fused conv's ReLU, after the pool
+                c["relu_elements"] += pool.elements
+        # kernel calls: one per layer, a fused pair one conv-rows and one pool call per pool row
+        c["layer_calls"] += 2 * pool.out_shape[0] if pool is not None and layer is not None else 1
+        prev = group[-1]
     for k, v in rnn.frozen_recurrent_counts(w.layers).items():
         c[k] += v
     return c
@@ -212,7 +234,7 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "best_weights": params * FLOAT32,  # early stopping keeps the best epoch's weights
         "batch_buffer": w.batch * (w.feature_elements + classes + 2 * hidden) * FLOAT32,
         "shuffle_index": max(w.train_samples, 1) * UINT16,
-        "activation_buffers": rnn.activation_bytes(w.layers),  # codegen's ping-pong (int16 sequences: 2 B)
+        "frozen_arena": arena_bytes(w.layers),  # codegen's liveness plan: outputs, fused bands, kernel scratch
         "feature_buffer": w.feature_bytes,
         "recurrent_state": rnn.state_bytes(w.layers),
         "runtime": 1,

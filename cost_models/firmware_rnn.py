@@ -18,7 +18,7 @@ instructions per unit-step).
 """
 from __future__ import annotations
 
-from math import prod
+from typing import Sequence
 
 from models.zoo import LayerSpec
 
@@ -39,9 +39,11 @@ def valid_taps(out_len: int, stride: int, padding: int, k: int, n: int) -> list[
     return out
 
 
-def conv_counts(layer: LayerSpec) -> dict[str, int]:
+def conv_counts(layer: LayerSpec, out_rows: Sequence[int] | None = None) -> dict[str, int]:
     """macs, dot calls (one per output and valid kernel row), the dot products' tail MACs (run % 4), and the calls
-    that run the unrolled loop or a tail, of one conv1d / conv2d call, from the valid taps of each position."""
+    that run the unrolled loop or a tail, of one conv1d / conv2d call, from the valid taps of each position.
+    conv2d's `out_rows`: the output rows computed, with repeats (a fused conv -> pool's bands,
+    cost_models.arena.band_rows); default every row once."""
     k, s, p = layer.kernel, layer.stride, layer.padding
     cin, cout = layer.in_shape[-1], layer.out_shape[-1]
     if layer.kind == "conv1d":
@@ -49,6 +51,7 @@ def conv_counts(layer: LayerSpec) -> dict[str, int]:
         rows = [1]
     else:
         rows = valid_taps(layer.out_shape[0], s, p, k, layer.in_shape[0])
+        rows = rows if out_rows is None else [rows[r] for r in out_rows]
         cols = valid_taps(layer.out_shape[1], s, p, k, layer.in_shape[1])
     runs = [c * cin for c in cols]
     # per output channel: for each (row position, column position), rows[oy] dot calls of length runs[ox]
@@ -92,16 +95,6 @@ def frozen_recurrent_counts(layers: tuple[LayerSpec, ...]) -> dict[str, float]:
             for k, v in recurrent_counts(layer, prev.out_bits).items():
                 total[k] += v
     return total
-
-
-def activation_bytes(layers: tuple[LayerSpec, ...]) -> int:
-    """codegen's ping-pong buffers: layer i (not the last) writes buffer i % 2, each the largest output it holds in
-    bytes (int16 sequences: 2 per element), declared as a union with a q15 array (an even size)."""
-    sizes = [0, 0]
-    frozen = layers[1:]
-    for i, layer in enumerate(frozen[:-1]):
-        sizes[i % 2] = max(sizes[i % 2], prod(layer.out_shape) * layer.out_bits // 8)
-    return sum(s + s % 2 for s in sizes)
 
 
 def state_bytes(layers: tuple[LayerSpec, ...]) -> int:

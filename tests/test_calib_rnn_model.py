@@ -51,7 +51,7 @@ def test_recurrent_memory_terms():
     c = Configuration(task="har3b", model="har_rnn", cut="gru3", hidden=8, samples=20, epochs=4, batch=4)
     w = workload_from_config(c)
     ram, flash = fm.ram_terms(w), fm.flash_terms(w, 9)
-    assert ram["activation_buffers"] == 5504 + 2752 and ram["recurrent_state"] == 64
+    assert ram["frozen_arena"] == 5504 + 2752 and ram["recurrent_state"] == 64  # gru1 and gru2 outputs, int16
     assert flash["kernel_lstm"] == flash["kernel_gru"] == flash["rnn_tables"] == 1 and flash["recurrent_calls"] == 4
     biases = 4 * 32 + 6 * (64 + 32 + 6)  # int16 each
     weights = sum(layer.weights for layer in w.layers[1:])

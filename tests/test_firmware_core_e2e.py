@@ -103,6 +103,37 @@ def test_cortex_m4_build_sizes(tmp_path):
     assert bigger.static_ram_bytes - binary.static_ram_bytes >= 10 * 512
 
 
+def _symbol_size(elf, name: str) -> int:
+    from elftools.elf.elffile import ELFFile
+
+    with open(elf, "rb") as fh:
+        symbols = [s for s in ELFFile(fh).get_section_by_name(".symtab").iter_symbols() if s.name == name]
+    assert len(symbols) == 1, name
+    return int(symbols[0]["st_size"])
+
+
+@needs_arm
+@pytest.mark.parametrize("cut", ["conv1", "pool2", "fc1"])
+def test_frozen_arena_is_what_the_ram_model_prices(tmp_path, cut):
+    """The generated firmware's one activation arena (the liveness plan, cost_models/arena.py) has exactly the
+    bytes the RAM model's fixed term prices, 4-byte aligned in RAM."""
+    from elftools.elf.elffile import ELFFile
+
+    from cost_models import firmware_model as fm
+    from cost_models.workload import workload_from_config
+
+    config = Configuration("digits", "digits_cnn", cut, hidden=8, samples=20, epochs=2)
+    gen = generate(config, tmp_path / "gen", test_limit=5)
+    binary = build(gen, "cortex-m4", tmp_path / "m4")
+    priced = fm.ram_terms(workload_from_config(config))["frozen_arena"]
+    assert f"#define DSE_ARENA_BYTES {priced}u" in gen.files[0].read_text()
+    assert _symbol_size(binary.path, "dse_arena") == priced > 0
+    with open(binary.path, "rb") as fh:
+        arena = next(s for s in ELFFile(fh).get_section_by_name(".symtab").iter_symbols() if s.name == "dse_arena")
+        assert arena["st_value"] % 4 == 0
+    assert "dse_act0" not in gen.files[1].read_text()  # no ping-pong buffers any more
+
+
 @needs_arm
 def test_cortex_m4_does_not_fit(tmp_path):
     # cut conv1 (576-byte features) with a 128-unit hidden layer: ~74k head parameters x 3 float copies > 256 KB
