@@ -2,6 +2,7 @@
 paper's Table I lists them), and the predicted cost breakdown of one configuration."""
 from __future__ import annotations
 
+from cost_models.arena import arena_bytes
 from models.zoo import ModelSpec, head_layers, list_models
 
 from .tables import shape, text_table, thousands
@@ -15,14 +16,19 @@ def zoo_listing() -> str:
 
 
 def cut_point_menu(model: ModelSpec, cut: str | None = None, hidden: int = 32, classes: int = 3) -> str:
-    """Every layer (a cut point, except the input) with its int8 output; then the head trained at `cut`."""
+    """Every layer (a cut point, except the input) with its int8 output and the frozen arena our firmware declares
+    when cut there (the liveness plan: activations up to the cut, fused conv -> pool bands, kernel scratch); then
+    the head trained at `cut`."""
     cut_layer = model.check_cut(cut) if cut is not None else model.layers[-1]
     rows = [[layer.name, layer.kind, shape(layer.out_shape), layer.dtype, thousands(layer.bytes),
-             thousands(layer.weights), thousands(layer.macs)] for layer in model.layers]
+             thousands(layer.weights), thousands(layer.macs),
+             "" if layer.kind == "input" else thousands(arena_bytes(model.layers_up_to(layer.name)))]
+            for layer in model.layers]
     lines = [f"{model.name}: {model.description}"]
     if model.paper_table:
         lines.append(f"shapes as in {model.paper_table}")
-    lines += ["", text_table(["layer", "kind", "output shape", "dtype", "bytes", "weights", "MACs"], rows), ""]
+    lines += ["", text_table(["layer", "kind", "output shape", "dtype", "bytes", "weights", "MACs", "arena B"], rows),
+              "arena B: the frozen layers' activation arena of our firmware when cut at the layer (liveness plan)", ""]
     lines.append(f"head at cut {cut_layer.name} (feature: {thousands(cut_layer.elements)} values, "
                  f"{thousands(cut_layer.bytes)} bytes), hidden {hidden}, {classes} classes; "
                  "float32 weights, biases not counted:")
