@@ -62,8 +62,9 @@ GROUPS = {
 }
 # exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
 # per training sample; the frozen arena: the liveness plan's bytes, cost_models/arena.py, which codegen declares;
-# the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from the runtime constant by any fit). Fitted, the shuffle index took 1.13 B per byte, most likely standing in for the stack
-# high-water (it differs by model and cut: 272-376 B measured), not for its own bytes.
+# the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from the runtime constant by any fit).
+# Fitted, the shuffle index took 1.13 B per byte, most likely standing in for the stack high-water (it differs by
+# model and cut: 272-376 B measured), not for its own bytes.
 FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state"}
 CONSTANT_GROUPS = {"runtime", "code"}
 
@@ -76,37 +77,13 @@ def _frozen_counts(w: Workload) -> dict[str, float]:
     c = dict.fromkeys(_FROZEN, 0.0)
     prev = w.layers[0]
     for group in steps_of(w.layers[1:]):
-        layer = group[0]
-        pool = group[1] if len(group) == 2 else None
+        layer, pool = group if len(group) == 2 else (group[0], None)
+        if layer.kind == "maxpool2d":
+            layer, pool = None, layer  # a pool step of its own
         if prev.relu:  # codegen applies the previous layer's ReLU in place before this layer (a pool: after it)
-            c["relu_elements"] += layer.elements if layer.kind == "maxpool2d" else prev.elements
-        if layer.kind in ("conv2d", "conv1d"):
-            # only the taps inside the input are multiplied (zero padding): conv1d one run of valid taps x in_ch
-            # per output, conv2d one per valid kernel row
-            out_rows = band_rows(layer, pool) if pool is not None else None
-            conv = rnn.conv_counts(layer, out_rows)
-            c[f"macs_{layer.kind}"] += conv["macs"]
-            c["dot_calls"] += conv["dot_calls"]
-            c["dot_tail_macs"] += conv["dot_tail_macs"]
-            c["long_dot_calls"] += conv["long_dot_calls"]
-            c["tail_dot_calls"] += conv["tail_dot_calls"]
-            pixels = layer.elements // layer.out_shape[-1]
-            if layer.kind == "conv2d":
-                computed = layer.out_shape[0] if out_rows is None else len(out_rows)
-                pixels = computed * layer.out_shape[1]
-                c["rows"] += computed  # per output row computed: its valid kernel rows, loop set-up
-            c["pixels"] += pixels
-            c["output_elements"] += pixels * layer.out_shape[-1]
-        elif layer.kind == "fc":
-            c["output_elements"] += layer.elements
-            fc = rnn.fc_counts(layer)
-            c["macs_fc"] += fc.pop("macs")
-            for k, v in fc.items():
-                c[k] += v
-        elif layer.kind == "maxpool2d":
-            pool, layer = layer, None
-        else:
-            c["output_elements"] += layer.elements
+            c["relu_elements"] += pool.elements if layer is None else prev.elements
+        if layer is not None:
+            _count_layer(c, layer, band_rows(layer, pool) if pool is not None else None)
         if pool is not None:
             c["compares"] += pool.compares
             c["pixels"] += pool.elements // pool.out_shape[-1]
@@ -114,12 +91,38 @@ def _frozen_counts(w: Workload) -> dict[str, float]:
             c["output_elements"] += pool.elements
             if layer is not None and layer.relu:  # the fused conv's ReLU, after the pool
                 c["relu_elements"] += pool.elements
-        # kernel calls: one per layer, a fused pair one conv-rows and one pool call per pool row
+        # kernel calls: one per step, a fused pair one conv-rows and one single-row pool call per pool row
         c["layer_calls"] += 2 * pool.out_shape[0] if pool is not None and layer is not None else 1
         prev = group[-1]
     for k, v in rnn.frozen_recurrent_counts(w.layers).items():
         c[k] += v
     return c
+
+
+def _count_layer(c: dict[str, float], layer, out_rows: list[int] | None) -> None:
+    """Add one conv / fc / recurrent layer's kernel counts to `c` (conv2d: over `out_rows` only, when given)."""
+    if layer.kind in ("conv2d", "conv1d"):
+        # only the taps inside the input are multiplied (zero padding): conv1d one run of valid taps x in_ch
+        # per output, conv2d one per valid kernel row
+        conv = rnn.conv_counts(layer, out_rows)
+        c[f"macs_{layer.kind}"] += conv["macs"]
+        for k in ("dot_calls", "dot_tail_macs", "long_dot_calls", "tail_dot_calls"):
+            c[k] += conv[k]
+        pixels = layer.elements // layer.out_shape[-1]
+        if layer.kind == "conv2d":
+            computed = layer.out_shape[0] if out_rows is None else len(out_rows)
+            pixels = computed * layer.out_shape[1]
+            c["rows"] += computed  # per output row computed: its valid kernel rows, loop set-up
+        c["pixels"] += pixels
+        c["output_elements"] += pixels * layer.out_shape[-1]
+    elif layer.kind == "fc":
+        c["output_elements"] += layer.elements
+        fc = rnn.fc_counts(layer)
+        c["macs_fc"] += fc.pop("macs")
+        for k, v in fc.items():
+            c[k] += v
+    else:  # lstm / gru: their loops are counted by rnn.frozen_recurrent_counts
+        c["output_elements"] += layer.elements
 
 
 def _head_forward(w: Workload) -> dict[str, float]:

@@ -99,3 +99,18 @@ def test_ram_model_prices_exactly_the_plan(model, cut):
     w = build_workload(model, cut, 3, 16, 40, 4, 8, True, "q7")
     assert fm.ram_terms(w)["frozen_arena"] == arena_bytes(get_model(model).layers_up_to(cut))
     assert "frozen_arena" in fm.FIXED_GROUPS  # the bytes the C declares, never scaled by a fit
+
+
+def test_collection_counts_follow_the_fused_calls():
+    """cifar_cnn to conv3 as codegen calls it: per pool row one nn_conv2d_rows_q7 and one nn_maxpool2d_q7 call;
+    conv2's row 12 (floor-cropped by pool2) is never computed; the ReLUs run on the pools' outputs."""
+    cifar = get_model("cifar_cnn")
+    c = fm._frozen_counts(build_workload("cifar_cnn", "conv3", 3, 16, 40, 4, 8, True, "q7"))
+    assert c["layer_calls"] == 2 * 15 + 2 * 6 + 1
+    conv1, conv2, conv3 = (cifar.layer(n) for n in ("conv1", "conv2", "conv3"))
+    assert c["macs_conv2d"] == conv1.macs + conv2.macs * 12 // 13 + conv3.macs
+    assert c["relu_elements"] == 15 * 15 * 64 + 6 * 6 * 32
+    assert c["rows"] == (30 + 15) + (12 + 6) + 4
+    # a cut at the conv is not fused: its full output, one call
+    c2 = fm._frozen_counts(build_workload("cifar_cnn", "conv2", 3, 16, 40, 4, 8, True, "q7"))
+    assert c2["layer_calls"] == 2 * 15 + 1 and c2["macs_conv2d"] == conv1.macs + conv2.macs

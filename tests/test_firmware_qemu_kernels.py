@@ -79,7 +79,7 @@ def _cases():
 
 def _program(cases) -> str:
     parts = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_q7.h"\n\n',
-             f"static q15_t scratch[{SCRATCH_Q15}];  /* above every case's kernels.scratch_bytes (largest: fc 256, 512 B) */\n",
+             f"static q15_t scratch[{SCRATCH_Q15}];  /* > every case's kernels.scratch_bytes (fc 256: 512 B) */\n",
              "static void put(const char *s) { plat_write(s, strlen(s)); }\n\n"
              "static void emit(const char *name, const q7_t *v, uint32_t n)\n{\n"
              "    static const char hexd[] = \"0123456789abcdef\";\n"
