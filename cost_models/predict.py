@@ -180,8 +180,8 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
             continue
         if pm.estimated:  # our code's static Cortex-M4 estimate for this configuration (no CPI: it varies)
             c = estimate
-            source = (f"cycles: {cal.board} cycles-estimate model (predicted static Cortex-M4 estimate, "
-                      f"{c / instructions:.3f} cycles per predicted instruction); {pm.source}")
+            source = (f"{pm.source}; this configuration: {c / instructions:.3f} estimated cycles per predicted "
+                      "instruction")
         else:
             c = instructions * pm.cpi
             source = f"instructions: {cal.board} firmware calibration (predicted); {pm.source}"
