@@ -253,7 +253,8 @@ def sources_text(emulator: str) -> str:
         others = "; ".join(f"{p}: {how.get(v.cpi_status, v.cpi_status)}" for p, v in m.phases.items()
                            if p != "training")
         lines.append(f"  {name}: time = cycles / {m.clock_hz / 1e6:g} MHz: training = these predicted instructions x "
-                     f"CPI {t.cpi:.3f} ({t.cpi_status}: {'Table III training time' if 'Table III' in t.cpi_source else 'DK-timed runs'}); "
+                     f"CPI {t.cpi:.3f} ({t.cpi_status}: "
+                     f"{'Table III training time' if 'Table III' in t.cpi_source else 'DK-timed runs'}); "
                      f"{others}; energy = time x "
                      f"phase power (training {t.power_w * 1e3:.2f} mW from Table III energy / time; collection "
                      f"{m.phases['collection'].power_w * 1e3:.2f} mW: the board file's published current); RAM/flash "

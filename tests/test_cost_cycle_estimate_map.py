@@ -83,7 +83,8 @@ def test_fit_predicts_the_estimate_like_the_instructions(runs, cal):
         lo, mean, hi = cal.estimate_cpi[phase]
         assert 1.2 < lo <= mean <= hi < 2.2  # int8 kernels and the float head: 1.4-1.9 cycles per instruction
     in_sample = [abs(price_firmware(cal, workload_from_config(r.config, r.classes), r.epochs_run, r.test,
-                                    r.copies).cost(r.cost) / r.value - 1) for r in runs if r.metric == "cycles_estimate"]
+                                    r.copies).cost(r.cost) / r.value - 1)
+                 for r in runs if r.metric == "cycles_estimate"]
     assert len(in_sample) == 42 and max(in_sample) < 0.002
     cv = {e.cost: e for e in summarize(cross_validate(runs, "qemu-an386"), ESTIMATE_COSTS)}
     assert cv["cycles_estimate.collection"].n == 14 and cv["cycles_estimate.collection"].worst < 1e-3
