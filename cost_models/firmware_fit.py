@@ -321,11 +321,6 @@ def _counts_model(cal: FirmwareCalibration, target: str, phase: str, w: Workload
     return float(sum(coefficients[k] * n for k, n in counts.items()))
 
 
-def _instructions(cal: FirmwareCalibration, phase: str, w: Workload, epochs: float, test: int,
-                  best_epoch: float | None) -> float:
-    """The instruction counts model alone (no shape factor)."""
-    return _counts_model(cal, INSTRUCTIONS, phase, w, epochs, test, best_epoch)
-
 
 def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:
     return price_firmware(cal, _workload(rec), rec.epochs_run, rec.test, rec.copies).cost(rec.cost)
