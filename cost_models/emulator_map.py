@@ -12,11 +12,18 @@ same records, cross-checked against the board file's published training current 
 screen of the Table III calibration flags (`calibration.load_calibration`) are left out and reported.
 
 What the data does not cover is labelled, not invented: Table III has no collection or evaluation record, so their
-CPI is *assumed* equal to the training fit (same core, clock, memory map, compiler and flags of our firmware; the
-alternative, leaving them unpriced, would drop the phase that dominates the energy of deep cuts from every study);
-their power is the board file's published inference current x supply (evaluation: assumed the same, it runs the
-same int8 network). The paper's firmware (CMSIS-NN q7 kernels, arm-gcc 9.2.1) is not ours, so the fitted CPI also
-absorbs the difference in code between the two, not only the core's pipeline and flash wait states.
+cycles are our firmware's *static Cortex-M4 estimate* (status "estimated"): per configuration, the emulator's
+cycles-estimate model (firmware_fit, fitted on the per-block execution counts x Cortex-M4 TRM timing that the
+qemu-an386 runs record, firmware/cycle_estimate.py) predicts the cycles of that phase of our code, at zero wait
+states, branch refill P = 2, divide 7 cycles. That prices the code that actually runs (a Table III CPI is the
+paper's CMSIS-NN firmware's, on its training phase); what it leaves out is the nRF52840's flash wait states and
+cache, which no record of these phases measures. Only when the emulator's records carry no estimate (files written
+before the campaign recorded it) is their CPI *assumed* equal to the training fit, as in map format 1. Their power is
+the board file's published inference current x supply (evaluation: assumed the same, it runs the same int8
+network). The paper's firmware (CMSIS-NN q7 kernels, arm-gcc 9.2.1) is not ours, so the fitted training CPI also
+absorbs the difference in code between the two, not only the core's pipeline and flash wait states; the map's notes
+compare the static estimate with Table III's times on the same configurations. Timed DK records of our own firmware
+(`firmware_runs/`) win over both, for any phase.
 
 The fit is written to cost_models/calibration/<board>/emulator_map.json (`write_map`, `dse calibrate --board
 nrf52840dk --refit`) with the digests of its inputs; `load_emulator_map` reads it and says when an input changed
@@ -34,7 +41,8 @@ from pathlib import Path
 from .board import Board, load_board
 
 FORMAT = "microtl-dse emulator map"
-VERSION = 1
+VERSION = 2  # 2: phases without timed records priced by the static cycle estimate ("estimated")
+READ_VERSIONS = (1, 2)  # a format 1 file still loads (and is reported stale: refit)
 MAP_FILE = "emulator_map.json"
 TABLE3_FILE = "paper_table3.csv"
 TABLE3_SOURCE = "Table III"
@@ -43,7 +51,7 @@ RUNS_DIR = "firmware_runs"  # our firmware timed on the board (imported validati
 EMULATOR = "qemu-an386"
 PHASES = ("collection", "training", "evaluation")  # the phases of our firmware (firmware_model.PHASES)
 FITTED_PHASE = "training"  # the only phase Table III timed
-CPI_STATUS = ("fitted", "assumed", "uncalibrated")
+CPI_STATUS = ("fitted", "estimated", "assumed", "uncalibrated")  # estimated: cycles = the static estimate, no CPI
 POWER_STATUS = ("fitted", "board", "assumed")
 
 
@@ -69,9 +77,9 @@ class PlatformDelta:
 class PhaseMap:
     """How one phase's instructions become time and energy on the real board, and where each number comes from."""
 
-    cpi: float | None  # core cycles per retired instruction; None: the phase is not priced
-    cpi_status: str  # fitted | assumed | uncalibrated
-    cpi_source: str
+    cpi: float | None  # core cycles per retired instruction; None: estimated (per configuration) or not priced
+    cpi_status: str  # fitted | estimated | assumed | uncalibrated
+    cpi_source: str  # estimated: how the static estimate is made and predicted
     power_w: float | None
     power_status: str  # fitted (Table III energy / time) | board (board file current x supply) | assumed
     power_source: str
@@ -79,8 +87,15 @@ class PhaseMap:
     @cached_property
     def source(self) -> str:
         """One line for predictions: which figure came from which source."""
-        cpi = "uncalibrated" if self.cpi is None else f"CPI {self.cpi:.4g} ({self.cpi_status}: {self.cpi_source})"
+        if self.estimated:
+            cpi = f"cycles = the static Cortex-M4 estimate of our firmware (estimated: {self.cpi_source})"
+        else:
+            cpi = "uncalibrated" if self.cpi is None else f"CPI {self.cpi:.4g} ({self.cpi_status}: {self.cpi_source})"
         return f"{cpi}; power {self.power_w * 1e3:.4g} mW ({self.power_status}: {self.power_source})"
+
+    @property
+    def estimated(self) -> bool:
+        return self.cpi_status == "estimated"
 
 
 @dataclass(frozen=True)
@@ -178,9 +193,12 @@ def _what(runs: list[TimedRun]) -> str:
 
 def fit_map(runs: list[TimedRun], board: Board, *, instructions_source: str, inputs: dict[str, str],
             created: str | None = None, emulator: str = EMULATOR,
-            platform: PlatformDelta | None = None) -> EmulatorMap:
+            platform: PlatformDelta | None = None, estimates: dict[str, str] | None = None,
+            extra_notes: tuple[str, ...] = ()) -> EmulatorMap:
     """The map from timed runs (the pure part of `build_map`): per phase, the CPI and power of `fit_set`; a phase
-    with no timed run takes the training CPI and the board file's power, labelled assumed."""
+    with no timed run is priced by the emulator's static cycle estimate where `estimates` (phase -> how the
+    estimate is made) has it, labelled estimated, else takes the training CPI, labelled assumed; its power is the
+    board file's."""
     usable = fit_set(runs, FITTED_PHASE)
     if not usable:
         raise ValueError(f"no usable timed {FITTED_PHASE} record for {board.name}: nothing to fit a CPI on")
@@ -220,13 +238,22 @@ def fit_map(runs: list[TimedRun], board: Board, *, instructions_source: str, inp
             (board_infer, "assumed", "the collection power (the board file's inference current x supply): evaluation "
                                      "runs the same int8 network plus the head; no record of its own")
         own = fit_set(runs, phase)
-        phases[phase] = fitted(own, default) if own else \
-            PhaseMap(train.cpi, "assumed", f"assumed equal to the training CPI: no timed {board.name} record of this "
-                                           "phase", *default)
+        if own:
+            phases[phase] = fitted(own, default)
+        elif phase in (estimates or {}):
+            phases[phase] = PhaseMap(None, "estimated", f"{estimates[phase]}; no timed {board.name} record of this "
+                                                        "phase", *default)
+        else:
+            phases[phase] = PhaseMap(train.cpi, "assumed", f"assumed equal to the training CPI: no timed {board.name} "
+                                                           f"record of this phase, no {emulator} cycle estimate",
+                                     *default)
+            notes.append(f"{phase}: the {emulator} firmware calibration has no static cycle estimate of this phase "
+                         f"(its records carry none: rerun the {emulator} campaign), so its CPI is assumed equal to "
+                         "the training CPI")
     phases = {phase: phases[phase] for phase in PHASES}
     residuals = []
     for r in runs:
-        cpi = phases[r.phase].cpi
+        cpi = phases[r.phase].cpi or train.cpi  # runs are only of fitted phases; the guard keeps this total
         predicted = r.instructions * cpi / board.clock_hz
         residuals.append(MapResidual(
             r.run, r.task, r.samples, r.instructions, r.seconds, predicted, predicted / r.seconds - 1,
@@ -250,7 +277,7 @@ def fit_map(runs: list[TimedRun], board: Board, *, instructions_source: str, inp
                    "rel_difference": train.power_w / board_train - 1}
     return EmulatorMap(board.name, emulator, board.clock_hz, phases, tuple(residuals), power_check,
                        instructions_source, dict(inputs), created or date.today().isoformat(), platform,
-                       tuple(notes))
+                       (*notes, *extra_notes))
 
 
 # --- inputs: Table III and the emulator's firmware calibration -----------------------------------------------------
@@ -363,8 +390,52 @@ def build_map(board: str | Board = "nrf52840dk", emulator: str = EMULATOR,
     if own:
         source += (f"; and for {len({r.source for r in own})} validation run(s) of our firmware timed on the board "
                    "(the configuration, epochs run and best epoch the board reported)")
-    return fit_map(timed_runs(board, emulator, fw) + own, board, instructions_source=source,
-                   inputs=current_inputs(board, emulator, fw), emulator=emulator, platform=platform)
+    table3 = timed_runs(board, emulator, fw)
+    return fit_map(table3 + own, board, instructions_source=source, inputs=current_inputs(board, emulator, fw),
+                   emulator=emulator, platform=platform, estimates=estimate_sources(fw, emulator),
+                   extra_notes=estimate_check(board, fw, table3))
+
+
+def estimate_sources(fw_cal, emulator: str = EMULATOR) -> dict[str, str]:
+    """phase -> how its static cycle estimate is made and predicted, for the phases the emulator's firmware
+    calibration has an estimate model of (none when its records carry no estimate)."""
+    out = {}
+    for phase in PHASES:
+        status = (fw_cal.cycles_estimate_status or {}).get(phase, {})
+        if not any(s == "fitted" for s in status.values()):
+            continue
+        cpi = fw_cal.estimate_cpi.get(phase)
+        span = f"; estimated CPI {cpi[0]:.3f}-{cpi[2]:.3f} over those runs" if cpi else ""
+        out[phase] = (f"per configuration, the {emulator} cycles-estimate model (cost_models/firmware_fit.py, fitted "
+                      f"on {fw_cal.estimate_runs} runs' per-block execution counts x Cortex-M4 TRM timing, "
+                      f"firmware/cycle_estimate.py: {fw_cal.estimate_source or 'static CM4 timing'}{span}); not "
+                      "timed: the nRF52840's flash wait states and cache are not in it")
+    return out
+
+
+def estimate_check(board: Board, fw_cal, table3: list[TimedRun]) -> tuple[str, ...]:
+    """How the static estimate of our firmware compares with the only timed records, Table III's training (the
+    paper's firmware on the board): a note, not a fit."""
+    from .firmware_fit import price_firmware
+
+    if not any(s == "fitted" for s in (fw_cal.cycles_estimate_status or {}).get(FITTED_PHASE, {}).values()):
+        return ()
+    ratios, cpis = [], []
+    records = {x.run: x for x, _ in table3_instructions(board, fw_cal)}
+    for r in (t for t in table3 if not t.flag and t.run in records):
+        rec = records[r.run]
+        est = price_firmware(fw_cal, rec.workload(), float(rec.epochs), 0, float(rec.epochs)).cycles_estimate.get(
+            FITTED_PHASE)
+        if est:
+            ratios.append(r.seconds * board.clock_hz / est)
+            cpis.append(est / r.instructions)
+    if not ratios:
+        return ()
+    return (f"static estimate vs Table III (training, {len(ratios)} records): our firmware's estimated training CPI "
+            f"{min(cpis):.3f}-{max(cpis):.3f}; Table III's measured cycles are {min(ratios):.3f}-{max(ratios):.3f} x "
+            f"(mean {sum(ratios) / len(ratios):.3f} x) our estimate of the same configurations (the paper's firmware "
+            "on the board, with flash wait states, vs our code at zero wait states): the estimated phases carry no "
+            "such factor",)
 
 
 # --- the file ----------------------------------------------------------------------------------------------------
@@ -411,8 +482,10 @@ def parse_map(data: dict, where: str) -> EmulatorMap:
         raise EmulatorMapError(f"{where}: not a JSON object")
     if data.get("format") != FORMAT:
         raise EmulatorMapError(f"{where}: key format is {data.get('format')!r}, expected {FORMAT!r}")
-    if data.get("version") != VERSION:
-        raise EmulatorMapError(f"{where}: key version is {data.get('version')!r}, expected {VERSION}")
+    version = data.get("version")
+    if version not in READ_VERSIONS or isinstance(version, bool):
+        raise EmulatorMapError(f"{where}: key version is {version!r}, expected one of "
+                               f"{', '.join(map(str, READ_VERSIONS))}")
     number = (int, float)
     phases_raw = _need(data, "phases", dict, where)
     phases = {}
@@ -423,9 +496,11 @@ def parse_map(data: dict, where: str) -> EmulatorMap:
         status = _need(p, "cpi_status", str, at)
         if status not in CPI_STATUS:
             raise EmulatorMapError(f"{at}: key cpi_status is {status!r}; one of {', '.join(CPI_STATUS)}")
-        if status == "uncalibrated":
+        if status == "estimated" and version < 2:
+            raise EmulatorMapError(f"{at}: key cpi_status 'estimated' is format 2, the file says version {version}")
+        if status in ("uncalibrated", "estimated"):
             if cpi is not None:
-                raise EmulatorMapError(f"{at}: key cpi must be null for an uncalibrated phase, got {cpi!r}")
+                raise EmulatorMapError(f"{at}: key cpi must be null for an {status} phase, got {cpi!r}")
         elif not isinstance(cpi, number) or isinstance(cpi, bool) or not cpi > 0:
             raise EmulatorMapError(f"{at}: key cpi must be a number > 0, got {cpi!r}")
         power = _need(p, "power_w", number, at)
@@ -455,7 +530,7 @@ def parse_map(data: dict, where: str) -> EmulatorMap:
         phases=phases, residuals=residuals, power_check=_need(data, "power_check", dict, where),
         instructions_source=_need(data, "instructions_source", str, where),
         inputs=_need(data, "inputs", dict, where), created=_need(data, "created", str, where),
-        platform=platform, notes=tuple(_need(data, "notes", list, where)))
+        platform=platform, notes=tuple(_need(data, "notes", list, where)), version=version)
 
 
 def read_map(path: str | Path) -> EmulatorMap:
@@ -506,6 +581,9 @@ def _cached(board: Board, path: Path, _mtime: int, _size: int) -> EmulatorMap:
         raise EmulatorMapError(f"{path}: key clock_hz is {m.clock_hz}, the board file {board.path.name} says "
                                f"{board.clock_hz}")
     stale = []
+    if m.version < VERSION:
+        stale.append(f"format {m.version}: fitted before phases without timed records were priced by the static "
+                     "cycle estimate")
     try:
         now = current_inputs(board, m.emulator)
     except (OSError, ValueError) as exc:
@@ -539,7 +617,8 @@ def report(m: EmulatorMap) -> str:
     lines = [f"emulator map of {m.board} (format {m.version}, fitted {m.created}): {m.emulator} instructions -> "
              f"{m.board} time and energy at {m.clock_hz / 1e6:g} MHz",
              f"instructions: {m.instructions_source}",
-             "per phase (cycles = instructions x CPI; energy = time x power):"]
+             "per phase (cycles = instructions x CPI, or the static cycle estimate where estimated; energy = time x "
+             "power):"]
     for phase, p in m.phases.items():
         lines.append(f"  {phase:11s} {p.source}")
     if m.platform is not None:

@@ -105,7 +105,7 @@ def residual_plot(points: list[Point], path: str | Path, title: str, costs: tupl
         ax.axhline(0, color="k", lw=0.6)
         for lim in (5, -5):
             ax.axhline(lim, color="r", lw=0.5, ls="--")
-        ax.set_xscale("log" if cost.startswith("instructions") else "linear")
+        ax.set_xscale("log" if cost.startswith(("instructions", "cycles_estimate")) else "linear")
         ax.set_title(cost, fontsize=9)
         ax.set_xlabel("measured")
     axes[0].set_ylabel("predicted / measured - 1 (%)")

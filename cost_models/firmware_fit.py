@@ -8,6 +8,12 @@ compiler on the feature width, hidden width, classes and batch size, and its reg
 shapes by up to +-1.5% of the training instructions (measured), which no count of the loops can follow. A shape
 with runs in the records gets the mean measured / predicted ratio of its runs; a shape without gets 1 (the counts
 model alone: what the leave-one-shape-out error measures).
+Cycle estimates (a second target, fitted the same way on the same counts): the static Cortex-M4 cycle estimate of
+each phase that qemu-an386 runs record (`cycles_estimate` rows: per-block execution counts x the TRM's timing,
+firmware/cycle_estimate.py), so a configuration's estimated cycles per phase are predicted as its instructions are;
+the real nRF52840's emulator map prices the phases it has no timed record of with them. An estimate, never a
+measurement: zero wait states, branch refill P = 2, divide 7 cycles. Records without estimate rows (files written
+before the campaign recorded them) fit the instructions as before and leave the estimate unfitted.
 Memory: NNLS of the measured bytes on the term groups (members proportional by construction share one scale; the sample store is fixed at 1; runtime and code are sizes in bytes).
 `save_firmware_calibration` writes a versioned JSON snapshot; `cross_validate` measures the error on shapes left
 out of the fit.
@@ -25,9 +31,13 @@ from .runs import RunRecord, load_runs
 from .workload import Workload, workload_from_config
 
 FORMAT = "microtl-dse firmware calibration"
-VERSION = 2  # 2: training shape factors
+VERSION = 3  # 2: training shape factors; 3: the cycle estimate's model (a version 2 snapshot reads without it)
+READ_VERSIONS = (2, 3)
 MEMORY_METRICS = {"ram": "peak_ram", "flash": "flash"}
-COSTS = (*(f"instructions.{p}" for p in fm.PHASES), "peak_ram", "flash")
+INSTRUCTIONS, ESTIMATE = "instructions", "cycles_estimate"  # the two per-phase targets fitted on the counts
+TARGETS = (INSTRUCTIONS, ESTIMATE)
+ESTIMATE_COSTS = tuple(f"{ESTIMATE}.{p}" for p in fm.PHASES)
+COSTS = (*(f"instructions.{p}" for p in fm.PHASES), "peak_ram", "flash", *ESTIMATE_COSTS)
 
 
 class FirmwareCalibrationError(ValueError):
@@ -48,16 +58,32 @@ class FirmwareCalibration:
     notes: tuple[str, ...] = ()
     format: str = FORMAT
     shape_factors: dict[str, float] = field(default_factory=dict)  # shape_key -> training measured / predicted
+    # the static Cortex-M4 cycle estimate, fitted like the instructions (empty: no estimate records)
+    cycles_estimate: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> count -> cycles per count
+    cycles_estimate_status: dict[str, dict[str, str]] = field(default_factory=dict)
+    estimate_shape_factors: dict[str, float] = field(default_factory=dict)
+    estimate_cpi: dict[str, list[float]] = field(default_factory=dict)  # phase -> [min, mean, max] over the runs
+    estimate_source: str = ""  # how the records' estimates were made (their assumptions)
+    estimate_runs: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "FirmwareCalibration":
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
-            raise FirmwareCalibrationError(f"not a firmware calibration of version {VERSION} "
-                                           f"(format {data.get('format')!r}, version {data.get('version')!r})")
+        if data.get("format") != FORMAT or data.get("version") not in READ_VERSIONS:
+            raise FirmwareCalibrationError(f"not a firmware calibration of version {', '.join(map(str, READ_VERSIONS))}"
+                                           f" (format {data.get('format')!r}, version {data.get('version')!r})")
         return cls(**{**data, "files": tuple(data["files"]), "notes": tuple(data["notes"])})
+
+    def coefficients(self, target: str) -> dict[str, dict[str, float]]:
+        return self.instructions if target == INSTRUCTIONS else self.cycles_estimate
+
+    def statuses(self, target: str) -> dict[str, dict[str, str]]:
+        return self.status if target == INSTRUCTIONS else self.cycles_estimate_status
+
+    def factors(self, target: str) -> dict[str, float]:
+        return self.shape_factors if target == INSTRUCTIONS else self.estimate_shape_factors
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,9 @@ class FirmwarePrediction:
     ram: dict[str, int]  # bytes per term
     flash: dict[str, int]
     notes: tuple[str, ...] = field(default=())
+    # phase -> the static Cortex-M4 cycle estimate (None: not predictable, `estimate_notes` say why)
+    cycles_estimate: dict[str, float | None] = field(default_factory=dict)
+    estimate_notes: tuple[str, ...] = field(default=())
 
     @property
     def ram_total(self) -> int:
@@ -80,6 +109,8 @@ class FirmwarePrediction:
     def cost(self, name: str) -> float | None:
         if name.startswith("instructions."):
             return self.instructions.get(name.split(".", 1)[1])
+        if name.startswith(f"{ESTIMATE}."):
+            return self.cycles_estimate.get(name.split(".", 1)[1])
         return float(self.ram_total if name == "peak_ram" else self.flash_total)
 
 
@@ -125,39 +156,83 @@ def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = 
             raise FirmwareCalibrationError(f"{rec.where}, column board: {rec.board!r} in the calibration of "
                                            f"{board!r}")
     notes: list[str] = []
-    instructions, status = {}, {}
+    instructions, status = _fit_target(INSTRUCTIONS, runs, notes)
+    estimate_rows = [r for r in runs if r.metric == ESTIMATE]
+    if estimate_rows:
+        estimate, estimate_status = _fit_target(ESTIMATE, runs, notes)
+    else:  # records written before the campaign recorded the estimate
+        estimate, estimate_status = {}, {}
+        notes.append(f"{ESTIMATE}: no estimate records; the static cycle estimate is not predicted")
+    memory = {m: _fit_memory(m, [r for r in runs if r.metric == metric], notes)
+              for m, metric in MEMORY_METRICS.items()}
+    cal = FirmwareCalibration(board=board, version=VERSION, digest=digest, files=files,
+                              runs=len({r.key for r in runs}), instructions=instructions, status=status,
+                              ram=memory["ram"], flash=memory["flash"], notes=tuple(notes),
+                              cycles_estimate=estimate, cycles_estimate_status=estimate_status,
+                              estimate_cpi=_estimate_cpi(runs), estimate_source=_estimate_source(estimate_rows),
+                              estimate_runs=len({r.key for r in estimate_rows}))
+    factors = {}
+    for target in TARGETS:
+        factors[target] = _shape_factors(cal, [r for r in runs if r.cost == f"{target}.{TRAINING}"], target)
+        if factors[target]:
+            f = factors[target]
+            notes.append(f"{TRAINING} {target}: factors of {len(f)} compiled shapes (measured / counts model, mean "
+                         f"over each shape's runs): {min(f.values()):.4f} to {max(f.values()):.4f}")
+    return replace(cal, notes=tuple(notes), shape_factors=factors[INSTRUCTIONS],
+                   estimate_shape_factors=factors[ESTIMATE])
+
+
+def _fit_target(metric: str, runs: list[RunRecord], notes: list[str]) -> tuple[dict, dict]:
+    """Per phase, NNLS of the rows of `metric` (instructions or cycles_estimate) on the phase's counts in relative
+    residuals; a count no row exercises stays unobserved (a prediction that needs it is refused)."""
+    import numpy as np
+
+    coefficients, status = {}, {}
     for phase in fm.PHASES:
-        rows = [r for r in runs if r.metric == "instructions" and r.phase == phase]
+        rows = [r for r in runs if r.metric == metric and r.phase == phase]
         names = fm.COUNTS[phase]
-        instructions[phase] = dict.fromkeys(names, 0.0)
+        coefficients[phase] = dict.fromkeys(names, 0.0)
         status[phase] = dict.fromkeys(names, "unobserved")
         if not rows:
-            notes.append(f"{phase}: no instruction records; the phase is not predicted")
+            notes.append(f"{phase}: no {metric} records; the phase's {metric} is not predicted")
             continue
         X = np.array([_count_row(phase, r.config, r.classes, r.epochs_run, r.test, r.copies) for r in rows])
         y = np.array([r.value for r in rows])
         coef = _nnls(X, y, relative=True)
         for j, name in enumerate(names):
             if X[:, j].any():
-                instructions[phase][name] = float(coef[j])
+                coefficients[phase][name] = float(coef[j])
                 status[phase][name] = "fitted"
-    memory = {m: _fit_memory(m, [r for r in runs if r.metric == metric], notes)
-              for m, metric in MEMORY_METRICS.items()}
-    cal = FirmwareCalibration(board=board, version=VERSION, digest=digest, files=files,
-                              runs=len({r.key for r in runs}), instructions=instructions, status=status,
-                              ram=memory["ram"], flash=memory["flash"], notes=tuple(notes))
-    factors = _shape_factors(cal, [r for r in runs if r.cost == f"instructions.{TRAINING}"])
-    if factors:
-        notes.append(f"{TRAINING}: factors of {len(factors)} compiled shapes (measured / counts model, mean over "
-                     f"each shape's runs): {min(factors.values()):.4f} to {max(factors.values()):.4f}")
-    return replace(cal, notes=tuple(notes), shape_factors=factors)
+    return coefficients, status
 
 
-def _shape_factors(cal: FirmwareCalibration, rows: list[RunRecord]) -> dict[str, float]:
+def _estimate_cpi(runs: list[RunRecord]) -> dict[str, list[float]]:
+    """Per phase, the estimated cycles per instruction of the runs that recorded both: [min, mean, max]."""
+    insns = {(r.key, r.phase): r.value for r in runs if r.metric == INSTRUCTIONS}
+    out = {}
+    for phase in fm.PHASES:
+        cpi = [r.value / insns[(r.key, phase)] for r in runs
+               if r.metric == ESTIMATE and r.phase == phase and insns.get((r.key, phase))]
+        if cpi:
+            out[phase] = [min(cpi), sum(cpi) / len(cpi), max(cpi)]
+    return out
+
+
+def _estimate_source(rows: list[RunRecord]) -> str:
+    """The estimate's assumptions as the records state them (the emulator column after the QEMU version); the most
+    common one when the records differ."""
+    sources: dict[str, int] = {}
+    for r in rows:
+        text = r.emulator.split("; ", 1)[1] if "; " in r.emulator else r.emulator
+        sources[text] = sources.get(text, 0) + 1
+    return max(sources, key=sources.get) if sources else ""
+
+
+def _shape_factors(cal: FirmwareCalibration, rows: list[RunRecord], target: str = INSTRUCTIONS) -> dict[str, float]:
     ratios: dict[str, list[float]] = {}
     for r in rows:
         w = _workload(r)
-        predicted = _instructions(cal, TRAINING, w, r.epochs_run, r.test, r.copies)
+        predicted = _counts_model(cal, target, TRAINING, w, r.epochs_run, r.test, r.copies)
         if predicted:
             ratios.setdefault(shape_key(w), []).append(r.value / predicted)
     return {k: sum(v) / len(v) for k, v in sorted(ratios.items())}
@@ -205,38 +280,46 @@ def _nnls(X, y, relative: bool):
 
 def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: int,
                    best_epoch: float | None = None) -> FirmwarePrediction:
-    """The pure predictor: counts + calibration -> instructions per phase (training: times the shape's factor
-    when the records have runs of the shape) and bytes per term."""
-    notes = []
-    instructions: dict[str, float | None] = {}
-    for phase in fm.PHASES:
-        counts = fm.instruction_counts(phase, w, epochs, test, best_epoch)
-        missing = [k for k, n in counts.items() if n and cal.status[phase].get(k) == "unobserved"
-                   and k not in ("constant",)]
-        if all(s == "unobserved" for s in cal.status[phase].values()):
-            instructions[phase] = None
-            notes.append(f"{phase}: no instruction records on {cal.board}")
-            continue
-        if missing:
-            notes.append(f"{phase}: no calibration record exercises {', '.join(missing)}")
-            instructions[phase] = None
-            continue
-        factor = cal.shape_factors.get(shape_key(w), 1.0) if phase == TRAINING else 1.0
-        instructions[phase] = factor * _instructions(cal, phase, w, epochs, test, best_epoch)
+    """The pure predictor: counts + calibration -> instructions and the static cycle estimate per phase (training:
+    times the shape's factor when the records have runs of the shape) and bytes per term."""
+    notes, estimate_notes = [], []
+    instructions = {p: _predict_target(cal, INSTRUCTIONS, p, w, epochs, test, best_epoch, notes) for p in fm.PHASES}
+    estimate = {p: _predict_target(cal, ESTIMATE, p, w, epochs, test, best_epoch, estimate_notes)
+                for p in fm.PHASES}
     memory = {}
     for metric in ("ram", "flash"):
         scales = getattr(cal, metric)
         raw = fm.terms(metric, w, test)
         memory[metric] = {t: round(n * scales[g]) for g, members in fm.GROUPS[metric].items() for t in members
                           for n in (raw[t],)}
-    return FirmwarePrediction(instructions, memory["ram"], memory["flash"], tuple(notes))
+    return FirmwarePrediction(instructions, memory["ram"], memory["flash"], tuple(notes), estimate,
+                              tuple(estimate_notes))
 
 
-def _instructions(cal: FirmwareCalibration, phase: str, w: Workload, epochs: float, test: int,
+def _predict_target(cal: FirmwareCalibration, target: str, phase: str, w: Workload, epochs: float, test: int,
+                    best_epoch: float | None, notes: list[str]) -> float | None:
+    what = "instruction" if target == INSTRUCTIONS else "cycle estimate"
+    status = cal.statuses(target).get(phase, {})
+    if all(s == "unobserved" for s in status.values()):
+        notes.append(f"{phase}: no {what} records on {cal.board}")
+        return None
+    counts = fm.instruction_counts(phase, w, epochs, test, best_epoch)
+    missing = [k for k, n in counts.items() if n and status.get(k) == "unobserved" and k not in ("constant",)]
+    if missing:
+        notes.append(f"{phase}: no {what} record exercises {', '.join(missing)}" if target == ESTIMATE else
+                     f"{phase}: no calibration record exercises {', '.join(missing)}")
+        return None
+    factor = cal.factors(target).get(shape_key(w), 1.0) if phase == TRAINING else 1.0
+    return factor * _counts_model(cal, target, phase, w, epochs, test, best_epoch)
+
+
+def _counts_model(cal: FirmwareCalibration, target: str, phase: str, w: Workload, epochs: float, test: int,
                   best_epoch: float | None) -> float:
     """The counts model alone (no shape factor)."""
     counts = fm.instruction_counts(phase, w, epochs, test, best_epoch)
-    return float(sum(cal.instructions[phase][k] * n for k, n in counts.items()))
+    coefficients = cal.coefficients(target)[phase]
+    return float(sum(coefficients[k] * n for k, n in counts.items()))
+
 
 
 def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:

@@ -53,6 +53,9 @@ class Prediction:
     instructions: dict[str, float | None] = field(default_factory=dict)  # predicted, per phase (our firmware)
     firmware: str = ""  # "microtl-dse" (ours) | "paper" (the published firmware's Table III fit)
     sources: dict[str, str] = field(default_factory=dict)  # figure (ram, flash, instructions, ...) -> its source
+    # our firmware: the static Cortex-M4 cycle estimate per phase, predicted (None: no estimate model); an estimate
+    # at zero wait states, not the board's cycles (those are in `phases`)
+    cycles_estimate: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, float | int | str]:
         """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
@@ -166,15 +169,23 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
             continue
         pm = m.phases[phase]
         instructions = fw.instructions.get(phase)
-        if instructions is None or pm.cpi is None:
+        estimate = fw.cycles_estimate.get(phase) if pm.estimated else None
+        if instructions is None or (pm.cpi is None and estimate is None):
             why = (f"{cal.board} firmware calibration cannot predict its instructions" if instructions is None
-                   else f"no CPI for it in {m.board}'s emulator map ({pm.cpi_source})")
+                   else f"{cal.board} firmware calibration cannot predict its static cycle estimate ("
+                        f"{'; '.join(n for n in fw.estimate_notes if n.startswith(phase)) or 'no estimate model'})"
+                   if pm.estimated else f"no CPI for it in {m.board}'s emulator map ({pm.cpi_source})")
             phases[phase] = PhaseCost(None, None, None, why)
             notes.append(f"{phase} phase uncalibrated: {why}")
             continue
-        c = instructions * pm.cpi
+        if pm.estimated:  # our code's static Cortex-M4 estimate for this configuration (no CPI: it varies)
+            c = estimate
+            source = (f"{pm.source}; this configuration: {c / instructions:.3f} estimated cycles per predicted "
+                      "instruction")
+        else:
+            c = instructions * pm.cpi
+            source = f"instructions: {cal.board} firmware calibration (predicted); {pm.source}"
         seconds = c / board.clock_hz
-        source = f"instructions: {cal.board} firmware calibration (predicted); {pm.source}"
         phases[phase] = PhaseCost(c, seconds, seconds * pm.power_w * 1e3, source=source)
     included = tuple(p for p, cost in phases.items() if cost.cycles is not None)
     sources, note = _mapped_texts(m, cal.board, board, tuple(phases), included)
@@ -190,6 +201,7 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
         phases_included=included, ble_upload=ble_upload(w.samples, w.input_elements, board),
         fits_ram=ram_total <= board.ram_bytes, fits_flash=flash_total <= board.flash_bytes,
         notes=(*notes, *fw.notes), instructions=fw.instructions, firmware="microtl-dse", sources=dict(sources),
+        cycles_estimate=fw.cycles_estimate,
     )
 
 
@@ -212,10 +224,19 @@ def _mapped_texts(m, emulator: str, board: Board, phases: tuple[str, ...], inclu
         **{f"power.{p}": f"{m.phases[p].power_status}: {m.phases[p].power_source}" for p in phases},
     }
     assumed = [p for p in included if m.phases[p].cpi_status == "assumed"]
+    estimated = [p for p in included if m.phases[p].estimated]
+    dk = [p for p in included if m.phases[p].cpi_status == "fitted" and "Table III" not in m.phases[p].cpi_source]
+    t = m.phases["training"]
     note = (f"our firmware (\"microtl-dse\") on {board.name}: RAM/flash from the {emulator} firmware model"
-            f"{' + measured platform layer' if m.platform else ''}; time = predicted instructions x CPI / "
-            f"{board.clock_hz / 1e6:g} MHz, CPI {m.phases['training'].cpi:.3g} ({m.phases['training'].cpi_status} "
-            "on Table III training time)" + (f", assumed for {', '.join(assumed)}" if assumed else "")
+            f"{' + measured platform layer' if m.platform else ''}; time = cycles / {board.clock_hz / 1e6:g} MHz; "
+            f"training cycles = predicted instructions x CPI {t.cpi:.3g} ({t.cpi_status} on "
+            f"{'Table III training time' if 'Table III' in t.cpi_source else 'DK-timed runs of our firmware'})"
+            + (f"; {', '.join(p for p in dk if p != 'training')}: CPI fitted on DK-timed runs of our firmware"
+               if [p for p in dk if p != "training"] else "")
+            + (f"; {', '.join(estimated)}: our firmware's static Cortex-M4 cycle estimate (predicted per "
+               f"configuration by the {emulator} cycles-estimate model; zero wait states, P=2; not timed on the "
+               "board)" if estimated else "")
+            + (f"; {', '.join(assumed)}: CPI assumed equal to training's" if assumed else "")
             + "; energy = time x phase power (training: Table III energy/time; collection: board file)")
     if len(_TEXTS) > 64:
         _TEXTS.clear()
@@ -237,6 +258,7 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
         firmware="microtl-dse", sources={"ram": f"{board.name} firmware calibration", "flash":
                                          f"{board.name} firmware calibration", "instructions":
                                          f"{board.name} firmware calibration (predicted)"},
+        cycles_estimate=fw.cycles_estimate,
     )
 
 

@@ -30,7 +30,11 @@ METRICS = {  # metric -> (unit, needs a phase)
     # real boards (nrf52840dk validations: the emulator map's own records)
     "cycles": ("cycles", True),  # DWT->CYCCNT per phase
     "energy_nj": ("nJ", True),  # PPK2: run-average current x supply x phase time
+    # qemu-an386: the static Cortex-M4 cycle estimate (firmware/cycle_estimate.py: per-block execution counts x
+    # TRM timing), an estimate, never a measurement; the estimate's assumptions are in the row's emulator column
+    "cycles_estimate": ("cycles (estimate)", True),
 }
+ESTIMATE_METRICS = ("cycles_estimate",)  # rows whose provenance names the estimate (`make_rows`' estimate_source)
 CONFIG_COLUMNS = ("task", "model", "cut", "hidden", "classes", "samples", "epochs", "patience", "batch", "momentum",
                   "scheme", "test", "epochs_run", "best_epoch", "improvements")
 OPTIONAL_COLUMNS = ("improvements",)  # not in files written before the firmware reported it (read as unknown)
@@ -103,8 +107,10 @@ def run_key(config: Configuration, classes: int, test: int) -> str:
 
 def make_rows(board: str, config: Configuration, classes: int, test: int, epochs_run: int, best_epoch: int,
               measured: dict[str, float], provenance: dict[str, str], key: str | None = None,
-              improvements: int | None = None) -> list[dict]:
-    """CSV rows of one run; `measured` maps cost names (instructions.<phase>, peak_ram, flash, ...) to values."""
+              improvements: int | None = None, estimate_source: str = "") -> list[dict]:
+    """CSV rows of one run; `measured` maps cost names (instructions.<phase>, peak_ram, flash, cycles_estimate.<phase>,
+    ...) to values. `estimate_source` (how a cycles estimate was made) is appended to the emulator column of the
+    estimate's rows: the same file carries measured counts and estimates, and each row says which it is."""
     base = {"key": key or run_key(config, classes, test), "board": board, "task": config.task,
             "model": config.model, "cut": config.cut, "hidden": config.hidden, "classes": classes,
             "samples": config.samples, "epochs": config.epochs, "patience": config.patience, "batch": config.batch,
@@ -116,8 +122,11 @@ def make_rows(board: str, config: Configuration, classes: int, test: int, epochs
         if value is None:
             continue
         metric, _, phase = cost.partition(".")
+        prov = {k: provenance.get(k, "") or "-" for k in PROVENANCE_COLUMNS}
+        if metric in ESTIMATE_METRICS:
+            prov["emulator"] = f"{prov['emulator']}; {estimate_source or 'estimate'}"
         rows.append({**base, "metric": metric, "phase": phase, "value": int(value), "unit": METRICS[metric][0],
-                     **{k: provenance.get(k, "") or "-" for k in PROVENANCE_COLUMNS}})
+                     **prov})
     return rows
 
 

@@ -187,6 +187,18 @@ def fit_summary(cal) -> str:
     for phase, coef in cal.instructions.items():
         fitted = ", ".join(f"{k} {v:.4g}" for k, v in coef.items() if cal.status[phase][k] == "fitted" and v)
         lines.append(f"  {phase:11s} {fitted or 'not calibrated'}")
+    if cal.cycles_estimate:
+        lines.append(f"static Cortex-M4 cycle estimate per count (fitted the same way on {cal.estimate_runs} runs' "
+                     f"estimates: {cal.estimate_source or 'estimate'}):")
+        for phase, coef in cal.cycles_estimate.items():
+            fitted = ", ".join(f"{k} {v:.4g}" for k, v in coef.items()
+                               if cal.cycles_estimate_status[phase][k] == "fitted" and v)
+            cpi = cal.estimate_cpi.get(phase)
+            span = "" if not cpi else f"  (estimated CPI of the runs {cpi[0]:.3f}-{cpi[2]:.3f}, mean {cpi[1]:.3f})"
+            lines.append(f"  {phase:11s} {fitted or 'not calibrated'}{span}")
+    else:
+        lines.append("static Cortex-M4 cycle estimate: no estimate records (rerun the campaign: qemu-an386 runs "
+                     "record it per phase)")
     for metric in ("ram", "flash"):
         lines.append(f"{metric} group scales (constant groups: bytes): "
                      + ", ".join(f"{g} {s:.4g}" for g, s in getattr(cal, metric).items()))
@@ -197,19 +209,22 @@ def fit_summary(cal) -> str:
 def report(board: str, records: Path, plots: Path, progress: bool) -> str:
     """Leave-one-shape-out and in-sample error tables; residual plots into `plots`."""
     from cost_models.firmware_error import cross_validate, error_table, in_sample, residual_plot, summarize
-    from cost_models.firmware_fit import record_files
+    from cost_models.firmware_fit import COSTS, record_files
     from cost_models.runs import load_runs
 
     runs = [r for p in record_files(records) for r in load_runs(p)]
+    present = {r.cost for r in runs}
+    costs = tuple(c for c in COSTS if c in present)  # the cycle estimate only where the records have it
     tell = (lambda i, n: say(f"calibrate: cross-validation {i}/{n} shapes")) if progress else None
     cv = cross_validate(runs, board, tell)
     fit = in_sample(runs, board)
     shapes = len({r.shape for r in runs})
-    out = [error_table(summarize(cv), f"leave-one-shape-out cross-validation ({shapes} shapes, "
-                                      f"{len({r.key for r in runs})} runs, measured on {board}):"),
-           error_table(summarize(fit), "in-sample (all runs fitted):")]
+    out = [error_table(summarize(cv, costs), f"leave-one-shape-out cross-validation ({shapes} shapes, "
+                                             f"{len({r.key for r in runs})} runs, measured on {board}; "
+                                             "cycles_estimate: the static Cortex-M4 estimate, not a measurement):"),
+           error_table(summarize(fit, costs), "in-sample (all runs fitted):")]
     for name, pts in (("residuals-cv.png", cv), ("residuals-fit.png", fit)):
-        path = residual_plot(pts, plots / name, f"{board}: {name[10:-4]} relative errors")
+        path = residual_plot(pts, plots / name, f"{board}: {name[10:-4]} relative errors", costs)
         out.append(f"plot: {path}")
     out.append(sources_text(board))
     return "\n".join(out)
@@ -233,8 +248,14 @@ def sources_text(emulator: str) -> str:
         if m is None or m.emulator != emulator:
             continue
         t = m.phases["training"]
-        lines.append(f"  {name}: time = these predicted instructions x CPI / {m.clock_hz / 1e6:g} MHz (CPI {t.cpi:.3f} "
-                     f"fitted on Table III training time; assumed for collection and evaluation), energy = time x "
+        how = {"estimated": "the static cycle estimate predicted above", "assumed": "CPI assumed equal to training's",
+               "fitted": "CPI fitted on DK-timed runs of our firmware"}
+        others = "; ".join(f"{p}: {how.get(v.cpi_status, v.cpi_status)}" for p, v in m.phases.items()
+                           if p != "training")
+        lines.append(f"  {name}: time = cycles / {m.clock_hz / 1e6:g} MHz: training = these predicted instructions x "
+                     f"CPI {t.cpi:.3f} ({t.cpi_status}: "
+                     f"{'Table III training time' if 'Table III' in t.cpi_source else 'DK-timed runs'}); "
+                     f"{others}; energy = time x "
                      f"phase power (training {t.power_w * 1e3:.2f} mW from Table III energy / time; collection "
                      f"{m.phases['collection'].power_w * 1e3:.2f} mW: the board file's published current); RAM/flash "
                      f"= these models + the measured platform layer. Details: dse calibrate --board {name} --report")
@@ -380,6 +401,7 @@ def map_error_report(m, plots: Path) -> str:
         out.append(f"plot: {path}")
     untimed = [p for p in PHASES if not fitted[p]]
     if untimed:
-        out.append(f"note: {' and '.join(untimed)}: no timed run on this board; CPI and power assumed (above), so "
-                   "no error can be measured for them")
+        how = {p: "static cycle estimate" if m.phases[p].estimated else "CPI assumed" for p in untimed}
+        out.append(f"note: {' and '.join(f'{p} ({how[p]})' for p in untimed)}: no timed run on this board; priced "
+                   "as above with the board file's power, so no error against the board can be measured for them")
     return "\n".join(out)

@@ -68,6 +68,10 @@ def cost_breakdown(prediction, config, board: str, classes: int) -> str:
     phases = list(getattr(prediction, "phases_included", []) or [])
     if phases:
         lines.append(f"phases included: {', '.join(phases)}")
+        for phase in phases:  # which figure comes from where, per phase
+            source = prediction.phases[phase].source
+            if source:
+                lines.append(f"  {phase}: {source}")
     ble = [[k, f"{v:.4g}" if isinstance(v, float) else thousands(v) if isinstance(v, int) else str(v)]
            for k, v in flat.items() if k.startswith("ble.")]
     if ble:

@@ -346,7 +346,7 @@ def summary(result: dict) -> str:
     if result.get("energy_share") and result.get("emulator_map"):
         st = {p: v["cpi_status"] for p, v in result["emulator_map"]["phases"].items()}
         lines.append("new energy by phase (median share): " + ", ".join(
-            f"{p} {v:.0%} (CPI {st[p]})" for p, v in result["energy_share"].items()))
+            f"{p} {v:.0%} (cycles {st[p]})" for p, v in result["energy_share"].items()))
     if result["errors"]:
         lines.append(f"{len(result['errors'])} trial(s) could not be priced: "
                      + "; ".join(f"#{k}: {v}" for k, v in list(result["errors"].items())[:3]))

@@ -7,7 +7,8 @@ GRU kernels (int8 and int16 sequences) from firmware/calibrate_rnn.py, whose har
 data (rows with source `campaign:generated-uci-har`), and the paper's CIFAR CNN from firmware/calibrate_cifar.py on
 generated CIFAR-10 files (`campaign:generated-cifar10`). Each point goes through the same generate -> build -> run ->
 parse path as `dse validate` (firmware.validate), and becomes rows of cost_models.runs: instructions per phase,
-peak RAM, flash, static RAM, stack, with provenance. Finished points are skipped by key, so an interrupted campaign
+peak RAM, flash, static RAM, stack, with provenance, and the static Cortex-M4 cycle estimate per phase
+(`cycles_estimate`, labelled an estimate with its assumptions) where the board made one. Finished points are skipped by key, so an interrupted campaign
 resumes.
 
 Validation records of studies (firmware/records.py JSON) become rows through the same conversion
@@ -94,12 +95,15 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
     measured = {f"instructions.{k}": v for k, v in m.instructions.items()}
     measured.update(peak_ram=m.peak_ram_bytes, flash=m.flash_bytes, static_ram=m.static_ram_bytes,
                     stack=m.stack_bytes)
+    # the static Cortex-M4 cycle estimate per phase (qemu-an386: per-block counts x TRM timing), when it was made
+    measured.update({f"cycles_estimate.{k}": v for k, v in (m.cycles_estimate or {}).items() if v})
     p = record.provenance
     emulator = (p.board_versions or {}).get("qemu", record.board)
     provenance = {"source": source, "sources_sha256": p.sources_sha256, "elf_sha256": p.elf_sha256,
                   "toolchain": p.toolchain, "emulator": emulator, "date": (p.date_utc or "")[:10]}
     return make_rows(record.board, config, classes, m.test, m.epochs_run, m.best_epoch or 0, measured, provenance,
-                     key=run_key(config, classes, m.test), improvements=m.improvements)
+                     key=run_key(config, classes, m.test), improvements=m.improvements,
+                     estimate_source=m.cycles_estimate_source or "")
 
 
 def timed_rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:

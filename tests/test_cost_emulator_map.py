@@ -14,6 +14,10 @@ from models.config import Configuration
 
 BOARD = load_board("nrf52840dk")
 CONFIG = Configuration("digits", "digits_cnn", "conv2", 8, 60, 10)
+# Whether the shipped qemu-an386 records carry the static cycle estimate (campaigns run since it was recorded do):
+# then the map prices collection and evaluation by it ("estimated"), else by the training CPI ("assumed").
+ESTIMATED = bool(load_firmware_calibration("qemu-an386").cycles_estimate)
+UNTIMED = "estimated" if ESTIMATED else "assumed"
 
 
 # --- the fit on synthetic records with a known CPI -----------------------------------------------------------------
@@ -61,7 +65,7 @@ def test_flagged_records_are_reported_not_fitted():
         fit_map([replace(r, flag="x") for r in runs], BOARD, instructions_source="s", inputs={})
 
 
-def test_phases_without_records_are_labelled_assumed_with_board_power():
+def test_phases_without_records_or_estimate_are_labelled_assumed_with_board_power():
     m = fit_map(synthetic(1.7, 0.021), BOARD, instructions_source="synthetic", inputs={})
     train = m.phases["training"]
     assert (train.cpi_status, train.power_status) == ("fitted", "fitted")
@@ -118,10 +122,13 @@ def test_time_is_instructions_times_cpi_over_64_mhz_and_energy_time_times_power(
     nrf = predict(CONFIG, "nrf52840dk", test_inputs=50)
     assert nrf.phases_included == ("collection", "training", "evaluation")
     for phase, cost in nrf.phases.items():
-        assert cost.cycles == pytest.approx(nrf.instructions[phase] * m.phases[phase].cpi)
-        assert cost.seconds == pytest.approx(nrf.instructions[phase] * m.phases[phase].cpi / 64e6)
+        pm = m.phases[phase]
+        assert pm.cpi_status == ("fitted" if phase == "training" else UNTIMED)
+        cycles = nrf.cycles_estimate[phase] if pm.estimated else nrf.instructions[phase] * pm.cpi
+        assert cost.cycles == pytest.approx(cycles) and cost.seconds == pytest.approx(cycles / 64e6)
         assert cost.energy_mj == pytest.approx(cost.seconds * m.phases[phase].power_w * 1e3)
-        assert "qemu-an386 firmware calibration" in cost.source and m.phases[phase].cpi_status in cost.source
+        assert pm.cpi_status in cost.source
+        assert ("static Cortex-M4 estimate" if pm.estimated else "qemu-an386 firmware calibration") in cost.source
     assert nrf.latency_s == pytest.approx(sum(c.seconds for c in nrf.phases.values()))
     # a study's device does not evaluate: without test inputs the phase is not priced
     assert "evaluation" not in predict(CONFIG, "nrf52840dk").phases
@@ -131,10 +138,12 @@ def test_prediction_says_which_figure_came_from_which_source():
     p = predict(CONFIG, "nrf52840dk")
     assert "qemu-an386 firmware calibration" in p.sources["ram"] and "platform layer" in p.sources["ram"]
     assert p.sources["cpi.training"].startswith("fitted: Table III")
-    assert p.sources["cpi.collection"].startswith("assumed")
+    assert p.sources["cpi.collection"].startswith(UNTIMED)
     assert p.sources["power.training"].startswith("fitted: Table III energy") and "board file" in p.sources[
         "power.collection"]
-    assert any("microtl-dse" in n and "assumed for collection" in n for n in p.notes)
+    assert any("microtl-dse" in n and "fitted on Table III training time" in n for n in p.notes)
+    assert any("microtl-dse" in n and ("collection: our firmware's static Cortex-M4 cycle estimate" if ESTIMATED
+                                       else "collection: CPI assumed equal to training's") in n for n in p.notes)
     d = p.to_dict()
     assert d["firmware"] == "microtl-dse" and "time.collection_s" in d and d["phases_uncalibrated"] == ""
 
@@ -170,7 +179,11 @@ def map_copy(tmp_path):
     (lambda d: d["phases"]["training"].update(cpi=-1), r"phases\.training: key cpi must be a number > 0"),
     (lambda d: d["phases"]["collection"].pop("power_w"), r"phases\.collection: missing key power_w"),
     (lambda d: d["phases"]["training"].update(cpi_status="guessed"), r"phases\.training: key cpi_status is 'guessed'"),
-    (lambda d: d.update(version=99), r"key version is 99, expected 1"),
+    (lambda d: d.update(version=99), r"key version is 99, expected one of 1, 2"),
+    (lambda d: d["phases"]["collection"].update(cpi_status="estimated", cpi=1.5),
+     r"phases\.collection: key cpi must be null for an estimated phase"),
+    (lambda d: d["phases"]["collection"].update(cpi_status="estimated", cpi=None) or d.update(version=1),
+     r"phases\.collection: key cpi_status 'estimated' is format 2"),
     (lambda d: d.update(clock_hz="fast"), r"key clock_hz has the wrong type"),
     (lambda d: d.update(board="other"), r"key board is 'other'"),
     (lambda d: d["phases"].pop("evaluation"), r"phases: missing key evaluation"),
@@ -215,11 +228,14 @@ def test_calibrate_report_says_which_figure_came_from_which_source(capsys, tmp_p
 
     assert main(["calibrate", "--board", "nrf52840dk", "--report", "--plots", str(tmp_path)]) == 0
     out = capsys.readouterr().out
+    untimed = ("collection  cycles = the static Cortex-M4 estimate", "estimated: per configuration",
+               "static estimate vs Table III", "collection (static cycle estimate) and evaluation") if ESTIMATED else \
+        ("collection  CPI", "assumed", "collection (CPI assumed) and evaluation")
     for text in ("instructions: predicted by the qemu-an386 firmware calibration", "training    CPI",
-                 "fitted: Table III time", "collection  CPI", "assumed", "power check (training)",
+                 "fitted: Table III time", "power check (training)",
                  "table3-cifar3-500", "FLAGGED", "absorbs the difference", "platform layer",
                  "leave one shape out (a Table III task", "leave one run out", "cycles.training",
-                 "energy.training", "collection and evaluation: no timed run"):
+                 "energy.training", "no timed run", *untimed):
         assert text in out, text
     assert (tmp_path / "residuals-map-shape.png").stat().st_size > 0
     assert (tmp_path / "residuals-map-run.png").stat().st_size > 0

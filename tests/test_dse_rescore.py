@@ -95,7 +95,8 @@ def dominated(p, q) -> bool:
 
 def changed_snapshot(folder: Path, path: Path):
     """The current calibration with its RAM scaled so that the study's largest-RAM pick no longer fits the study's
-    limit, and its collection instructions raised by 20% (a deliberately different model)."""
+    limit, and its collection instructions (and static cycle estimate, when fitted) raised by 20% (a deliberately
+    different model)."""
     cal = load_firmware_calibration("qemu-an386")
     study, done = trials(folder)
     platform = load_emulator_map("nrf52840dk").platform.ram_bytes
@@ -103,7 +104,9 @@ def changed_snapshot(folder: Path, path: Path):
     k = max(1.05, 1.02 * (LIMIT_KB * 1024 - platform) / (biggest - platform))
     mod = replace(cal, digest="test" + cal.digest[4:], ram={g: v * k for g, v in cal.ram.items()},
                   instructions={**cal.instructions,
-                                "collection": {c: 1.2 * v for c, v in cal.instructions["collection"].items()}})
+                                "collection": {c: 1.2 * v for c, v in cal.instructions["collection"].items()}},
+                  cycles_estimate={**cal.cycles_estimate, **({"collection": {
+                      c: 1.2 * v for c, v in cal.cycles_estimate["collection"].items()}} if cal.cycles_estimate else {})})
     save_firmware_calibration(mod, path)
     return mod
 
@@ -163,7 +166,8 @@ def test_rescore_with_changed_snapshot(studies, tmp_path, capsys):
     assert "all cost figures are predicted" in text and "refitted in memory" in text
     assert "published-firmware" not in text  # this study priced our firmware already
     assert stored["labels"]["sources"]["cpi.training"].startswith("fitted")
-    assert stored["labels"]["sources"]["cpi.collection"].startswith("assumed")
+    # collection: the snapshot's static cycle estimate when its records carry one, else the training CPI
+    assert stored["labels"]["sources"]["cpi.collection"].startswith("estimated" if mod.cycles_estimate else "assumed")
 
 
 @pytest.mark.parametrize("content, why", [

@@ -335,7 +335,8 @@ def test_nrf52840dk_validation_on_fake_probe_replaying_qemu(study, pick, monkeyp
     assert m.instructions is None and m.stack_bytes > 0 and m.peak_ram_bytes > m.static_ram_bytes
     assert record.provenance.board_versions["probe"] == "fake CMSIS-DAP (0001)"
     # nrf52840dk prices our firmware through the emulator map (training CPI fitted on Table III, collection and
-    # evaluation assumed equal to it): cycles, time and energy of every phase are compared
+    # evaluation by the static cycle estimate, or the training CPI when the records carry none): cycles, time and
+    # energy of every phase are compared
     assert {f"{k}.{p}" for k in ("cycles", "seconds", "energy_mj") for p in m.cycles} <= set(record.errors)
     assert record.predicted.ram_total > 0 and "ram_total" in record.errors
     check_accuracy(record, "nrf52840dk (fake probe)")
