@@ -145,6 +145,9 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
                   "predictions of the cost models for the epochs early stopping ran."]
     else:
         lines.append("No feasible complete trial yet.")
+    from .lifetime_report import summary_lines as lifetime_lines
+
+    lines += ["", *lifetime_lines(spec, chosen)] if len(chosen) else []
     notes, phases = Counter(), Counter()
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     for number in chosen["number"] if len(chosen) else []:
