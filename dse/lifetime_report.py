@@ -37,7 +37,6 @@ def deployment_from_args(args) -> Deployment | None:
     if args.deployment is None and not flags:
         return None
     table: dict = {}
-    where = "deployment options"
     if args.deployment is not None:
         path = Path(args.deployment)
         try:
@@ -49,7 +48,6 @@ def deployment_from_args(args) -> Deployment | None:
         if "deployment" not in data:
             raise UserError(f"{path}: missing section [deployment]")
         table = data["deployment"]
-        where = str(path)
         if isinstance(table, dict):
             table = {**table, **flags}
     else:
@@ -61,8 +59,9 @@ def deployment_from_args(args) -> Deployment | None:
         if exc.key in flags:
             raise UserError(f"{FLAGS[exc.key]}: {message}") from None
         if args.deployment is None:
-            raise UserError(f"{where}: {FLAGS.get(exc.key, exc.key)} {message}") from None
-        raise UserError(f"{where}: deployment.{exc.key}: {message}") from None
+            raise UserError(f"{FLAGS.get(exc.key, exc.key)}: {message} (give every deployment flag, or "
+                            f"--deployment FILE)") from None
+        raise UserError(f"{args.deployment}: deployment.{exc.key}: {message}") from None
 
 
 def breakdown_text(c, d: Deployment) -> str:

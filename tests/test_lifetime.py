@@ -148,7 +148,7 @@ def test_predict_rejects_bad_deployment_flags_and_files(tmp_path, capsys):
     assert "--battery-mah" in capsys.readouterr().err
     assert main([*args, "--battery-mah", "3"]) == 2  # partial: the rest missing
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "battery_v" in err
+    assert len(err.strip().splitlines()) == 1 and "--battery-v: missing" in err
     (tmp_path / "d.toml").write_text(DEPLOYMENT.replace("battery_v = 3.0", "battery_v = -3.0"))
     assert main([*args, "--deployment", str(tmp_path / "d.toml")]) == 2
     err = capsys.readouterr().err.strip()
