@@ -117,32 +117,52 @@ def summary_lines(spec, chosen: pd.DataFrame) -> list[str]:
     ]
 
 
+MAX_PICKS = 12  # bars stay readable; the first picks by accuracy, as summary.md lists them
+
+
 def breakdown_plot(chosen: pd.DataFrame, spec):
-    """Stacked bars of mJ/day per term, two bars per pick (on-device, BLE)."""
+    """Top: stacked bars of mJ/day per term, two bars per pick (on device; BLE upload, hatched). Bottom: the
+    terms in which the alternatives differ (on-device adaptation vs radio), which are small beside sleep and
+    inference at a few events a month."""
     import seaborn as sns
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(6.4, 1.1 * len(chosen) + 3), 4.8))
-    ax = fig.add_subplot()
+    shown = chosen.head(MAX_PICKS)
+    n = len(shown)
+    fig = Figure(figsize=(max(7.5, 0.9 * n + 3.5), 7.2))
+    top, bottom_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     colors = dict(zip(TERMS, sns.color_palette("colorblind", len(TERMS))))
     width = 0.38
+    x = list(range(n))
+    highest = 0.0
     for offset, (alt, hatch) in zip((-width / 2, width / 2), (("on_device", ""), ("ble", "//"))):
-        bottom = [0.0] * len(chosen)
+        stack = [0.0] * n
         for term in TERMS:
-            values = pd.to_numeric(chosen[f"lifetime.{alt}.{term}_mj_per_day"], errors="coerce").fillna(0.0).tolist()
-            ax.bar([i + offset for i in range(len(chosen))], values, width, bottom=bottom, color=colors[term],
-                   hatch=hatch, edgecolor="white", label=term if alt == "on_device" else None)
-            bottom = [b + v for b, v in zip(bottom, values)]
-        for i, (total, days) in enumerate(zip(bottom, chosen[f"lifetime.{alt}_days"])):
-            ax.text(i + offset, total, f"{float(days):.0f} d", ha="center", va="bottom", fontsize=6)
-    labels = [f"#{int(r['number'])} {r['cut']}\nh{r['hidden']} n{r['samples']}" for _, r in chosen.iterrows()]
-    ax.set_xticks(range(len(chosen)), labels, fontsize=7)
-    ax.legend(fontsize=7, title="daily energy term\n(left bar: on device,\nright, hatched: BLE upload)",
-              title_fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    ax.set_xlabel("Pareto pick (trial, cut, hidden units, samples); labels: predicted lifetime")
-    ax.set_ylabel("predicted energy per day (mJ)")
-    ax.set_title(f"{spec.name}: predicted daily energy of the picks, on-device vs BLE upload")
-    ax.grid(alpha=0.3, axis="y")
+            values = pd.to_numeric(shown[f"lifetime.{alt}.{term}_mj_per_day"], errors="coerce").fillna(0.0).tolist()
+            top.bar([i + offset for i in x], values, width, bottom=stack, color=colors[term], hatch=hatch,
+                    edgecolor="white", label=term if alt == "on_device" else None)
+            stack = [b + v for b, v in zip(stack, values)]
+        highest = max([highest, *stack])
+        for i, (total, days) in enumerate(zip(stack, shown[f"lifetime.{alt}_days"])):
+            top.text(i + offset, total, f"{float(days):.0f}", ha="center", va="bottom", fontsize=6, rotation=90)
+        term = "adaptation" if alt == "on_device" else "radio"
+        values = pd.to_numeric(shown[f"lifetime.{alt}.{term}_mj_per_day"], errors="coerce").fillna(0.0).tolist()
+        bottom_ax.bar([i + offset for i in x], values, width, color=colors[term], hatch=hatch, edgecolor="white",
+                      label=f"{term} ({ALT_LABELS[alt]})")
+    top.set_ylim(0, 1.15 * highest if highest > 0 else 1)
+    top.legend(fontsize=7, title="daily energy term (left bar: on device;\nright, hatched: BLE upload); "
+                                 "labels: predicted days", title_fontsize=7, loc="lower right")
+    top.set_ylabel("predicted energy per day (mJ)")
+    more = f" (first {MAX_PICKS} of {len(chosen)})" if len(chosen) > n else ""
+    top.set_title(f"{spec.name}: predicted daily energy of the picks{more}, on-device vs BLE upload")
+    top.grid(alpha=0.3, axis="y")
+    bottom_ax.legend(fontsize=7, loc="upper right")
+    bottom_ax.set_ylabel("where they differ (mJ/day)")
+    bottom_ax.grid(alpha=0.3, axis="y")
+    labels = [f"#{int(r['number'])} {r['cut']}\nh{r['hidden']} n{r['samples']}" for _, r in shown.iterrows()]
+    bottom_ax.set_xticks(x, labels, fontsize=7)
+    bottom_ax.set_xlabel("Pareto pick (trial, cut, hidden units, samples), best accuracy first")
+    fig.tight_layout()
     return fig
 
 
