@@ -20,6 +20,10 @@ _SCHEMA: dict[str, dict[str, tuple[type, ...]]] = {
     "power": {"supply_v": (int, float), "inference_current_ma": (int, float), "training_current_ma": (int, float)},
     "radio": {"phy_bps": (int,), "payload_bps": (int,), "current_ma": (int, float)},
 }
+# Optional sections: older or user board files may lack them; what needs them says so (cost_models.lifetime).
+_OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
+    "sleep": {"current_ua": (int, float)},  # idle current between wake-ups (System ON, RAM retained)
+}
 
 
 class BoardError(ValueError):
@@ -43,6 +47,7 @@ class Board:
     sources: tuple[tuple[str, str], ...]  # (section, source)
     path: Path
     instructions_only: bool = False  # an emulated board: retired instructions, no clock, no power, no radio
+    sleep_current_ua: float | None = None  # [sleep].current_ua; None: the board file does not say
 
     def phase_power_w(self, phase: str) -> float:
         """Average power of a phase: collection runs int8 inference, training runs the float32 head."""
@@ -113,6 +118,9 @@ def _load_file(path: Path) -> Board:
                 raise BoardError(f"{path}: [{section}].{key} must be > 0, got {value!r}")
             values[f"{section}.{key}"] = value
         sources.append((section, table["source"]))
+    for section, keys in _OPTIONAL.items():
+        if section in data and not only:
+            _read_section(path, section, data[section], keys, values, sources)
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise BoardError(f"{path}: missing key name")
@@ -132,7 +140,24 @@ def _load_file(path: Path) -> Board:
         sources=tuple(sources),
         path=path,
         instructions_only=only,
+        sleep_current_ua=_float(values.get("sleep.current_ua")),
     )
+
+
+def _read_section(path: Path, section: str, table, keys, values: dict, sources: list) -> None:
+    """An optional section: when present, every key (and `source`) is required and checked like the others."""
+    if not isinstance(table, dict):
+        raise BoardError(f"{path}: [{section}] must be a table, got {table!r}")
+    for key, types in {**keys, "source": (str,)}.items():
+        if key not in table:
+            raise BoardError(f"{path}: missing key [{section}].{key}")
+        value = table[key]
+        if not isinstance(value, types) or isinstance(value, bool):
+            raise BoardError(f"{path}: [{section}].{key} has the wrong type ({value!r})")
+        if key != "source" and not value > 0:
+            raise BoardError(f"{path}: [{section}].{key} must be > 0, got {value!r}")
+        values[f"{section}.{key}"] = value
+    sources.append((section, table["source"]))
 
 
 def _float(value) -> float | None:

@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whose firmware a real board prices: this project's (default where the board has an emulator "
                         "map) or the paper's published firmware (its Table III fit)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    from .lifetime_report import add_arguments as add_deployment_arguments
+
+    add_deployment_arguments(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("validate", help="build and run a trial's firmware on a board; compare with the prediction",
@@ -229,7 +232,10 @@ def cmd_predict(args) -> int:
     from models.zoo import get_model
 
     from .evaluate import price
+    from .lifetime_report import deployment_from_args
 
+    deployment = deployment_from_args(args)
+    lifetime = None
     try:
         model = get_model(args.model)
         model.check_cut(args.cut)
@@ -240,16 +246,26 @@ def cmd_predict(args) -> int:
         config = Configuration(task=task.name, model=args.model, cut=args.cut, hidden=args.hidden,
                                samples=args.samples, epochs=args.epochs, batch=args.batch)
         prediction = price(config, args.board, classes=classes, firmware=args.firmware)
+        if deployment is not None:
+            from cost_models.lifetime import lifetime_for
+
+            lifetime = lifetime_for(config, prediction, deployment, args.board, classes=classes,
+                                    firmware=args.firmware)
     except ValueError as exc:  # unknown names, BoardError, CalibrationError, impossible configurations
         raise UserError(str(exc)) from None
     if args.json:
+        extra = {} if lifetime is None else {"deployment": deployment.to_dict(), "lifetime": lifetime.to_dict()}
         print(json.dumps({"configuration": config.to_dict(), "board": args.board,
                           "classes": classes,
-                          "prediction": prediction.to_dict()}, indent=2))
+                          "prediction": prediction.to_dict(), **extra}, indent=2))
     else:
         from .menus import cost_breakdown
 
         print(cost_breakdown(prediction, config, args.board, classes))
+        if lifetime is not None:
+            from .lifetime_report import breakdown_text
+
+            print("\n" + breakdown_text(lifetime, deployment))
     return 0
 
 

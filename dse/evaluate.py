@@ -17,6 +17,7 @@ class Evaluation:
     config: Configuration
     stats: Any  # models.simulate.AccuracyStats
     prediction: Any  # cost_models.predict.Prediction
+    lifetime: Any = None  # cost_models.lifetime.LifetimeComparison when the study has a [deployment]
 
 
 def price(config: Configuration, board: str, epochs_run: float | None = None, classes: int | None = None,
@@ -62,4 +63,14 @@ class Evaluator:
         stats = simulate(config, self.spec.repeats, self.spec.seed, **self._data_kwargs())
         prediction = price(config, self.spec.board, stats.epochs_mean, self.spec.task.classes,
                            getattr(self.spec, "firmware", None))
-        return Evaluation(config, stats, prediction)
+        return Evaluation(config, stats, prediction, lifetime_of(self.spec, config, prediction))
+
+
+def lifetime_of(spec: StudySpec, config: Configuration, prediction):
+    """Battery lifetime of both alternatives under the study's [deployment] (None without one)."""
+    if getattr(spec, "deployment", None) is None:
+        return None
+    from cost_models.lifetime import lifetime_for
+
+    return lifetime_for(config, prediction, spec.deployment, spec.board, classes=spec.task.classes,
+                        firmware=getattr(spec, "firmware", None))

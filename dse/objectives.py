@@ -31,6 +31,8 @@ MEASURES: dict[str, Measure] = {
         Measure("latency", "minimize", "predicted latency (s)", "predicted.latency_s", lambda e: e.prediction.latency_s),
         Measure("flash", "minimize", "predicted flash (KB)", "predicted.flash_total",
                 lambda e: e.prediction.flash_total, 1024.0),
+        Measure("lifetime", "maximize", "predicted battery lifetime (days)", "lifetime.on_device_days",
+                lambda e: e.lifetime.on_device.days),  # on-device adaptation; needs the study's [deployment]
     )
 }
 

@@ -138,4 +138,7 @@ def write_plots(table: pd.DataFrame, spec: StudySpec, out: str | Path) -> list[P
     for name, fig in figures:
         atomic.save_figure(fig, out / name)
         written.append(out / name)
+    from .lifetime_report import write_plot as write_lifetime_plot
+
+    written += write_lifetime_plot(table, spec, out, picks(table, spec, unique=True) if len(table) else table)
     return written

@@ -11,7 +11,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from . import atomic
-from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED
+from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED
 from .studyfile import StudySpec
 from .tables import markdown_table
 
@@ -45,6 +45,7 @@ def trial_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
             "pareto": t.number in picks,
             **{f"constraint.{k}": t.constraints.get(k) for k in constraint_keys},
             **{f"predicted.{k}": v for k, v in t.user_attrs.get(ATTR_PREDICTED, {}).items()},
+            **{f"lifetime.{k}": v for k, v in t.user_attrs.get(ATTR_LIFETIME, {}).items()},
         }
         rows.append(row)
     columns = ["number", "state", "fail_reason", "duration_s", *CONFIG_COLUMNS, "accuracy_mean", "accuracy_std",
@@ -144,6 +145,9 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
                   "predictions of the cost models for the epochs early stopping ran."]
     else:
         lines.append("No feasible complete trial yet.")
+    from .lifetime_report import summary_lines as lifetime_lines
+
+    lines += ["", *lifetime_lines(spec, chosen)] if len(chosen) else []
     notes, phases = Counter(), Counter()
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
     for number in chosen["number"] if len(chosen) else []:

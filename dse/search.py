@@ -26,6 +26,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 ATTR_FAIL = "fail_reason"
 ATTR_CONFIG, ATTR_ACCURACY, ATTR_PREDICTED = "config", "accuracy", "predicted"
 ATTR_NOTES, ATTR_PHASES = "prediction_notes", "phases_included"
+ATTR_LIFETIME = "lifetime"  # cost_models.lifetime.LifetimeComparison.to_dict(), with a [deployment]
 
 
 @dataclass
@@ -116,6 +117,8 @@ class Objective:
         trial.set_user_attr(ATTR_PREDICTED, _plain(prediction.to_dict()))
         trial.set_user_attr(ATTR_NOTES, _plain(list(getattr(prediction, "notes", []) or [])))
         trial.set_user_attr(ATTR_PHASES, _plain(list(getattr(prediction, "phases_included", []) or [])))
+        if getattr(result, "lifetime", None) is not None:
+            trial.set_user_attr(ATTR_LIFETIME, _plain(result.lifetime.to_dict()))
 
 
 class StopOnInterrupt:

@@ -12,6 +12,8 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS
+from cost_models.deployment import Deployment, DeploymentError, deployment_from_table
 from models.config import Configuration
 from models.tasks import get_task
 from models.zoo import get_model
@@ -31,6 +33,7 @@ _SECTIONS = {
     "space": set(PARAM_TYPES),
     "objectives": set(MEASURES),
     "constraints": set(LIMITS),
+    "deployment": set(DEPLOYMENT_FIELDS),
 }
 _REQUIRED_SPACE = ("cut", "hidden", "samples", "epochs")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -77,6 +80,7 @@ class StudySpec:
     user_constraints: tuple[Constraint, ...]
     board_limits: BoardLimits | None  # None when the spec was read without checking the environment
     firmware: str | None = None  # real boards: "microtl-dse" | "paper" (cost_models.predict.FIRMWARES); None: default
+    deployment: Deployment | None = None  # [deployment]: battery and duty cycle, for the lifetime
 
     @property
     def constraints(self) -> tuple[Constraint, ...]:
@@ -277,9 +281,10 @@ class _Reader:
                                               f"(value {_show(self.raw['space'][key])})")
         objectives = self.read_objectives()
         constraints = self.read_constraints()
+        deployment = self.read_deployment(objectives)
         spec = StudySpec(self.path, self.text, self.raw, name, description, trials, repeats, seed, sampler,
                          population, storage, task, model_name, scheme, board, space, objectives, constraints, None,
-                         firmware)
+                         firmware, deployment)
         if self.check_env:
             spec = self.check_environment(spec)
         return spec
@@ -411,6 +416,21 @@ class _Reader:
             out.append(Objective(measure))
         return tuple(out)
 
+    def read_deployment(self, objectives: tuple[Objective, ...]) -> Deployment | None:
+        """The battery and duty cycle; required by the lifetime objective."""
+        if "deployment" not in self.raw:
+            wanted = [o for o in objectives if o.name == "lifetime"]
+            if wanted:
+                self.fail("objectives.lifetime", f"needs a [deployment] table (battery_mah, battery_v, "
+                                                 f"inferences_per_hour, adaptations_per_month; value "
+                                                 f"{_show(self.raw['objectives']['lifetime'])})")
+            return None
+        try:
+            return deployment_from_table(self.raw["deployment"])
+        except DeploymentError as exc:
+            key = "deployment" if exc.key == "deployment" else f"deployment.{exc.key}"
+            self.fail(key, str(exc)[len(exc.key) + 2:])
+
     def read_constraints(self) -> tuple[Constraint, ...]:
         table = self.section("constraints", required=False)
         out = []
@@ -467,6 +487,14 @@ class _Reader:
             if _is_cost_model_error(exc):
                 self.fail("board.name", f"{exc} (value {_show(self.raw['board']['name'])})")
             self.fail(None, f"the cost models cannot price {probe}: {exc}")
+        if spec.deployment is not None:
+            from cost_models.lifetime import lifetime_for
+
+            try:  # the probe's lifetime: a board without sleep current or power figures fails here
+                lifetime_for(probe, price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware),
+                             spec.deployment, board, classes=spec.task.classes, firmware=spec.firmware)
+            except ValueError as exc:
+                self.fail("deployment", f"{exc} (board {_show(self.raw['board']['name'])})")
         limits = BoardLimits(int(board.ram_bytes), int(board.flash_bytes))
         return replace(spec, board_limits=limits)
 

@@ -15,7 +15,8 @@ def test_nrf52840dk_facts():
     assert b.phase_power_w("collection") == pytest.approx(0.024)  # 8 mA x 3 V
     assert b.phase_power_w("training") == pytest.approx(0.021)  # 7 mA x 3 V
     assert b.radio_payload_bps == 700_000 and b.radio_power_w == pytest.approx(0.0225)
-    assert {section for section, _ in b.sources} == {"cpu", "memory", "power", "radio"}
+    assert b.sleep_current_ua == pytest.approx(3.16)  # System ON, full RAM retention, RTC wake-up
+    assert {section for section, _ in b.sources} == {"cpu", "memory", "power", "radio", "sleep"}
     assert all(source for _, source in b.sources)
     assert b.calibration_dir == BOARDS_DIR.parent / "calibration" / "nrf52840dk"
 
