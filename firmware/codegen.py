@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cost_models.kernels import scratch_bytes
 from models.config import Configuration
 from models.data import draw_samples, max_balanced
 from models.head import SGDParams, accuracy, train_head
@@ -304,17 +305,17 @@ def _check_u16(layer: QLayer, *values: int) -> None:
             raise ValueError(f"codegen: layer {layer.name} has a dimension {v} beyond the kernels' uint16 range")
 
 
-def _call(layer: QLayer, src: str, dst: str) -> str:
+def _call(layer: QLayer, src: str, dst: str, scratch: str = "0") -> str:
     if layer.kind == "conv2d":
         (h, w, cin), (oh, ow, cout) = layer.in_shape, layer.out_shape
         _check_u16(layer, h, w, cin, cout, oh, ow)
         return (f"nn_conv2d_q7({src}, {h}, {w}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
-                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {oh}, {ow});")
+                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {oh}, {ow}, {scratch});")
     if layer.kind == "conv1d":
         (steps, cin), (out_steps, cout) = layer.in_shape, layer.out_shape
         _check_u16(layer, steps, cin, cout, out_steps)
         return (f"nn_conv1d_q7({src}, {steps}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
-                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {out_steps});")
+                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {out_steps}, {scratch});")
     if layer.kind == "maxpool2d":
         (h, w, c), (oh, ow, _) = layer.in_shape, layer.out_shape
         _check_u16(layer, h, w, c, oh, ow)
@@ -330,7 +331,7 @@ def _call(layer: QLayer, src: str, dst: str) -> str:
         dim, rows = _size(layer.in_shape), layer.out_shape[-1]
         _check_u16(layer, dim, rows)
         return (f"nn_fc_q7({src}, {layer.name}_w, {dim}, {rows}, {layer.bias_shift}, {layer.out_shift}, "
-                f"{layer.name}_b, {dst});")
+                f"{layer.name}_b, {dst}, {scratch});")
     raise NotImplementedError(layer.kind)
 
 
@@ -373,6 +374,9 @@ def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str
     sizes = [0, 0]
     for i, layer in enumerate(layers[:-1]):
         sizes[i % 2] = max(sizes[i % 2], _size(layer.out_shape) * layer.out_bits // 8)
+    # the DSP kernels' scratch (expanded patches; cost_models/kernels.py), one buffer shared by the layers in turn;
+    # the same source for every board (the portable kernels ignore it)
+    scratch = max((scratch_bytes(layer) for layer in layers), default=0)
     body = []
     for i, layer in enumerate(layers):
         src = "input" if i == 0 else f"dse_act{(i - 1) % 2}.q7"
@@ -383,11 +387,14 @@ def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str
             if layer.in_bits != 8:
                 raise NotImplementedError(f"codegen: layer {layer.name} applies ReLU to an int16 input")
             body.append(f"    nn_relu_q7({src}, {_size(layer.in_shape)}u);")
-        body.append(f"    {_call(layer, src, dst)}")
+        body.append(f"    {_call(layer, src, dst, 'dse_scratch' if scratch else '0')}")
     parts.append("")
     for b, size in enumerate(sizes):
         if size:
             parts.append(f"static union {{ q7_t q7[{size}]; q15_t q15[{(size + 1) // 2}]; }} dse_act{b};")
+    if scratch:
+        parts.append(f"static union {{ q15_t q15[{(scratch + 1) // 2}]; uint32_t align; }} dse_scratch_u;")
+        parts.append("#define dse_scratch (dse_scratch_u.q15)")
     parts += [
         "",
         f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature)",

@@ -30,6 +30,7 @@ STUB_MODEL_H = """#define DSE_N_SAMPLES 4u
 
 P8 = ctypes.POINTER(ctypes.c_int8)
 U16 = ctypes.c_uint16
+P16 = ctypes.POINTER(ctypes.c_int16)  # scratch: NULL for the portable kernels
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +42,13 @@ def lib(tmp_path_factory):
                     f"-I{d}", f"-I{C_DIR}", str(C_DIR / "nn_q7.c"), str(C_DIR / "microtl.c"), "-o", str(so), "-lm"],
                    check=True)
     lib = ctypes.CDLL(str(so))
-    lib.nn_conv2d_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16]
-    lib.nn_conv1d_q7.argtypes = [P8, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16]
+    lib.nn_conv2d_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16, P16]
+    lib.nn_conv2d_rows_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16, U16,
+                                      P16]
+    lib.nn_conv1d_q7.argtypes = [P8, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, P16]
     lib.nn_maxpool2d_q7.argtypes = [P8, U16, U16, U16, U16, U16, P8, U16, U16]
     lib.nn_relu_q7.argtypes = [P8, ctypes.c_uint32]
-    lib.nn_fc_q7.argtypes = [P8, P8, U16, U16, U16, U16, P8, P8]
+    lib.nn_fc_q7.argtypes = [P8, P8, U16, U16, U16, U16, P8, P8, P16]
     u32 = ctypes.c_uint32
     lib.mt_mix32.argtypes, lib.mt_mix32.restype = [u32], u32
     lib.mt_rand_u32.argtypes, lib.mt_rand_u32.restype = [u32, u32, u32], u32
@@ -93,7 +96,7 @@ def test_conv2d_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32 (the reference refuses it)")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_conv2d_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), *ref.shape[:2])
+    lib.nn_conv2d_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), *ref.shape[:2], None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -112,7 +115,7 @@ def test_conv1d_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_conv1d_q7(_p(x), steps, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), ref.shape[0])
+    lib.nn_conv1d_q7(_p(x), steps, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), ref.shape[0], None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -129,7 +132,7 @@ def test_fc_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_fc_q7(_p(x), _p(wt), dim, rows, bs, os_, _p(b), _p(out))
+    lib.nn_fc_q7(_p(x), _p(wt), dim, rows, bs, os_, _p(b), _p(out), None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -152,7 +155,7 @@ def test_fc_rounding_and_saturation_edges(lib):
         x8, w8, b8 = (np.array(v, np.int8) for v in (x, w, b))
         ref = intref.fc_q7(x8[None], w8[None], b8, bs, os_)[0]
         out = np.zeros(1, np.int8)
-        lib.nn_fc_q7(_p(x8), _p(w8[None].copy()), len(x), 1, bs, os_, _p(b8), _p(out))
+        lib.nn_fc_q7(_p(x8), _p(w8[None].copy()), len(x), 1, bs, os_, _p(b8), _p(out), None)
         assert out[0] == ref[0], (x, w, b, bs, os_)
 
 

@@ -1,4 +1,4 @@
-"""The int8 kernels (firmware/c/nn_q7.c) compiled for the Cortex-M4F and run on qemu-an386 give outputs
+"""The int8 kernels (firmware/c/nn_q7.c, and the DSP kernels nn_q7_m4.c) compiled for the Cortex-M4F and run on qemu-an386 give outputs
 bit-identical to the integer reference (models/intref.py), for at least one shape per kernel: the cross-compiler's
 code generation (arithmetic shifts, saturation, wrap-around) is checked on the target ISA, not only on the host."""
 from __future__ import annotations
@@ -33,7 +33,7 @@ def _cases():
         oh, ow = ref.shape[:2]
         name = f"conv2d_{i}"
         call = (f"nn_conv2d_q7({name}_in, {h}, {w}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, "
-                f"{bs}, {os_}, {name}_out, {oh}, {ow});")
+                f"{bs}, {os_}, {name}_out, {oh}, {ow}, scratch);")
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
 
     # conv1d: (length, cin, cout, k, padding, stride, bias_shift, out_shift)
@@ -43,7 +43,7 @@ def _cases():
         ref = intref.conv1d_q7(x[None], wt, b, bs, os_, stride, pad)[0]
         name = f"conv1d_{i}"
         call = (f"nn_conv1d_q7({name}_in, {n}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, {bs}, "
-                f"{os_}, {name}_out, {ref.shape[0]});")
+                f"{os_}, {name}_out, {ref.shape[0]}, scratch);")
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
 
     # maxpool2d: (h, w, ch, k, stride)
@@ -66,13 +66,14 @@ def _cases():
         x, wt, b = _i8(rng, dim), _i8(rng, rows, dim), _i8(rng, rows)
         ref = intref.fc_q7(x[None], wt, b, bs, os_)[0]
         name = f"fc_{i}"
-        call = f"nn_fc_q7({name}_in, {name}_w, {dim}, {rows}, {bs}, {os_}, {name}_b, {name}_out);"
+        call = f"nn_fc_q7({name}_in, {name}_w, {dim}, {rows}, {bs}, {os_}, {name}_b, {name}_out, scratch);"
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
     return cases
 
 
 def _program(cases) -> str:
     parts = ['#include <stdint.h>\n#include <string.h>\n#include "platform.h"\n#include "nn_q7.h"\n\n',
+             "static q15_t scratch[1024];  /* >= every case's scratch_bytes (the DSP kernels'; unused by nn_q7.c) */\n"
              "static void put(const char *s) { plat_write(s, strlen(s)); }\n\n"
              "static void emit(const char *name, const q7_t *v, uint32_t n)\n{\n"
              "    static const char hexd[] = \"0123456789abcdef\";\n"
@@ -96,14 +97,15 @@ def _program(cases) -> str:
     return "".join(parts)
 
 
-def test_kernels_bit_identical_on_qemu(tmp_path):
+@pytest.mark.parametrize("kernels", ["nn_q7.c", "nn_q7_m4.c"])  # portable, DSP
+def test_kernels_bit_identical_on_qemu(tmp_path, kernels):
     require_tools()
-    if not (C_DIR / "nn_q7.c").is_file():
-        pytest.fail("firmware/c/nn_q7.c is missing (the firmware core's kernels)")
+    if not (C_DIR / kernels).is_file():
+        pytest.fail(f"firmware/c/{kernels} is missing (the firmware core's kernels)")
     cases = _cases()
     src = tmp_path / "kernels.c"
     src.write_text(_program(cases))
-    elf = compile_m4([src, C_DIR / "nn_q7.c"], tmp_path / "kernels.elf")
+    elf = compile_m4([src, C_DIR / kernels], tmp_path / "kernels.elf")
     run = run_elf(elf, timeout=60, count=False)
     assert run.exit_status == 0, run.output
     got = {e["name"]: e["hex"] for e in run.events() if e.get("event") == "out"}

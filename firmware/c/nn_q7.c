@@ -47,13 +47,14 @@ static void nn_valid_taps(uint32_t o, uint16_t stride, uint16_t padding, uint16_
     *k1 = (uint32_t)hi;
 }
 
-void nn_conv2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_h, uint16_t out_w)
+void nn_conv2d_rows_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
+                       const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
+                       const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
+                       q7_t *out, uint16_t out_w, uint16_t oy0, uint16_t oy1, q15_t *scratch)
 {
     uint32_t oy, ox, o, ky, ky0, ky1, kx0, kx1;
-    for (oy = 0; oy < out_h; oy++) {
+    (void)scratch;
+    for (oy = oy0; oy < oy1; oy++) {
         nn_valid_taps(oy, stride, padding, k, in_h, &ky0, &ky1);  /* taps outside: zero padding, add 0 */
         for (ox = 0; ox < out_w; ox++) {
             uint32_t ix0, run;
@@ -67,18 +68,28 @@ void nn_conv2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
                     uint32_t iy = oy * stride + ky - padding;
                     acc = nn_dot(acc, in + (iy * in_w + ix0) * in_ch, w + (ky * k + kx0) * in_ch, run);
                 }
-                out[(oy * out_w + ox) * out_ch + o] = nn_finish(acc, out_shift);
+                out[((oy - oy0) * out_w + ox) * out_ch + o] = nn_finish(acc, out_shift);
             }
         }
     }
 }
 
+void nn_conv2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
+                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
+                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
+                  q7_t *out, uint16_t out_h, uint16_t out_w, q15_t *scratch)
+{
+    nn_conv2d_rows_q7(in, in_h, in_w, in_ch, wt, out_ch, k, padding, stride, bias, bias_shift, out_shift,
+                      out, out_w, 0, out_h, scratch);
+}
+
 void nn_conv1d_q7(const q7_t *in, uint16_t in_len, uint16_t in_ch,
                   const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
                   const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_len)
+                  q7_t *out, uint16_t out_len, q15_t *scratch)
 {
     uint32_t ox, o, kx0, kx1;
+    (void)scratch;
     for (ox = 0; ox < out_len; ox++) {
         uint32_t ix0, run;
         nn_valid_taps(ox, stride, padding, k, in_len, &kx0, &kx1);
@@ -121,9 +132,10 @@ void nn_relu_q7(q7_t *data, uint32_t size)
 }
 
 void nn_fc_q7(const q7_t *in, const q7_t *wt, uint16_t dim_vec, uint16_t num_rows,
-              uint16_t bias_shift, uint16_t out_shift, const q7_t *bias, q7_t *out)
+              uint16_t bias_shift, uint16_t out_shift, const q7_t *bias, q7_t *out, q15_t *scratch)
 {
     uint32_t o;
+    (void)scratch;
     for (o = 0; o < num_rows; o++) {
         uint32_t acc = nn_acc_init(bias[o], bias_shift, out_shift);
         acc = nn_dot(acc, in, wt + (uint32_t)o * dim_vec, dim_vec);

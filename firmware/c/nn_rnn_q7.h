@@ -23,8 +23,6 @@
 
 #include "nn_q7.h"
 
-typedef int16_t q15_t;
-
 /* sigmoid / tanh of a q3.12 value, in q0.15 (sigmoid in [0, 32768], tanh in [-32767, 32767]): 257-entry table
  * over [0, 8] with linear interpolation, mirrored by symmetry. */
 int32_t nn_sigmoid_q15(int16_t x);
