@@ -186,10 +186,13 @@ def program(shapes: list[KernelShape]) -> str:
         f"static int16_t in16[{seq_in}];", f"static int8_t in8[{seq_in}];",
         f"static int16_t out16[{seq_out}];", f"static q15_t cell[{units}];",
         f"static q7_t img_w[{img_w}];", f"static q7_t img_b[{img_b}];", f"static q7_t img_in[{img_in}];",
-        f"static q7_t relu_buf[{relu}];", "",
+        f"static q7_t relu_buf[{relu}];",
+        "#define SCRATCH 0  /* the DSP kernels' scratch (measure(kernels=\"fast\") replaces this line) */", "",
         "static uint32_t lcg = 12345u;",
         "static int32_t draw(int32_t lo, int32_t span) { lcg = lcg * 1664525u + 1013904223u; "
         "return lo + (int32_t)((lcg >> 8) % (uint32_t)span); }", "",
+    ]
+    main = [
         "int main(void)", "{", "    uint32_t i;", "    plat_init();",
         f"    for (i = 0; i < {w}u; i++) pool_w[i] = (q7_t)draw(-128, 256);",
         f"    for (i = 0; i < {b}u; i++) {{ pool_b8[i] = (q7_t)draw(-128, 256); "
@@ -200,22 +203,26 @@ def program(shapes: list[KernelShape]) -> str:
         f"    for (i = 0; i < {img_b}u; i++) img_b[i] = (q7_t)draw(-128, 256);",
         f"    for (i = 0; i < {img_in}u; i++) img_in[i] = (q7_t)draw(-64, 128);",
     ]
+    # one small function per call: main's size (literal pools placed between a marker and a call) stays out of the
+    # measured instructions
     for i, s in enumerate(shapes):
+        main.append(f"    bench_{i}();")
+        lines += [f"static __attribute__((noinline)) void bench_{i}(void)", "{"]
         if s.kind == "relu":  # in place: a fresh copy per call, outside the markers
             value = {0: "img_in[i]", 1: "(q7_t)(img_in[i] < 0 ? -1 - img_in[i] : img_in[i])",
                      -1: "(q7_t)(img_in[i] < 0 ? img_in[i] : -1 - img_in[i])"}[s.sign]
-            lines.append(f"    for (i = 0; i < {s.in_dim}u; i++) relu_buf[i] = {value};")
+            lines.append(f"    uint32_t i;\n    for (i = 0; i < {s.in_dim}u; i++) relu_buf[i] = {value};")
         lines.append(f"    plat_phase_marker({2 * i}u);  /* {s.name} */")
         layer = s.layer()
         if s.kind == "conv1d":
             out_len = layer.out_shape[0]
             lines.append(f"    nn_conv1d_q7(in8, {s.steps}, {s.in_dim}, pool_w, {s.units}, {s.kernel}, {s.padding}, "
-                         f"{s.stride}, pool_b8, 2, 9, (q7_t *)out16, {out_len});")
+                         f"{s.stride}, pool_b8, 2, 9, (q7_t *)out16, {out_len}, SCRATCH);")
         elif s.kind == "conv2d":
             sh = _out_shift(s.kernel * s.kernel * s.in_dim)
             oh, ow, _ = layer.out_shape
             lines.append(f"    nn_conv2d_q7(img_in, {s.steps}, {s.width}, {s.in_dim}, img_w, {s.units}, {s.kernel}, "
-                         f"{s.padding}, {s.stride}, img_b, {sh - 1}, {sh}, (q7_t *)out16, {oh}, {ow});")
+                         f"{s.padding}, {s.stride}, img_b, {sh - 1}, {sh}, (q7_t *)out16, {oh}, {ow}, SCRATCH);")
         elif s.kind == "maxpool2d":
             oh, ow, _ = layer.out_shape
             lines.append(f"    nn_maxpool2d_q7(img_in, {s.steps}, {s.width}, {s.in_dim}, {s.kernel}, {s.stride}, "
@@ -223,7 +230,7 @@ def program(shapes: list[KernelShape]) -> str:
         elif s.kind == "fc":
             sh = _out_shift(s.in_dim)
             lines.append(f"    nn_fc_q7(img_in, img_w, {s.in_dim}, {s.units}, {sh - 1}, {sh}, img_b, "
-                         "(q7_t *)out16);")
+                         "(q7_t *)out16, SCRATCH);")
         elif s.kind == "relu":
             lines.append(f"    nn_relu_q7(relu_buf, {s.in_dim}u);")
         elif s.kind in ("lstm", "gru"):
@@ -235,9 +242,9 @@ def program(shapes: list[KernelShape]) -> str:
                          f"{s.out_bits});")
         else:
             raise ValueError(f"kernel benchmark: unknown kind {s.kind!r}; kinds: {', '.join(KINDS)}")
-        lines.append(f"    plat_phase_marker({2 * i + 1}u);")
-    lines += ["    plat_exit(0);", "}", ""]
-    return "\n".join(lines)
+        lines += [f"    plat_phase_marker({2 * i + 1}u);", "}", ""]
+    main += ["    plat_exit(0);", "}", ""]
+    return "\n".join(lines + main)
 
 
 @dataclass(frozen=True)
@@ -250,20 +257,32 @@ class KernelRun:
     emulator: str
 
 
-def measure(shapes: list[KernelShape], work: str | Path, timeout_s: float = 300.0) -> list[KernelRun]:
+def measure(shapes: list[KernelShape], work: str | Path, timeout_s: float = 300.0,
+            kernels: str = "portable") -> list[KernelRun]:
     """Build the benchmark with the firmware's Cortex-M4 flags and runtime, run it on qemu-an386 with the
-    instruction-count plugin, and return each call's instructions."""
+    instruction-count plugin, and return each call's instructions. kernels: "portable" (the plain C loops the
+    counts model describes; scratch NULL) or "fast" (the DSP kernels, firmware/build.py's choice on cortex-m4, with a
+    scratch of the largest cost_models.kernels.scratch_bytes)."""
+    from cost_models.kernels import scratch_bytes
+
     from .boards.qemu import qemu_version, run_elf
-    from .build import ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS, M4_LINK, M4_RUNTIME, toolchain_version
+    from .build import (ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS, M4_LINK, M4_RUNTIME, kernel_sources,
+                        toolchain_version)
 
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     src = work / "kernel_bench.c"
-    src.write_text(program(shapes))
+    text = program(shapes)
+    if kernels == "fast":
+        need = max(scratch_bytes(s.layer()) for s in shapes if s.kind != "relu") if shapes else 0
+        text = text.replace("#define SCRATCH 0", f"static q15_t scratch[{max(need, 2) // 2 + 1}];\n#define SCRATCH scratch")
+    src.write_text(text)
     cm = C_DIR / "cortexm"
     elf = work / "kernel_bench.elf"
-    sources = [src, C_DIR / "nn_q7.c", C_DIR / "nn_rnn_q7.c"]
-    cmd = [ARM_CC, *M4_FLAGS, *COMMON_FLAGS, f"-I{C_DIR}", f"-I{cm}", *map(str, sources),
+    core = [n for n in kernel_sources("cortex-m4", kernels) if n.startswith("nn_")]
+    sources = [src, *(C_DIR / n for n in core)]
+    defines = ["-DNN_PORTABLE_KERNELS"] if kernels == "portable" else []
+    cmd = [ARM_CC, *M4_FLAGS, *COMMON_FLAGS, *defines, f"-I{C_DIR}", f"-I{cm}", *map(str, sources),
            *(str(cm / n) for n in M4_RUNTIME), str(cm / "platform_qemu.c"), "-T", str(cm / "nrf52840.ld"),
            *M4_LINK, "-o", str(elf), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
