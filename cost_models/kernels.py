@@ -34,11 +34,15 @@ def fast_path(layer, board_kind: str = "cortex-m4") -> bool:
 
 
 def _patch_scratch(taps: int, in_ch: int) -> int:
-    """Two expanded q15 patches of K = taps * in_ch values (each rounded up to even), plus a q7 staging area of K
-    rounded up to 4 bytes when in_ch % 4 != 0 (nn_patch gathers such patches before expanding them)."""
-    k = taps * in_ch
-    stage = (k + 3) & ~3 if in_ch % 4 else 0
-    return 2 * ((k + 1) & ~1) * Q15 + stage
+    """Two expanded q15 patches of K = taps * in_ch values (each rounded up to a multiple of 4: the last group is
+    zero-padded), plus a q7 staging area of as many bytes when in_ch % 4 != 0 (nn_patch gathers such patches before
+    expanding them)."""
+    k4 = _round4(taps * in_ch)
+    return 2 * k4 * Q15 + (k4 if in_ch % 4 else 0)
+
+
+def _round4(n: int) -> int:
+    return (n + 3) & ~3
 
 
 def scratch_bytes(layer) -> int:
@@ -48,5 +52,5 @@ def scratch_bytes(layer) -> int:
     if layer.kind == "conv1d":
         return _patch_scratch(layer.kernel, layer.in_shape[-1])
     if layer.kind == "fc":
-        return ((prod(layer.in_shape) + 1) & ~1) * Q15  # the input vector expanded once
+        return _round4(prod(layer.in_shape)) * Q15  # the input vector expanded once, zero-padded to a group
     return 0

@@ -6,17 +6,17 @@
  *   q15 in scratch and reused by every output channel; two pixels x two output channels per pass (2x2 register
  *   blocking: each weight word and each patch word loaded once feeds two dual multiply-accumulates). Weights stay
  *   in their generated layout: a weight word w0 w1 w2 w3 unpacks with SXTB16 to the pairs (w0, w2) and (w1, w3), so
- *   the patch is expanded in the same "reordered" pairs (x0, x2), (x1, x3) per group of 4; the K % 4 tail stays
- *   in natural order and is multiplied one term at a time. Patches of few input channels (in_ch % 4 != 0, e.g. RGB)
+ *   the patch is expanded in the same "reordered" pairs (x0, x2), (x1, x3) per group of 4; a K % 4 tail is zero-padded
+ *   to a whole group. Patches of few input channels (in_ch % 4 != 0, e.g. RGB)
  *   are gathered as q7 into a staging area first, then expanded four bytes at a time.
  * - fc: the input vector expanded once, then two rows per pass.
  * - maxpool (channels % 4 == 0) and ReLU: four bytes per word with SSUB8 + SEL.
  * Sums wrap in 32 bits exactly like the portable uint32 accumulation (SMLAD adds modulo 2^32; its Q flag is
  * ignored); the rounding term is (1 << (out_shift - 1)) for every out_shift >= 1, the shift arithmetic, then SSAT 8.
  *
- * Scratch (cost_models/kernels.py scratch_bytes): conv: two patches of Kp = K rounded up to even q15 values, plus
- * K rounded up to 4 bytes of staging when in_ch % 4 != 0 (K = kernel taps x in_ch); fc: dim_vec rounded up to even
- * q15. A NULL scratch, or maxpool with channels % 4 != 0, runs the portable kernel (never silently wrong). */
+ * Scratch (cost_models/kernels.py scratch_bytes): conv: two patches of K rounded up to 4 q15 values, plus K
+ * rounded up to 4 bytes of staging when in_ch % 4 != 0 (K = kernel taps x in_ch); fc: dim_vec rounded up to 4 q15.
+ * The last group of a patch is zero-padded and its weights read byte by byte (never past a weight row). A NULL scratch, or maxpool with channels % 4 != 0, runs the portable kernel (never silently wrong). */
 #include <arm_acle.h>
 #include <string.h>
 
@@ -110,12 +110,42 @@ static void nn_zero_q15(q15_t *dst, uint32_t n)
     }
 }
 
-/* n q7 -> q15 in the layout above: n / 4 reordered groups, then the n % 4 tail in natural order */
+/* n q7 -> NN_Q4(n) q15 in the layout above, the last group zero-padded (reordered like the others) */
+#define NN_Q4(n) (((n) + 3u) & ~3u)
 static void nn_expand_vector(const q7_t *src, q15_t *dst, uint32_t n)
 {
-    uint32_t i = n & ~3u;
+    uint32_t r = n & 3u;
     nn_expand_reordered(src, dst, n >> 2);
-    for (; i < n; i++) dst[i] = src[i];
+    if (r) {
+        dst += n & ~3u;
+        src += n & ~3u;
+        dst[0] = src[0];
+        dst[1] = r > 2 ? src[2] : 0;
+        dst[2] = r > 1 ? src[1] : 0;
+        dst[3] = 0;
+    }
+}
+
+/* the last r = 1..3 bytes of a weight row as a word, zeros above (byte loads: never past the row's end) */
+static inline uint32_t nn_tail_word(const q7_t *w, uint32_t r)
+{
+    uint32_t v = (uint8_t)w[0];
+    if (r > 1) v |= (uint32_t)(uint8_t)w[1] << 8;
+    if (r > 2) v |= (uint32_t)(uint8_t)w[2] << 16;
+    return v;
+}
+
+/* n bytes copied / zeroed a word at a time (inline: newlib-nano's memcpy and memset go byte by byte) */
+static inline void nn_copy_q7(q7_t *dst, const q7_t *src, uint32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) nn_st32(dst, nn_ld32(src));
+    while (n--) *dst++ = *src++;
+}
+
+static inline void nn_zero_q7(q7_t *dst, uint32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4) nn_st32(dst, 0u);
+    while (n--) *dst++ = 0;
 }
 
 /* geometry of a convolution: kernel kh x kw over an in_h x in_w x in_ch image */
@@ -125,7 +155,7 @@ typedef struct {
 } nn_geom;
 
 /* the patch of output pixel (oy, ox): K = kh * kw * in_ch values in the layout of nn_expand_vector (zero padding
- * included); stage (K rounded up to 4 bytes) is used only when in_ch % 4 != 0 */
+ * included), NN_Q4(K) q15; stage (NN_Q4(K) bytes) is used only when in_ch % 4 != 0 */
 static void nn_patch(const nn_geom *g, uint32_t oy, uint32_t ox, q15_t *dst, q7_t *stage)
 {
     uint32_t ky0, ky1, kx0, kx1, ky, c = g->in_ch;
@@ -150,19 +180,18 @@ static void nn_patch(const nn_geom *g, uint32_t oy, uint32_t ox, q15_t *dst, q7_
         return;
     }
     {  /* few channels: gather the q7 patch, then expand it */
-        q7_t *s = stage;
-        uint32_t n = g->kh * row;
-        memset(s, 0, ky0 * row);
-        s += ky0 * row;
+        q7_t *st = stage;
+        nn_zero_q7(st, ky0 * row);
+        st += ky0 * row;
         for (ky = ky0; ky < ky1; ky++) {
-            memset(s, 0, kx0 * c);
-            memcpy(s + kx0 * c, src, (kx1 - kx0) * c);
-            memset(s + kx1 * c, 0, (g->kw - kx1) * c);
-            s += row;
+            nn_zero_q7(st, kx0 * c);
+            nn_copy_q7(st + kx0 * c, src, (kx1 - kx0) * c);
+            nn_zero_q7(st + kx1 * c, (g->kw - kx1) * c);
+            st += row;
             src += (uint32_t)g->in_w * c;
         }
-        memset(s, 0, (g->kh - ky1) * row);
-        nn_expand_vector(stage, dst, n);
+        nn_zero_q7(st, (g->kh - ky1) * row);
+        nn_expand_vector(stage, dst, g->kh * row);  /* pads the last group with zeros */
     }
 }
 
@@ -176,18 +205,23 @@ static inline q7_t nn_out(int32_t acc, uint16_t out_shift)
     return (q7_t)__ssat(acc >> out_shift, 8);
 }
 
+/* acc + w . p for one group: weight word x (bytes w0..w3), p the group's reordered q15 pairs */
+static inline int32_t nn_mac4(int32_t acc, uint32_t x, const q15_t *p)
+{
+    acc = __smlad(__sxtb16((int32_t)x), (int32_t)nn_ld32(p), acc);
+    return __smlad(nn_sxtb16_odd(x), (int32_t)nn_ld32(p + 2), acc);
+}
+
 /* acc + w . p: w a q7 row of K, p a q15 vector in the nn_expand_vector layout; 32-bit wrap-around */
 static int32_t nn_dot_q15(int32_t acc, const q7_t *w, const q15_t *p, uint32_t K)
 {
-    uint32_t n = K >> 2, t;
+    uint32_t n = K >> 2;
     while (n--) {
-        uint32_t x = nn_ld32(w);
-        acc = __smlad(__sxtb16((int32_t)x), (int32_t)nn_ld32(p), acc);
-        acc = __smlad(nn_sxtb16_odd(x), (int32_t)nn_ld32(p + 2), acc);
+        acc = nn_mac4(acc, nn_ld32(w), p);
         w += 4;
         p += 4;
     }
-    for (t = 0; t < (K & 3u); t++) acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)w[t] * (int32_t)p[t]));
+    if (K & 3u) acc = nn_mac4(acc, nn_tail_word(w, K & 3u), p);
     return acc;
 }
 
@@ -200,7 +234,7 @@ static void nn_block1(const q15_t *pa, uint32_t K, const q7_t *wt, uint32_t out_
         const q7_t *w0 = wt + o * K, *w1 = w0 + K;
         const q15_t *a = pa;
         int32_t a0 = nn_init(bias[o], bias_shift, out_shift), a1 = nn_init(bias[o + 1], bias_shift, out_shift);
-        uint32_t n = K >> 2, t;
+        uint32_t n = K >> 2;
         while (n--) {
             uint32_t x0 = nn_ld32(w0), x1 = nn_ld32(w1);
             int32_t pe = (int32_t)nn_ld32(a), po = (int32_t)nn_ld32(a + 2);
@@ -212,9 +246,9 @@ static void nn_block1(const q15_t *pa, uint32_t K, const q7_t *wt, uint32_t out_
             w1 += 4;
             a += 4;
         }
-        for (t = 0; t < (K & 3u); t++) {
-            a0 = (int32_t)((uint32_t)a0 + (uint32_t)((int32_t)w0[t] * (int32_t)a[t]));
-            a1 = (int32_t)((uint32_t)a1 + (uint32_t)((int32_t)w1[t] * (int32_t)a[t]));
+        if (K & 3u) {
+            a0 = nn_mac4(a0, nn_tail_word(w0, K & 3u), a);
+            a1 = nn_mac4(a1, nn_tail_word(w1, K & 3u), a);
         }
         out[o] = nn_out(a0, out_shift);
         out[o + 1] = nn_out(a1, out_shift);
@@ -223,19 +257,21 @@ static void nn_block1(const q15_t *pa, uint32_t K, const q7_t *wt, uint32_t out_
         out[o] = nn_out(nn_dot_q15(nn_init(bias[o], bias_shift, out_shift), wt + o * K, pa, K), out_shift);
 }
 
-/* two pixels (patches pa, pb) x all out_ch channels, 2 x 2 per pass -> oa[0..out_ch), ob[0..out_ch) */
-static void nn_block2(const q15_t *pa, const q15_t *pb, uint32_t K, const q7_t *wt, uint32_t out_ch,
+/* two pixels (patches pa and pa + kp) x all out_ch channels, 2 x 2 per pass -> oa[0..out_ch), ob[0..out_ch).
+ * Row o + 1 and the second patch are addressed by offsets from row o and the first patch: fewer live pointers, so
+ * the four accumulators and the unpacked words fit the registers. */
+static void nn_block2(const q15_t *pa, uint32_t kp, uint32_t K, const q7_t *wt, uint32_t out_ch,
                       const q7_t *bias, uint16_t bias_shift, uint16_t out_shift, q7_t *oa, q7_t *ob)
 {
     uint32_t o;
+    const q15_t *pb = pa + kp;
     for (o = 0; o + 2 <= out_ch; o += 2) {
-        const q7_t *w0 = wt + o * K, *w1 = w0 + K;
-        const q15_t *a = pa, *b = pb;
+        const q7_t *w = wt + o * K, *wend = w + (K & ~3u);
+        const q15_t *a = pa;
         int32_t a0 = nn_init(bias[o], bias_shift, out_shift), a1 = nn_init(bias[o + 1], bias_shift, out_shift);
         int32_t b0 = a0, b1 = a1;
-        uint32_t n = K >> 2, t;
-        while (n--) {
-            uint32_t x0 = nn_ld32(w0), x1 = nn_ld32(w1);
+        while (w != wend) {
+            uint32_t x0 = nn_ld32(w), x1 = nn_ld32(w + K);
             int32_t w0e = __sxtb16((int32_t)x0), w0o = nn_sxtb16_odd(x0);
             int32_t w1e = __sxtb16((int32_t)x1), w1o = nn_sxtb16_odd(x1);
             int32_t pe = (int32_t)nn_ld32(a), po = (int32_t)nn_ld32(a + 2);
@@ -243,22 +279,21 @@ static void nn_block2(const q15_t *pa, const q15_t *pb, uint32_t K, const q7_t *
             a0 = __smlad(w0o, po, a0);
             a1 = __smlad(w1e, pe, a1);
             a1 = __smlad(w1o, po, a1);
-            pe = (int32_t)nn_ld32(b);
-            po = (int32_t)nn_ld32(b + 2);
+            pe = (int32_t)nn_ld32(a + kp);
+            po = (int32_t)nn_ld32(a + kp + 2);
             b0 = __smlad(w0e, pe, b0);
             b0 = __smlad(w0o, po, b0);
             b1 = __smlad(w1e, pe, b1);
             b1 = __smlad(w1o, po, b1);
-            w0 += 4;
-            w1 += 4;
+            w += 4;
             a += 4;
-            b += 4;
         }
-        for (t = 0; t < (K & 3u); t++) {
-            a0 = (int32_t)((uint32_t)a0 + (uint32_t)((int32_t)w0[t] * (int32_t)a[t]));
-            a1 = (int32_t)((uint32_t)a1 + (uint32_t)((int32_t)w1[t] * (int32_t)a[t]));
-            b0 = (int32_t)((uint32_t)b0 + (uint32_t)((int32_t)w0[t] * (int32_t)b[t]));
-            b1 = (int32_t)((uint32_t)b1 + (uint32_t)((int32_t)w1[t] * (int32_t)b[t]));
+        if (K & 3u) {
+            uint32_t x0 = nn_tail_word(w, K & 3u), x1 = nn_tail_word(w + K, K & 3u);
+            a0 = nn_mac4(a0, x0, a);
+            a1 = nn_mac4(a1, x1, a);
+            b0 = nn_mac4(b0, x0, a + kp);
+            b1 = nn_mac4(b1, x1, a + kp);
         }
         oa[o] = nn_out(a0, out_shift);
         oa[o + 1] = nn_out(a1, out_shift);
@@ -277,14 +312,14 @@ static void nn_conv_fast(const nn_geom *g, const q7_t *wt, uint32_t out_ch, cons
                          uint16_t bias_shift, uint16_t out_shift, q7_t *out, uint32_t out_w, uint32_t oy0,
                          uint32_t oy1, q15_t *scratch)
 {
-    uint32_t K = (uint32_t)g->kh * g->kw * g->in_ch, kp = (K + 1u) & ~1u;
-    q15_t *pa = scratch, *pb = scratch + kp;
+    uint32_t K = (uint32_t)g->kh * g->kw * g->in_ch, kp = NN_Q4(K);
+    q15_t *pa = scratch, *pb = scratch + kp;  /* nn_block2 reads the second patch at pa + kp */
     q7_t *stage = (q7_t *)(scratch + 2u * kp);
     uint32_t p = oy0 * out_w, end = oy1 * out_w;
     for (; p + 2 <= end; p += 2) {
         nn_patch(g, p / out_w, p % out_w, pa, stage);
         nn_patch(g, (p + 1) / out_w, (p + 1) % out_w, pb, stage);
-        nn_block2(pa, pb, K, wt, out_ch, bias, bias_shift, out_shift, out, out + out_ch);
+        nn_block2(pa, kp, K, wt, out_ch, bias, bias_shift, out_shift, out, out + out_ch);
         out += 2u * out_ch;
     }
     if (p < end) {
