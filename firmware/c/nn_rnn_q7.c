@@ -93,9 +93,12 @@ static void nn_put(void *p, uint8_t bits, uint32_t i, int32_t v)
 }
 
 #if defined(__ARM_FEATURE_DSP) && !defined(NN_PORTABLE_KERNELS)
-/* Cortex-M4 DSP: four terms per pass with two dual 16-bit multiply-accumulates (SMLAD adds modulo 2^32, the same
- * wrap-around as the portable loop below). int8 v: both words unpacked with SXTB16 into the pairs (0, 2) and
- * (1, 3); int16 v: the weight pairs are repacked to (0, 1) and (2, 3) to match v's halfwords. */
+/* Cortex-M4 DSP: the gate rows of one unit (3 or 4 rows of the same weight matrix, `stride` bytes apart) are
+ * multiplied together so each group of four vector elements is loaded and unpacked once for all of them; per row and
+ * group one weight word, two SXTB16, two SMLAD (dual 16-bit multiply-accumulate, adding modulo 2^32 like the
+ * portable uint32 loop). The vector's group v0 v1 v2 v3 is arranged as the pairs (v0, v2), (v1, v3) that SXTB16 gives
+ * for the weight bytes: int8 with SXTB16 itself, int16 by packing halfwords (PKHBT / PKHTB). A last partial group
+ * is zero-padded, its bytes read one by one (never past the vector or a row). */
 #include <arm_acle.h>
 #include <string.h>
 
@@ -113,29 +116,80 @@ static inline int32_t nn_sxtb16_odd(uint32_t w)
     return r;
 }
 
-static uint32_t nn_dot_any(const void *v, uint8_t bits, const q7_t *w, uint32_t n)
+/* the pairs (v0, v2) -> *e and (v1, v3) -> *o of the group at element k of v (r = 4: whole group; 1..3: tail) */
+static inline void nn_vec_pairs(const void *v, uint8_t bits, uint32_t k, uint32_t r, int32_t *e, int32_t *o)
 {
-    int32_t acc = 0;
-    uint32_t k, n4 = n >> 2;
-    if (bits == 16) {
-        const int16_t *x = (const int16_t *)v;
-        for (k = 0; k < n4; k++, x += 4, w += 4) {
-            uint32_t ww = nn_ld32(w);
-            uint32_t we = (uint32_t)__sxtb16((int32_t)ww), wo = (uint32_t)nn_sxtb16_odd(ww);
-            acc = __smlad((int32_t)((we & 0xFFFFu) | (wo << 16)), (int32_t)nn_ld32(x), acc);
-            acc = __smlad((int32_t)((wo & 0xFFFF0000u) | (we >> 16)), (int32_t)nn_ld32(x + 2), acc);
+    if (r == 4) {
+        if (bits == 16) {
+            const int16_t *x = (const int16_t *)v + k;
+            uint32_t lo = nn_ld32(x), hi = nn_ld32(x + 2);
+            *e = (int32_t)((lo & 0xFFFFu) | (hi << 16));
+            *o = (int32_t)((hi & 0xFFFF0000u) | (lo >> 16));
+        } else {
+            uint32_t w = nn_ld32((const int8_t *)v + k);
+            *e = __sxtb16((int32_t)w);
+            *o = nn_sxtb16_odd(w);
         }
-        for (k = 0; k < (n & 3u); k++) acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)x[k] * (int32_t)w[k]));
-    } else {
-        const int8_t *x = (const int8_t *)v;
-        for (k = 0; k < n4; k++, x += 4, w += 4) {
-            uint32_t xx = nn_ld32(x), ww = nn_ld32(w);
-            acc = __smlad(__sxtb16((int32_t)xx), __sxtb16((int32_t)ww), acc);
-            acc = __smlad(nn_sxtb16_odd(xx), nn_sxtb16_odd(ww), acc);
-        }
-        for (k = 0; k < (n & 3u); k++) acc = (int32_t)((uint32_t)acc + (uint32_t)((int32_t)x[k] * (int32_t)w[k]));
+        return;
     }
-    return (uint32_t)acc;
+    {
+        int32_t t0 = nn_get(v, bits, k), t1 = r > 1 ? nn_get(v, bits, k + 1) : 0;
+        int32_t t2 = r > 2 ? nn_get(v, bits, k + 2) : 0;
+        *e = (int32_t)(((uint32_t)t0 & 0xFFFFu) | ((uint32_t)t2 << 16));
+        *o = (int32_t)((uint32_t)t1 & 0xFFFFu);
+    }
+}
+
+/* the bytes w[0..r) of a row as a word, zeros above (r = 4: one word load) */
+static inline uint32_t nn_row_word(const q7_t *w, uint32_t r)
+{
+    uint32_t v;
+    if (r == 4) return nn_ld32(w);
+    v = (uint8_t)w[0];
+    if (r > 1) v |= (uint32_t)(uint8_t)w[1] << 8;
+    if (r > 2) v |= (uint32_t)(uint8_t)w[2] << 16;
+    return v;
+}
+
+#define NN_MAC_ROW(acc, word) \
+    do { uint32_t x_ = (word); \
+         acc = __smlad(__sxtb16((int32_t)x_), e, acc); acc = __smlad(nn_sxtb16_odd(x_), o, acc); } while (0)
+
+/* out[g] = rs(v . w[g * stride ..], shift) for g < G (3 or 4): the gate rows of one unit */
+static void nn_gate_rows(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t G,
+                         int16_t shift, uint32_t *out)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, e, o;
+    uint32_t k = 0, r;
+    const q7_t *w1 = w + stride, *w2 = w1 + stride, *w3 = w2 + stride;
+    if (G == 4) {
+        for (; k + 4 <= n; k += 4) {
+            nn_vec_pairs(v, bits, k, 4, &e, &o);
+            NN_MAC_ROW(a0, nn_ld32(w + k));
+            NN_MAC_ROW(a1, nn_ld32(w1 + k));
+            NN_MAC_ROW(a2, nn_ld32(w2 + k));
+            NN_MAC_ROW(a3, nn_ld32(w3 + k));
+        }
+    } else {
+        for (; k + 4 <= n; k += 4) {
+            nn_vec_pairs(v, bits, k, 4, &e, &o);
+            NN_MAC_ROW(a0, nn_ld32(w + k));
+            NN_MAC_ROW(a1, nn_ld32(w1 + k));
+            NN_MAC_ROW(a2, nn_ld32(w2 + k));
+        }
+    }
+    r = n - k;
+    if (r) {
+        nn_vec_pairs(v, bits, k, r, &e, &o);
+        NN_MAC_ROW(a0, nn_row_word(w + k, r));
+        NN_MAC_ROW(a1, nn_row_word(w1 + k, r));
+        NN_MAC_ROW(a2, nn_row_word(w2 + k, r));
+        if (G == 4) NN_MAC_ROW(a3, nn_row_word(w3 + k, r));
+    }
+    out[0] = nn_rs((uint32_t)a0, shift);
+    out[1] = nn_rs((uint32_t)a1, shift);
+    out[2] = nn_rs((uint32_t)a2, shift);
+    if (G == 4) out[3] = nn_rs((uint32_t)a3, shift);
 }
 #else
 /* sum_k v[k] * w[k] in uint32 wrap-around; v int8 or int16 */
@@ -151,21 +205,15 @@ static uint32_t nn_dot_any(const void *v, uint8_t bits, const q7_t *w, uint32_t 
     }
     return acc;
 }
+
+/* out[g] = rs(v . w[g * stride ..], shift) for g < G: the gate rows of one unit, one dot product each */
+static void nn_gate_rows(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t G,
+                         int16_t shift, uint32_t *out)
+{
+    uint32_t g;
+    for (g = 0; g < G; g++) out[g] = nn_rs(nn_dot_any(v, bits, w + g * stride, n), shift);
+}
 #endif
-
-/* rs(x . w_ih[row], shift_x): the input part of a gate row at step t */
-static uint32_t nn_gate_x(const void *x, uint8_t in_bits, const q7_t *w_ih, uint32_t row, uint16_t in_dim,
-                          int16_t shift_x)
-{
-    return nn_rs(nn_dot_any(x, in_bits, w_ih + row * in_dim, in_dim), shift_x);
-}
-
-/* rs(h . w_hh[row], shift_h); h == 0 (first step) contributes 0 */
-static uint32_t nn_gate_h(const void *h, uint8_t out_bits, const q7_t *w_hh, uint32_t row, uint16_t units,
-                          int16_t shift_h)
-{
-    return h ? nn_rs(nn_dot_any(h, out_bits, w_hh + row * units, units), shift_h) : 0u;
-}
 
 static int16_t nn_pre(uint32_t sum)
 {
@@ -185,11 +233,11 @@ void nn_lstm_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim
         void *ht = (int8_t *)out + (uint32_t)t * units * esz_out;
         for (j = 0; j < units; j++) {
             int32_t act[4], c, hv;
+            uint32_t gx[4], gh[4] = {0u, 0u, 0u, 0u};  /* h(-1) = 0 contributes 0 */
+            nn_gate_rows(x, in_bits, w_ih + j * in_dim, (uint32_t)units * in_dim, in_dim, 4, shift_x, gx);
+            if (h) nn_gate_rows(h, out_bits, w_hh + j * units, (uint32_t)units * units, units, 4, shift_h, gh);
             for (g = 0; g < 4; g++) {
-                uint32_t row = g * units + j;
-                int16_t pre = nn_pre(nn_gate_x(x, in_bits, w_ih, row, in_dim, shift_x)
-                                     + nn_gate_h(h, out_bits, w_hh, row, units, shift_h)
-                                     + (uint32_t)(int32_t)bias[row]);
+                int16_t pre = nn_pre(gx[g] + gh[g] + (uint32_t)(int32_t)bias[g * units + j]);
                 act[g] = g == 2 ? nn_tanh_q15(pre) : nn_sigmoid_q15(pre);
             }
             /* |f*c|, |i*g| <= 2^30: no overflow */
@@ -215,18 +263,17 @@ void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim,
         void *ht = (int8_t *)out + (uint32_t)t * units * esz_out;
         for (j = 0; j < units; j++) {
             uint32_t rr = j, rz = units + j, rn = 2u * units + j;
-            int32_t r = nn_sigmoid_q15(nn_pre(nn_gate_x(x, in_bits, w_ih, rr, in_dim, shift_x)
-                                              + nn_gate_h(h, out_bits, w_hh, rr, units, shift_h)
-                                              + (uint32_t)(int32_t)b_i[rr] + (uint32_t)(int32_t)b_h[rr]));
-            int32_t z = nn_sigmoid_q15(nn_pre(nn_gate_x(x, in_bits, w_ih, rz, in_dim, shift_x)
-                                              + nn_gate_h(h, out_bits, w_hh, rz, units, shift_h)
-                                              + (uint32_t)(int32_t)b_i[rz] + (uint32_t)(int32_t)b_h[rz]));
-            int32_t hn = nn_pre(nn_gate_h(h, out_bits, w_hh, rn, units, shift_h) + (uint32_t)(int32_t)b_h[rn]);
-            int32_t n = nn_tanh_q15(nn_pre(nn_gate_x(x, in_bits, w_ih, rn, in_dim, shift_x)
-                                           + (uint32_t)(int32_t)b_i[rn] + (uint32_t)((r * hn + (1 << 14)) >> 15)));
-            int32_t hprev = h ? nn_get(h, out_bits, j) : 0;
+            uint32_t gx[3], gh[3] = {0u, 0u, 0u};  /* h(-1) = 0 contributes 0 */
+            int32_t r, z, hn, n, hprev, mix;
+            nn_gate_rows(x, in_bits, w_ih + j * in_dim, (uint32_t)units * in_dim, in_dim, 3, shift_x, gx);
+            if (h) nn_gate_rows(h, out_bits, w_hh + j * units, (uint32_t)units * units, units, 3, shift_h, gh);
+            r = nn_sigmoid_q15(nn_pre(gx[0] + gh[0] + (uint32_t)(int32_t)b_i[rr] + (uint32_t)(int32_t)b_h[rr]));
+            z = nn_sigmoid_q15(nn_pre(gx[1] + gh[1] + (uint32_t)(int32_t)b_i[rz] + (uint32_t)(int32_t)b_h[rz]));
+            hn = nn_pre(gh[2] + (uint32_t)(int32_t)b_h[rn]);
+            n = nn_tanh_q15(nn_pre(gx[2] + (uint32_t)(int32_t)b_i[rn] + (uint32_t)((r * hn + (1 << 14)) >> 15)));
+            hprev = h ? nn_get(h, out_bits, j) : 0;
             /* |h << (15 - f_out)| <= 2^15 for outputs of this kernel, so |mix| <= 2^30 (docs/fixed-point-rnn.md) */
-            int32_t mix = (32768 - z) * n + z * (int32_t)((uint32_t)hprev << (15 - f_out));
+            mix = (32768 - z) * n + z * (int32_t)((uint32_t)hprev << (15 - f_out));
             nn_put(ht, out_bits, j, (int32_t)nn_rs((uint32_t)mix, (int16_t)(30 - f_out)));
         }
     }
