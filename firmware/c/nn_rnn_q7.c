@@ -123,8 +123,8 @@ static inline void nn_vec_pairs(const void *v, uint8_t bits, uint32_t k, uint32_
         if (bits == 16) {
             const int16_t *x = (const int16_t *)v + k;
             uint32_t lo = nn_ld32(x), hi = nn_ld32(x + 2);
-            *e = (int32_t)((lo & 0xFFFFu) | (hi << 16));
-            *o = (int32_t)((hi & 0xFFFF0000u) | (lo >> 16));
+            __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(*e) : "r"(lo), "r"(hi));
+            __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(*o) : "r"(hi), "r"(lo));
         } else {
             uint32_t w = nn_ld32((const int8_t *)v + k);
             *e = __sxtb16((int32_t)w);
@@ -155,41 +155,67 @@ static inline uint32_t nn_row_word(const q7_t *w, uint32_t r)
     do { uint32_t x_ = (word); \
          acc = __smlad(__sxtb16((int32_t)x_), e, acc); acc = __smlad(nn_sxtb16_odd(x_), o, acc); } while (0)
 
-/* out[g] = rs(v . w[g * stride ..], shift) for g < G (3 or 4): the gate rows of one unit */
-static void nn_gate_rows(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t G,
-                         int16_t shift, uint32_t *out)
+/* the products of nn_gate_rows for constant bits and G (always inlined into the four specialisations below, so the
+ * loop holds no test of either) */
+static inline __attribute__((always_inline)) void nn_rows_t(const void *v, const uint8_t bits, const q7_t *w,
+                                                            uint32_t stride, uint32_t n, const uint32_t G,
+                                                            int16_t shift, uint32_t *out)
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, e, o;
-    uint32_t k = 0, r;
-    const q7_t *w1 = w + stride, *w2 = w1 + stride, *w3 = w2 + stride;
-    if (G == 4) {
-        for (; k + 4 <= n; k += 4) {
-            nn_vec_pairs(v, bits, k, 4, &e, &o);
-            NN_MAC_ROW(a0, nn_ld32(w + k));
-            NN_MAC_ROW(a1, nn_ld32(w1 + k));
-            NN_MAC_ROW(a2, nn_ld32(w2 + k));
-            NN_MAC_ROW(a3, nn_ld32(w3 + k));
-        }
-    } else {
-        for (; k + 4 <= n; k += 4) {
-            nn_vec_pairs(v, bits, k, 4, &e, &o);
-            NN_MAC_ROW(a0, nn_ld32(w + k));
-            NN_MAC_ROW(a1, nn_ld32(w1 + k));
-            NN_MAC_ROW(a2, nn_ld32(w2 + k));
-        }
+    uint32_t r;
+    const q7_t *w1 = w + stride, *w2 = w1 + stride, *w3 = w2 + stride, *end = w + (n & ~3u);
+    const uint8_t *x = (const uint8_t *)v;
+    for (; w != end; x += bits / 2u) {  /* bits / 2 = the bytes of 4 elements */
+        nn_vec_pairs(x, bits, 0, 4, &e, &o);
+        NN_MAC_ROW(a0, nn_ld32(w));
+        NN_MAC_ROW(a1, nn_ld32(w1));
+        NN_MAC_ROW(a2, nn_ld32(w2));
+        if (G == 4) NN_MAC_ROW(a3, nn_ld32(w3));
+        w += 4;
+        w1 += 4;
+        w2 += 4;
+        w3 += 4;
     }
-    r = n - k;
+    r = n & 3u;
     if (r) {
-        nn_vec_pairs(v, bits, k, r, &e, &o);
-        NN_MAC_ROW(a0, nn_row_word(w + k, r));
-        NN_MAC_ROW(a1, nn_row_word(w1 + k, r));
-        NN_MAC_ROW(a2, nn_row_word(w2 + k, r));
-        if (G == 4) NN_MAC_ROW(a3, nn_row_word(w3 + k, r));
+        nn_vec_pairs(x, bits, 0, r, &e, &o);
+        NN_MAC_ROW(a0, nn_row_word(w, r));
+        NN_MAC_ROW(a1, nn_row_word(w1, r));
+        NN_MAC_ROW(a2, nn_row_word(w2, r));
+        if (G == 4) NN_MAC_ROW(a3, nn_row_word(w3, r));
     }
     out[0] = nn_rs((uint32_t)a0, shift);
     out[1] = nn_rs((uint32_t)a1, shift);
     out[2] = nn_rs((uint32_t)a2, shift);
     if (G == 4) out[3] = nn_rs((uint32_t)a3, shift);
+}
+
+static void nn_rows_8_4(const void *v, const q7_t *w, uint32_t stride, uint32_t n, int16_t shift, uint32_t *out)
+{
+    nn_rows_t(v, 8, w, stride, n, 4, shift, out);
+}
+
+static void nn_rows_16_4(const void *v, const q7_t *w, uint32_t stride, uint32_t n, int16_t shift, uint32_t *out)
+{
+    nn_rows_t(v, 16, w, stride, n, 4, shift, out);
+}
+
+static void nn_rows_8_3(const void *v, const q7_t *w, uint32_t stride, uint32_t n, int16_t shift, uint32_t *out)
+{
+    nn_rows_t(v, 8, w, stride, n, 3, shift, out);
+}
+
+static void nn_rows_16_3(const void *v, const q7_t *w, uint32_t stride, uint32_t n, int16_t shift, uint32_t *out)
+{
+    nn_rows_t(v, 16, w, stride, n, 3, shift, out);
+}
+
+/* out[g] = rs(v . w[g * stride ..], shift) for g < G (3 or 4): the gate rows of one unit */
+static void nn_gate_rows(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t G,
+                         int16_t shift, uint32_t *out)
+{
+    if (G == 4) (bits == 16 ? nn_rows_16_4 : nn_rows_8_4)(v, w, stride, n, shift, out);
+    else (bits == 16 ? nn_rows_16_3 : nn_rows_8_3)(v, w, stride, n, shift, out);
 }
 #else
 /* sum_k v[k] * w[k] in uint32 wrap-around; v int8 or int16 */
