@@ -155,34 +155,45 @@ static inline uint32_t nn_row_word(const q7_t *w, uint32_t r)
     do { uint32_t x_ = (word); \
          acc = __smlad(__sxtb16((int32_t)x_), e, acc); acc = __smlad(nn_sxtb16_odd(x_), o, acc); } while (0)
 
-/* the products of nn_gate_rows for constant bits and G (always inlined into the four specialisations below, so the
- * loop holds no test of either) */
+/* one group of four elements for the gate rows: load the vector's group into the pairs e = (v0, v2), o = (v1, v3),
+ * then per row one weight word (row 0 last, post-incrementing w), two SXTB16 and two SMLAD; rows are s bytes apart
+ * (row 2 at s << 1, row 3 at s3). Hand-scheduled: gcc spills the accumulators of the C version. */
+#define NN_LOAD_X8 "ldr %[t], [%[x]], #4\n\tsxtb16 %[e], %[t]\n\tsxtb16 %[o], %[t], ror #8\n\t"
+#define NN_LOAD_X16 "ldr %[t], [%[x]], #4\n\tldr %[u], [%[x]], #4\n\t" \
+                    "pkhbt %[e], %[t], %[u], lsl #16\n\tpkhtb %[o], %[u], %[t], asr #16\n\t"
+#define NN_ROW(addr, acc) "ldr %[t], " addr "\n\tsxtb16 %[u], %[t]\n\tsmlad %[" acc "], %[u], %[e], %[" acc "]\n\t" \
+                          "sxtb16 %[t], %[t], ror #8\n\tsmlad %[" acc "], %[t], %[o], %[" acc "]\n\t"
+#define NN_ROWS3 NN_ROW("[%[w], %[s]]", "a1") NN_ROW("[%[w], %[s], lsl #1]", "a2") NN_ROW("[%[w]], #4", "a0")
+#define NN_ROWS4 NN_ROW("[%[w], %[s]]", "a1") NN_ROW("[%[w], %[s], lsl #1]", "a2") NN_ROW("[%[w], %[s3]]", "a3") \
+                 NN_ROW("[%[w]], #4", "a0")
+#define NN_GROUPS(LOAD, ROWS) \
+    __asm__ volatile("1:\n\t" LOAD ROWS "cmp %[w], %[end]\n\tbne 1b" \
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w), [x] "+r"(x), \
+                       [t] "=&r"(t), [u] "=&r"(u), [e] "=&r"(e), [o] "=&r"(o) \
+                     : [s] "r"(stride), [s3] "r"(s3), [end] "r"(end) : "cc", "memory")
+
+/* the products of nn_gate_rows for constant bits and G (always inlined into the four specialisations below) */
 static inline __attribute__((always_inline)) void nn_rows_t(const void *v, const uint8_t bits, const q7_t *w,
                                                             uint32_t stride, uint32_t n, const uint32_t G,
                                                             int16_t shift, uint32_t *out)
 {
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, e, o;
-    uint32_t r;
-    const q7_t *w1 = w + stride, *w2 = w1 + stride, *w3 = w2 + stride, *end = w + (n & ~3u);
+    uint32_t r, t, u, s3 = 3u * stride;
+    const q7_t *end = w + (n & ~3u);
     const uint8_t *x = (const uint8_t *)v;
-    for (; w != end; x += bits / 2u) {  /* bits / 2 = the bytes of 4 elements */
-        nn_vec_pairs(x, bits, 0, 4, &e, &o);
-        NN_MAC_ROW(a0, nn_ld32(w));
-        NN_MAC_ROW(a1, nn_ld32(w1));
-        NN_MAC_ROW(a2, nn_ld32(w2));
-        if (G == 4) NN_MAC_ROW(a3, nn_ld32(w3));
-        w += 4;
-        w1 += 4;
-        w2 += 4;
-        w3 += 4;
+    if (w != end) {
+        if (bits == 16 && G == 4) NN_GROUPS(NN_LOAD_X16, NN_ROWS4);
+        else if (bits == 16) NN_GROUPS(NN_LOAD_X16, NN_ROWS3);
+        else if (G == 4) NN_GROUPS(NN_LOAD_X8, NN_ROWS4);
+        else NN_GROUPS(NN_LOAD_X8, NN_ROWS3);
     }
     r = n & 3u;
     if (r) {
         nn_vec_pairs(x, bits, 0, r, &e, &o);
         NN_MAC_ROW(a0, nn_row_word(w, r));
-        NN_MAC_ROW(a1, nn_row_word(w1, r));
-        NN_MAC_ROW(a2, nn_row_word(w2, r));
-        if (G == 4) NN_MAC_ROW(a3, nn_row_word(w3, r));
+        NN_MAC_ROW(a1, nn_row_word(w + stride, r));
+        NN_MAC_ROW(a2, nn_row_word(w + 2u * stride, r));
+        if (G == 4) NN_MAC_ROW(a3, nn_row_word(w + s3, r));
     }
     out[0] = nn_rs((uint32_t)a0, shift);
     out[1] = nn_rs((uint32_t)a1, shift);
