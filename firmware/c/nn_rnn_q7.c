@@ -1,6 +1,14 @@
 /* Recurrent kernels: see nn_rnn_q7.h for the exact integer semantics (bit-exact with models/intref_rnn.py). */
 #include "nn_rnn_q7.h"
 
+/* the Cortex-M4 DSP build (firmware/build.py: cortex-m4 with kernels="fast"); the host builds the portable code */
+#if defined(__ARM_FEATURE_DSP) && !defined(NN_PORTABLE_KERNELS)
+#define NN_DSP 1
+#include <arm_acle.h>
+#else
+#define NN_DSP 0
+#endif
+
 /* round(f(k/32) * 2^15) for k = 0..256, clipped to 32767 (f = tanh, sigmoid); models/intref_rnn.py computes the same
  * values and tests/test_firmware_rnn_kernels.py checks both functions on all 65536 inputs. */
 static const int16_t nn_tanh_lut[257] = {
@@ -65,12 +73,17 @@ int32_t nn_sigmoid_q15(int16_t x)
     return x < 0 ? 32768 - y : y;
 }
 
-static int32_t nn_ssat(int32_t v, uint8_t bits)
+/* saturate to `bits` (8 or 16; a constant at every call) */
+static inline int32_t nn_ssat(int32_t v, uint8_t bits)
 {
+#if NN_DSP
+    return bits == 16 ? __ssat(v, 16) : __ssat(v, 8);  /* one SSAT */
+#else
     int32_t lim = (int32_t)1 << (bits - 1);
     if (v > lim - 1) return lim - 1;
     if (v < -lim) return -lim;
     return v;
+#endif
 }
 
 /* rounding shift in 32-bit two's complement (see the header) */
@@ -92,14 +105,13 @@ static void nn_put(void *p, uint8_t bits, uint32_t i, int32_t v)
     else ((int8_t *)p)[i] = (int8_t)nn_ssat(v, 8);
 }
 
-#if defined(__ARM_FEATURE_DSP) && !defined(NN_PORTABLE_KERNELS)
+#if NN_DSP
 /* Cortex-M4 DSP: the gate rows of one unit (3 or 4 rows of the same weight matrix, `stride` bytes apart) are
  * multiplied together so each group of four vector elements is loaded and unpacked once for all of them; per row and
  * group one weight word, two SXTB16, two SMLAD (dual 16-bit multiply-accumulate, adding modulo 2^32 like the
  * portable uint32 loop). The vector's group v0 v1 v2 v3 is arranged as the pairs (v0, v2), (v1, v3) that SXTB16 gives
  * for the weight bytes: int8 with SXTB16 itself, int16 by packing halfwords (PKHBT / PKHTB). A last partial group
  * is zero-padded, its bytes read one by one (never past the vector or a row). */
-#include <arm_acle.h>
 #include <string.h>
 
 static inline uint32_t nn_ld32(const void *p)
