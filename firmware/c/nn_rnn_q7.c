@@ -240,6 +240,65 @@ static void nn_gate_rows(const void *v, uint8_t bits, const q7_t *w, uint32_t st
     if (G == 4) (bits == 16 ? nn_rows_16_4 : nn_rows_8_4)(v, w, stride, n, shift, out);
     else (bits == 16 ? nn_rows_16_3 : nn_rows_8_3)(v, w, stride, n, shift, out);
 }
+/* the three gate rows of two neighbouring units j, j + 1 (rows w + {0, s, 2s} and w2 = w + n + {0, s, 2s}): six
+ * rows per vector group, so the vector is loaded and unpacked once per 24 MACs (GRU; the LSTM's eight rows would
+ * not fit the registers). The loop end lives on the stack: 14 registers hold everything else. */
+#define NN_ROWS6 NN_ROW("[%[w], %[s]]", "a1") NN_ROW("[%[w], %[s], lsl #1]", "a2") NN_ROW("[%[w]], #4", "a0") \
+                 NN_ROW("[%[w2], %[s]]", "b1") NN_ROW("[%[w2], %[s], lsl #1]", "b2") NN_ROW("[%[w2]], #4", "b0")
+#define NN_GROUPS6(LOAD) \
+    __asm__ volatile("1:\n\t" LOAD NN_ROWS6 "ldr %[t], %[end]\n\tcmp %[w], %[t]\n\tbne 1b" \
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [b0] "+r"(b0), [b1] "+r"(b1), [b2] "+r"(b2), \
+                       [w] "+r"(w), [w2] "+r"(w2), [x] "+r"(x), \
+                       [t] "=&r"(t), [u] "=&r"(u), [e] "=&r"(e), [o] "=&r"(o) \
+                     : [s] "r"(stride), [end] "m"(end) : "cc", "memory")
+
+static inline __attribute__((always_inline)) void nn_rows6_t(const void *v, const uint8_t bits, const q7_t *w,
+                                                             uint32_t stride, uint32_t n, int16_t shift,
+                                                             uint32_t *out)
+{
+    int32_t a0 = 0, a1 = 0, a2 = 0, b0 = 0, b1 = 0, b2 = 0, e, o;
+    uint32_t r, t, u;
+    const q7_t *w2 = w + n, *end = w + (n & ~3u);
+    const uint8_t *x = (const uint8_t *)v;
+    if (w != end) {
+        if (bits == 16) NN_GROUPS6(NN_LOAD_X16);
+        else NN_GROUPS6(NN_LOAD_X8);
+    }
+    r = n & 3u;
+    if (r) {
+        nn_vec_pairs(x, bits, 0, r, &e, &o);
+        NN_MAC_ROW(a0, nn_row_word(w, r));
+        NN_MAC_ROW(a1, nn_row_word(w + stride, r));
+        NN_MAC_ROW(a2, nn_row_word(w + 2u * stride, r));
+        NN_MAC_ROW(b0, nn_row_word(w2, r));
+        NN_MAC_ROW(b1, nn_row_word(w2 + stride, r));
+        NN_MAC_ROW(b2, nn_row_word(w2 + 2u * stride, r));
+    }
+    out[0] = nn_rs((uint32_t)a0, shift);
+    out[1] = nn_rs((uint32_t)a1, shift);
+    out[2] = nn_rs((uint32_t)a2, shift);
+    out[3] = nn_rs((uint32_t)b0, shift);
+    out[4] = nn_rs((uint32_t)b1, shift);
+    out[5] = nn_rs((uint32_t)b2, shift);
+}
+
+static void nn_rows6_8(const void *v, const q7_t *w, uint32_t stride, uint32_t n, int16_t shift, uint32_t *out)
+{
+    nn_rows6_t(v, 8, w, stride, n, shift, out);
+}
+
+static void nn_rows6_16(const void *v, const q7_t *w, uint32_t stride, uint32_t n, int16_t shift, uint32_t *out)
+{
+    nn_rows6_t(v, 16, w, stride, n, shift, out);
+}
+
+/* out[3u + g] = rs(v . row g of unit j + u, shift) for the nu (1 or 2) units from j: w is unit j's gate-0 row */
+static void nn_gate_units(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t nu,
+                          int16_t shift, uint32_t *out)
+{
+    if (nu == 2) (bits == 16 ? nn_rows6_16 : nn_rows6_8)(v, w, stride, n, shift, out);
+    else nn_gate_rows(v, bits, w, stride, n, 3, shift, out);
+}
 #else
 /* sum_k v[k] * w[k] in uint32 wrap-around; v int8 or int16 */
 static uint32_t nn_dot_any(const void *v, uint8_t bits, const q7_t *w, uint32_t n)
@@ -261,6 +320,14 @@ static void nn_gate_rows(const void *v, uint8_t bits, const q7_t *w, uint32_t st
 {
     uint32_t g;
     for (g = 0; g < G; g++) out[g] = nn_rs(nn_dot_any(v, bits, w + g * stride, n), shift);
+}
+
+/* out[3u + g] = rs(v . row g of unit j + u, shift) for the nu (1 or 2) units from j: w is unit j's gate-0 row */
+static void nn_gate_units(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t nu,
+                          int16_t shift, uint32_t *out)
+{
+    uint32_t u;
+    for (u = 0; u < nu; u++) nn_gate_rows(v, bits, w + u * n, stride, n, 3, shift, out + 3u * u);
 }
 #endif
 
@@ -310,12 +377,16 @@ void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim,
         const void *x = (const int8_t *)in + (uint32_t)t * in_dim * esz_in;
         const void *h = t ? (const int8_t *)out + (t - 1u) * units * esz_out : 0;
         void *ht = (int8_t *)out + (uint32_t)t * units * esz_out;
+        uint32_t gx2[6], gh2[6] = {0u, 0u, 0u, 0u, 0u, 0u};  /* h(-1) = 0 contributes 0 */
         for (j = 0; j < units; j++) {
             uint32_t rr = j, rz = units + j, rn = 2u * units + j;
-            uint32_t gx[3], gh[3] = {0u, 0u, 0u};  /* h(-1) = 0 contributes 0 */
+            const uint32_t *gx = gx2 + 3u * (j & 1u), *gh = gh2 + 3u * (j & 1u);
             int32_t r, z, hn, n, hprev, mix;
-            nn_gate_rows(x, in_bits, w_ih + j * in_dim, (uint32_t)units * in_dim, in_dim, 3, shift_x, gx);
-            if (h) nn_gate_rows(h, out_bits, w_hh + j * units, (uint32_t)units * units, units, 3, shift_h, gh);
+            if (!(j & 1u)) {  /* units j and j + 1 together (the DSP build multiplies their six rows at once) */
+                uint32_t nu = j + 1u < units ? 2u : 1u;
+                nn_gate_units(x, in_bits, w_ih + j * in_dim, (uint32_t)units * in_dim, in_dim, nu, shift_x, gx2);
+                if (h) nn_gate_units(h, out_bits, w_hh + j * units, (uint32_t)units * units, units, nu, shift_h, gh2);
+            }
             r = nn_sigmoid_q15(nn_pre(gx[0] + gh[0] + (uint32_t)(int32_t)b_i[rr] + (uint32_t)(int32_t)b_h[rr]));
             z = nn_sigmoid_q15(nn_pre(gx[1] + gh[1] + (uint32_t)(int32_t)b_i[rz] + (uint32_t)(int32_t)b_h[rz]));
             hn = nn_pre(gh[2] + (uint32_t)(int32_t)b_h[rn]);
