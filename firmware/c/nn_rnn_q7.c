@@ -299,37 +299,6 @@ static void nn_gate_units(const void *v, uint8_t bits, const q7_t *w, uint32_t s
     if (nu == 2) (bits == 16 ? nn_rows6_16 : nn_rows6_8)(v, w, stride, n, shift, out);
     else nn_gate_rows(v, bits, w, stride, n, 3, shift, out);
 }
-#else
-/* sum_k v[k] * w[k] in uint32 wrap-around; v int8 or int16 */
-static uint32_t nn_dot_any(const void *v, uint8_t bits, const q7_t *w, uint32_t n)
-{
-    uint32_t acc = 0, k;
-    if (bits == 16) {
-        const int16_t *x = (const int16_t *)v;
-        for (k = 0; k < n; k++) acc += (uint32_t)((int32_t)x[k] * (int32_t)w[k]);
-    } else {
-        const int8_t *x = (const int8_t *)v;
-        for (k = 0; k < n; k++) acc += (uint32_t)((int32_t)x[k] * (int32_t)w[k]);
-    }
-    return acc;
-}
-
-/* out[g] = rs(v . w[g * stride ..], shift) for g < G: the gate rows of one unit, one dot product each */
-static void nn_gate_rows(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t G,
-                         int16_t shift, uint32_t *out)
-{
-    uint32_t g;
-    for (g = 0; g < G; g++) out[g] = nn_rs(nn_dot_any(v, bits, w + g * stride, n), shift);
-}
-
-/* out[3u + g] = rs(v . row g of unit j + u, shift) for the nu (1 or 2) units from j: w is unit j's gate-0 row */
-static void nn_gate_units(const void *v, uint8_t bits, const q7_t *w, uint32_t stride, uint32_t n, uint32_t nu,
-                          int16_t shift, uint32_t *out)
-{
-    uint32_t u;
-    for (u = 0; u < nu; u++) nn_gate_rows(v, bits, w + u * n, stride, n, 3, shift, out + 3u * u);
-}
-#endif
 
 static int16_t nn_pre(uint32_t sum)
 {
@@ -382,7 +351,7 @@ void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim,
             uint32_t rr = j, rz = units + j, rn = 2u * units + j;
             const uint32_t *gx = gx2 + 3u * (j & 1u), *gh = gh2 + 3u * (j & 1u);
             int32_t r, z, hn, n, hprev, mix;
-            if (!(j & 1u)) {  /* units j and j + 1 together (the DSP build multiplies their six rows at once) */
+            if (!(j & 1u)) {  /* units j and j + 1 together (their six rows at once) */
                 uint32_t nu = j + 1u < units ? 2u : 1u;
                 nn_gate_units(x, in_bits, w_ih + j * in_dim, (uint32_t)units * in_dim, in_dim, nu, shift_x, gx2);
                 if (h) nn_gate_units(h, out_bits, w_hh + j * units, (uint32_t)units * units, units, nu, shift_h, gh2);
@@ -398,3 +367,100 @@ void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim,
         }
     }
 }
+
+#else
+/* The portable kernels: the host's code and the readable reference (one dot product per gate row). */
+
+/* sum_k v[k] * w[k] in uint32 wrap-around; v int8 or int16 */
+static uint32_t nn_dot_any(const void *v, uint8_t bits, const q7_t *w, uint32_t n)
+{
+    uint32_t acc = 0, k;
+    if (bits == 16) {
+        const int16_t *x = (const int16_t *)v;
+        for (k = 0; k < n; k++) acc += (uint32_t)((int32_t)x[k] * (int32_t)w[k]);
+    } else {
+        const int8_t *x = (const int8_t *)v;
+        for (k = 0; k < n; k++) acc += (uint32_t)((int32_t)x[k] * (int32_t)w[k]);
+    }
+    return acc;
+}
+
+/* rs(x . w_ih[row], shift_x): the input part of a gate row at step t */
+static uint32_t nn_gate_x(const void *x, uint8_t in_bits, const q7_t *w_ih, uint32_t row, uint16_t in_dim,
+                          int16_t shift_x)
+{
+    return nn_rs(nn_dot_any(x, in_bits, w_ih + row * in_dim, in_dim), shift_x);
+}
+
+/* rs(h . w_hh[row], shift_h); h == 0 (first step) contributes 0 */
+static uint32_t nn_gate_h(const void *h, uint8_t out_bits, const q7_t *w_hh, uint32_t row, uint16_t units,
+                          int16_t shift_h)
+{
+    return h ? nn_rs(nn_dot_any(h, out_bits, w_hh + row * units, units), shift_h) : 0u;
+}
+
+static int16_t nn_pre(uint32_t sum)
+{
+    return (int16_t)nn_ssat((int32_t)sum, 16);
+}
+
+void nn_lstm_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
+                const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
+                uint16_t f_out, q15_t *cell, void *out, uint8_t out_bits)
+{
+    uint32_t t, j, g;
+    uint32_t esz_in = in_bits / 8u, esz_out = out_bits / 8u;
+    for (j = 0; j < units; j++) cell[j] = 0;
+    for (t = 0; t < steps; t++) {
+        const void *x = (const int8_t *)in + (uint32_t)t * in_dim * esz_in;
+        const void *h = t ? (const int8_t *)out + (t - 1u) * units * esz_out : 0;
+        void *ht = (int8_t *)out + (uint32_t)t * units * esz_out;
+        for (j = 0; j < units; j++) {
+            int32_t act[4], c, hv;
+            for (g = 0; g < 4; g++) {
+                uint32_t row = g * units + j;
+                int16_t pre = nn_pre(nn_gate_x(x, in_bits, w_ih, row, in_dim, shift_x)
+                                     + nn_gate_h(h, out_bits, w_hh, row, units, shift_h)
+                                     + (uint32_t)(int32_t)bias[row]);
+                act[g] = g == 2 ? nn_tanh_q15(pre) : nn_sigmoid_q15(pre);
+            }
+            /* |f*c|, |i*g| <= 2^30: no overflow */
+            c = (act[1] * (int32_t)cell[j] + ((act[0] * act[2] + 8) >> 4) + (1 << 14)) >> 15;
+            cell[j] = (q15_t)nn_ssat(c, 16);
+            hv = (int32_t)nn_rs((uint32_t)(act[3] * nn_tanh_q15((int16_t)nn_ssat(2 * (int32_t)cell[j], 16))),
+                                (int16_t)(30 - f_out));
+            nn_put(ht, out_bits, j, hv);
+        }
+    }
+}
+
+void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
+               const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
+               uint16_t f_out, void *out, uint8_t out_bits)
+{
+    uint32_t t, j;
+    uint32_t esz_in = in_bits / 8u, esz_out = out_bits / 8u;
+    const q15_t *b_i = bias, *b_h = bias + 3u * units;
+    for (t = 0; t < steps; t++) {
+        const void *x = (const int8_t *)in + (uint32_t)t * in_dim * esz_in;
+        const void *h = t ? (const int8_t *)out + (t - 1u) * units * esz_out : 0;
+        void *ht = (int8_t *)out + (uint32_t)t * units * esz_out;
+        for (j = 0; j < units; j++) {
+            uint32_t rr = j, rz = units + j, rn = 2u * units + j;
+            int32_t r = nn_sigmoid_q15(nn_pre(nn_gate_x(x, in_bits, w_ih, rr, in_dim, shift_x)
+                                              + nn_gate_h(h, out_bits, w_hh, rr, units, shift_h)
+                                              + (uint32_t)(int32_t)b_i[rr] + (uint32_t)(int32_t)b_h[rr]));
+            int32_t z = nn_sigmoid_q15(nn_pre(nn_gate_x(x, in_bits, w_ih, rz, in_dim, shift_x)
+                                              + nn_gate_h(h, out_bits, w_hh, rz, units, shift_h)
+                                              + (uint32_t)(int32_t)b_i[rz] + (uint32_t)(int32_t)b_h[rz]));
+            int32_t hn = nn_pre(nn_gate_h(h, out_bits, w_hh, rn, units, shift_h) + (uint32_t)(int32_t)b_h[rn]);
+            int32_t n = nn_tanh_q15(nn_pre(nn_gate_x(x, in_bits, w_ih, rn, in_dim, shift_x)
+                                           + (uint32_t)(int32_t)b_i[rn] + (uint32_t)((r * hn + (1 << 14)) >> 15)));
+            int32_t hprev = h ? nn_get(h, out_bits, j) : 0;
+            /* |h << (15 - f_out)| <= 2^15 for outputs of this kernel, so |mix| <= 2^30 (docs/fixed-point-rnn.md) */
+            int32_t mix = (32768 - z) * n + z * (int32_t)((uint32_t)hprev << (15 - f_out));
+            nn_put(ht, out_bits, j, (int32_t)nn_rs((uint32_t)mix, (int16_t)(30 - f_out)));
+        }
+    }
+}
+#endif
