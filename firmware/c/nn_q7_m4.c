@@ -270,23 +270,38 @@ static void nn_block2(const q15_t *pa, uint32_t kp, uint32_t K, const q7_t *wt, 
         const q15_t *a = pa;
         int32_t a0 = nn_init(bias[o], bias_shift, out_shift), a1 = nn_init(bias[o + 1], bias_shift, out_shift);
         int32_t b0 = a0, b1 = a1;
-        while (w != wend) {
-            uint32_t x0 = nn_ld32(w), x1 = nn_ld32(w + K);
-            int32_t w0e = __sxtb16((int32_t)x0), w0o = nn_sxtb16_odd(x0);
-            int32_t w1e = __sxtb16((int32_t)x1), w1o = nn_sxtb16_odd(x1);
-            int32_t pe = (int32_t)nn_ld32(a), po = (int32_t)nn_ld32(a + 2);
-            a0 = __smlad(w0e, pe, a0);
-            a0 = __smlad(w0o, po, a0);
-            a1 = __smlad(w1e, pe, a1);
-            a1 = __smlad(w1o, po, a1);
-            pe = (int32_t)nn_ld32(a + kp);
-            po = (int32_t)nn_ld32(a + kp + 2);
-            b0 = __smlad(w0e, pe, b0);
-            b0 = __smlad(w0o, po, b0);
-            b1 = __smlad(w1e, pe, b1);
-            b1 = __smlad(w1o, po, b1);
-            w += 4;
-            a += 4;
+        if (w != wend) {
+            /* per group: the words of rows o and o + 1 unpacked once (four SXTB16), each patch pair loaded once,
+             * eight SMLAD; hand-scheduled (gcc spilled pointers), the loop end on the stack (14 registers in use) */
+            const q15_t *b = a + kp;
+            uint32_t x0, x1, t, u, pe, po;
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr %[x1], [%[w], %[K]]\n\t"
+                "ldr %[x0], [%[w]], #4\n\t"
+                "sxtb16 %[t], %[x0]\n\t"
+                "sxtb16 %[x0], %[x0], ror #8\n\t"
+                "sxtb16 %[u], %[x1]\n\t"
+                "sxtb16 %[x1], %[x1], ror #8\n\t"
+                "ldr %[pe], [%[a]], #4\n\t"
+                "ldr %[po], [%[a]], #4\n\t"
+                "smlad %[a0], %[t], %[pe], %[a0]\n\t"
+                "smlad %[a0], %[x0], %[po], %[a0]\n\t"
+                "smlad %[a1], %[u], %[pe], %[a1]\n\t"
+                "smlad %[a1], %[x1], %[po], %[a1]\n\t"
+                "ldr %[pe], [%[b]], #4\n\t"
+                "ldr %[po], [%[b]], #4\n\t"
+                "smlad %[b0], %[t], %[pe], %[b0]\n\t"
+                "smlad %[b0], %[x0], %[po], %[b0]\n\t"
+                "smlad %[b1], %[u], %[pe], %[b1]\n\t"
+                "smlad %[b1], %[x1], %[po], %[b1]\n\t"
+                "ldr %[pe], %[end]\n\t"
+                "cmp %[w], %[pe]\n\t"
+                "bne 1b"
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [a] "+r"(a), [b] "+r"(b),
+                  [x0] "=&r"(x0), [x1] "=&r"(x1), [t] "=&r"(t), [u] "=&r"(u), [pe] "=&r"(pe), [po] "=&r"(po)
+                : [K] "r"(K), [end] "m"(wend)
+                : "cc", "memory");
         }
         if (K & 3u) {
             uint32_t x0 = nn_tail_word(w, K & 3u), x1 = nn_tail_word(w + K, K & 3u);
