@@ -23,20 +23,34 @@ FAST_BOARD_KINDS = ("cortex-m4",)
 
 
 def fast_path(layer, board_kind: str = "cortex-m4") -> bool:
-    """True when the fast (DSP) kernel runs this layer on a board of `board_kind`."""
+    """True when the fast (DSP) kernel runs this layer on a board of `board_kind` (firmware/c/nn_q7_m4.c's
+    dispatch: conv2d, conv1d and fc always, given their scratch; maxpool2d when the channels are a multiple of 4;
+    the LSTM / GRU matrix products in nn_rnn_q7.c always)."""
     if board_kind not in FAST_BOARD_KINDS:
         return False
-    return layer.kind in ("conv2d", "conv1d", "fc", "maxpool2d", "lstm", "gru")
+    if layer.kind == "maxpool2d":
+        return layer.in_shape[-1] % 4 == 0
+    return layer.kind in ("conv2d", "conv1d", "fc", "lstm", "gru")
+
+
+def _patch_scratch(taps: int, in_ch: int) -> int:
+    """Two expanded q15 patches of K = taps * in_ch values (each rounded up to a multiple of 4: the last group is
+    zero-padded), plus a q7 staging area of as many bytes when in_ch % 4 != 0 (nn_patch gathers such patches before
+    expanding them)."""
+    k4 = _round4(taps * in_ch)
+    return 2 * k4 * Q15 + (k4 if in_ch % 4 else 0)
+
+
+def _round4(n: int) -> int:
+    return (n + 3) & ~3
 
 
 def scratch_bytes(layer) -> int:
-    """Bytes of scratch the fast kernel of `layer` needs (0: none)."""
+    """Bytes of scratch the fast kernel of `layer` needs (0: none); firmware/c/nn_q7_m4.c's layout."""
     if layer.kind == "conv2d":
-        in_ch = layer.in_shape[-1]
-        return 2 * layer.kernel * layer.kernel * in_ch * Q15  # two expanded patches
+        return _patch_scratch(layer.kernel * layer.kernel, layer.in_shape[-1])
     if layer.kind == "conv1d":
-        in_ch = layer.in_shape[-1]
-        return 2 * layer.kernel * in_ch * Q15
+        return _patch_scratch(layer.kernel, layer.in_shape[-1])
     if layer.kind == "fc":
-        return prod(layer.in_shape) * Q15  # the input vector expanded once
+        return _round4(prod(layer.in_shape)) * Q15  # the input vector expanded once, zero-padded to a group
     return 0

@@ -28,6 +28,10 @@ from .codegen import HEADER, SOURCE, GeneratedSources
 C_DIR = Path(__file__).resolve().parent / "c"
 CORE_SOURCES = ("harness.c", "microtl.c", "nn_q7.c", "nn_rnn_q7.c")
 TARGETS = ("host", "cortex-m4")
+# frozen-layer kernels: "fast" = the DSP kernels on cortex-m4 (nn_q7_m4.c replaces nn_q7.c; nn_rnn_q7.c's DSP
+# products), "portable" = the plain C everywhere (the host always builds it); cost_models/kernels.py mirrors this
+KERNELS = ("fast", "portable")
+M4_KERNEL_SOURCE = {"nn_q7.c": "nn_q7_m4.c"}
 PLATFORMS = {"qemu": "platform_qemu.c", "nrf52840": "platform_nrf52840.c"}
 COMMON_FLAGS = ["-std=c99", "-O2", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter",
                 "-Wno-type-limits"]  # loops like i < DSE_N_TEST with a generated 0
@@ -66,11 +70,22 @@ def toolchain_version(target: str) -> str:
     return out.splitlines()[0].strip() if out else cc
 
 
+def kernel_sources(target: str, kernels: str = "fast") -> list[str]:
+    """The firmware's C sources (in c/) for a target and kernel choice."""
+    if kernels not in KERNELS:
+        raise ValueError(f"unknown kernels {kernels!r}; choose one of: {', '.join(KERNELS)}")
+    if target == "cortex-m4" and kernels == "fast":
+        return [M4_KERNEL_SOURCE.get(name, name) for name in CORE_SOURCES]
+    return list(CORE_SOURCES)
+
+
 def build(sources: GeneratedSources | str | Path, target: str, out_dir: str | Path, extra_defines=(),
-          *, platform: str | None = None) -> Binary:
-    """Compile and link the firmware for `target` into out_dir; returns the binary and its sizes."""
+          *, platform: str | None = None, kernels: str = "fast") -> Binary:
+    """Compile and link the firmware for `target` into out_dir; returns the binary and its sizes.
+    kernels="portable" builds the plain C kernels on cortex-m4 too (the kernel benchmark's baseline)."""
     if target not in TARGETS:
         raise ValueError(f"unknown build target {target!r}; choose one of: {', '.join(TARGETS)}")
+    core = kernel_sources(target, kernels)
     gen_dir = sources.out_dir if isinstance(sources, GeneratedSources) else Path(sources)
     gen_dir = Path(gen_dir).resolve()
     for name in (HEADER, SOURCE):
@@ -78,9 +93,9 @@ def build(sources: GeneratedSources | str | Path, target: str, out_dir: str | Pa
             raise BuildError(f"generated source {gen_dir / name} not found; run firmware.codegen.generate first")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    defines = [f"-D{d}" for d in extra_defines]
+    defines = [f"-D{d}" for d in extra_defines] + (["-DNN_PORTABLE_KERNELS"] if kernels == "portable" else [])
     includes = [f"-I{gen_dir}", f"-I{C_DIR}"]
-    srcs = [str(C_DIR / name) for name in CORE_SOURCES] + [str(gen_dir / SOURCE)]
+    srcs = [str(C_DIR / name) for name in core] + [str(gen_dir / SOURCE)]
     if target == "host":
         if platform not in (None, "host"):
             raise ValueError(f"target host has no platform {platform!r}")

@@ -30,6 +30,7 @@ STUB_MODEL_H = """#define DSE_N_SAMPLES 4u
 
 P8 = ctypes.POINTER(ctypes.c_int8)
 U16 = ctypes.c_uint16
+P16 = ctypes.POINTER(ctypes.c_int16)  # scratch: NULL for the portable kernels
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The int8 kernels (firmware/c/nn_q7.c) compiled for the Cortex-M4F and run on qemu-an386 give outputs
+"""The int8 kernels (firmware/c/nn_q7.c, and the DSP kernels nn_q7_m4.c) compiled for the Cortex-M4F and run on qemu-an386 give outputs
 bit-identical to the integer reference (models/intref.py), for at least one shape per kernel: the cross-compiler's
 code generation (arithmetic shifts, saturation, wrap-around) is checked on the target ISA, not only on the host."""
 from __future__ import annotations
@@ -103,14 +103,15 @@ def _program(cases) -> str:
     return "".join(parts)
 
 
-def test_kernels_bit_identical_on_qemu(tmp_path):
+@pytest.mark.parametrize("kernels", ["nn_q7.c", "nn_q7_m4.c"])  # portable, DSP
+def test_kernels_bit_identical_on_qemu(tmp_path, kernels):
     require_tools()
-    if not (C_DIR / "nn_q7.c").is_file():
-        pytest.fail("firmware/c/nn_q7.c is missing (the firmware core's kernels)")
+    if not (C_DIR / kernels).is_file():
+        pytest.fail(f"firmware/c/{kernels} is missing (the firmware core's kernels)")
     cases = _cases()
     src = tmp_path / "kernels.c"
     src.write_text(_program(cases))
-    elf = compile_m4([src, C_DIR / "nn_q7.c"], tmp_path / "kernels.elf")
+    elf = compile_m4([src, C_DIR / kernels], tmp_path / "kernels.elf")
     run = run_elf(elf, timeout=60, count=False)
     assert run.exit_status == 0, run.output
     got = {e["name"]: e["hex"] for e in run.events() if e.get("event") == "out"}
