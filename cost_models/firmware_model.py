@@ -9,9 +9,9 @@ linear model in them (coefficients from calibration only) can be exact up to dat
   elements dequantized on the fly (one per first-layer MAC), dense outputs and exponentials of every stored sample;
   first-layer and hidden-layer gradient MACs, hidden units and gradient rows of each training sample (one sample at
   a time into the update buffer); per mini-batch (the last one partial) the update buffer's two passes over every
-  parameter (u = momentum u + decay w before, w -= lr u after; at momentum 0 and batch 1 the direct per-sample
-  update, priced by the same counts until the campaign has such runs); the heap-sort shuffle's comparisons and sift
-  steps; per training / validation sample and per batch and epoch overheads; weight copies of early stopping when
+  parameter (u = momentum u + decay w before, w -= lr u after; at momentum 0 and batch 1 instead the direct
+  per-sample update of every parameter, a count of its own: unobserved, so unpriced, until the campaign has such
+  runs); the heap-sort shuffle's comparisons and sift steps; per training / validation sample and per batch and epoch overheads; weight copies of early stopping when
   restore_best), evaluation (T frozen forward passes plus the head);
 - RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, the trainer's work region
   in its parts: update buffer (none at momentum 0 and batch 1), best-weights copy (restore_best only), float32
@@ -40,7 +40,8 @@ _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls"
 _HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
 COUNTS = {
     "collection": (*_FROZEN, "samples", "constant"),
-    "training": ("gradient_macs", "hidden_macs", *_HEAD, "parameter_updates", "gradient_rows", "hidden_gradients",
+    "training": ("gradient_macs", "hidden_macs", *_HEAD, "parameter_updates", "direct_updates", "gradient_rows",
+                 "hidden_gradients",
                  "shuffle_compares", "shuffle_sifts", "train_samples", "val_samples", "batches", "epochs",
                  "parameter_copies", "parameters", "constant"),
     "evaluation": (*_FROZEN, *_HEAD, "samples", "constant"),
@@ -197,8 +198,10 @@ def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
         out.update({
             "gradient_macs": epochs * ntr * first_in * first_out,  # first layer weight gradients (b innermost)
             "hidden_macs": epochs * ntr * sum(i * o for i, o in w.head[1:]),  # output layer grads + back-prop
-            # per step the update buffer's passes over every parameter (momentum 0, batch 1: the direct update)
-            "parameter_updates": epochs * batches * w.head_params,
+            # per step the update buffer's two passes over every parameter; without a buffer (momentum 0, batch 1)
+            # each sample's gradient updates every parameter directly instead (w -= lr (g + decay w))
+            "parameter_updates": epochs * batches * w.head_params if update_buffer(w) else 0,
+            "direct_updates": 0 if update_buffer(w) else epochs * ntr * w.head_params,
             "gradient_rows": epochs * ntr * rows,  # per sample: each output's bias term and loop set-up
             "hidden_gradients": epochs * ntr * hidden,
             "shuffle_compares": epochs * compares, "shuffle_sifts": epochs * sifts,

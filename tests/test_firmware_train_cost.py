@@ -113,6 +113,13 @@ def test_training_counts_follow_the_trainer_loops():
     off = workload_from_config(Configuration(task="digits", model="digits_cnn", cut="fc1", hidden=8, samples=90,
                                              epochs=10, batch=4, restore_best=False), 3)
     assert fm.instruction_counts("training", off, 5, 100, best_epoch=3)["parameter_copies"] == 0
+    assert k["direct_updates"] == 0
+    # momentum 0, batch 1: no update buffer, every sample updates every parameter directly
+    direct = workload_from_config(Configuration(task="digits", model="digits_cnn", cut="fc1", hidden=8, samples=90,
+                                                epochs=10, batch=1, momentum=0.0), 3)
+    d = fm.instruction_counts("training", direct, 5, 100, best_epoch=3)
+    assert d["parameter_updates"] == 0 and d["direct_updates"] == 5 * 81 * params
+    assert d["gradient_macs"] == k["gradient_macs"] and d["batches"] == 5 * 81
 
 
 WORK_C = """#include <stdio.h>
