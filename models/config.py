@@ -3,6 +3,7 @@ firmware builds. Defined once, here."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from numbers import Real
 
 
 def validation_count(samples: int) -> int:
@@ -45,7 +46,7 @@ class Configuration:
             raise ValueError(f"configuration: restore_best must be true or false, got {self.restore_best!r}")
         for name in ("lr", "momentum", "decay"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
+            if not isinstance(value, Real) or isinstance(value, bool):
                 raise ValueError(f"configuration: {name} must be a number, got {value!r}")
         if self.hidden < 0:
             raise ValueError(f"configuration: hidden must be >= 0, got {self.hidden}")
