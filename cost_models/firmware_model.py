@@ -5,16 +5,20 @@ Pure functions of a `Workload` plus the evaluation's test inputs. Each count fol
 linear model in them (coefficients from calibration only) can be exact up to data-dependent branches:
 - instructions per phase: collection (N frozen forward passes: per-kind MACs, the unrolled dot product's tail,
   outputs, kernel rows, pooling compares, ReLU elements, layer calls; the valid taps of padded convolutions and the
-  LSTM/GRU loops of cost_models/firmware_rnn.py), training (per epoch run: head forward MACs,
-  dequantized elements, dense outputs and exponentials of every stored sample; first-layer and hidden-layer
-  gradient MACs and hidden units of each training sample; per mini-batch (the last one partial) an SGD update of
-  every parameter and the gradient rows; the heap-sort shuffle's comparisons and sift steps; per training /
-  validation sample and per batch and epoch overheads; weight copies of early stopping), evaluation (T frozen
-  forward passes plus the head);
-- RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, momentum velocity, best-
-  weights copy, float32 batch buffer and activations, uint16 shuffle index, the frozen arena of the liveness plan
-  (cost_models/arena.py: layer outputs, fused conv -> pool bands, kernel scratch; int16 sequences 2 B per element),
-  the evaluation feature, the LSTM cell) and a runtime constant (libc, output buffer, stack high-water);
+  LSTM/GRU loops of cost_models/firmware_rnn.py), training (per epoch run: head forward MACs, first-layer
+  elements dequantized on the fly (one per first-layer MAC), dense outputs and exponentials of every stored sample;
+  first-layer and hidden-layer gradient MACs, hidden units and gradient rows of each training sample (one sample at
+  a time into the update buffer); per mini-batch (the last one partial) the update buffer's two passes over every
+  parameter (u = momentum u + decay w before, w -= lr u after; at momentum 0 and batch 1 instead the direct
+  per-sample update of every parameter, a count of its own: unobserved, so unpriced, until the campaign has such
+  runs); the heap-sort shuffle's comparisons and sift steps; per training / validation sample and per batch and epoch overheads; weight copies of early stopping when
+  restore_best), evaluation (T frozen forward passes plus the head);
+- RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, the trainer's work region
+  in its parts: update buffer (none at momentum 0 and batch 1), best-weights copy (restore_best only), float32
+  activations, uint16 shuffle index; mt_predict's activations; the frozen arena of the liveness plan (cost_models/arena.py: layer outputs, fused
+  conv -> pool bands, kernel scratch; int16 sequences 2 B per element), which the work region shares (collection
+  and training are never live together: one region of max(arena, work) bytes), the evaluation feature, the LSTM cell) and a runtime constant (libc, output buffer, stack
+  high-water);
 - flash terms: frozen weights (LSTM/GRU biases int16), the inputs stored in flash in place of a sensor (collection
   and test inputs with labels), the code of each kernel kind linked, the q15 sigmoid/tanh tables, the trainer's
   hidden-layer code, calls (recurrent calls apart), and a code constant.
@@ -38,7 +42,8 @@ _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls"
 _HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
 COUNTS = {
     "collection": (*_FROZEN, "samples", "constant"),
-    "training": ("gradient_macs", "hidden_macs", *_HEAD, "parameter_updates", "gradient_rows", "hidden_gradients",
+    "training": ("gradient_macs", "hidden_macs", *_HEAD, "parameter_updates", "direct_updates", "gradient_rows",
+                 "hidden_gradients",
                  "shuffle_compares", "shuffle_sifts", "train_samples", "val_samples", "batches", "epochs",
                  "parameter_copies", "parameters", "constant"),
     "evaluation": (*_FROZEN, *_HEAD, "samples", "constant"),
@@ -46,14 +51,16 @@ COUNTS = {
 SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in all (8 draws at most, 1 at least)
 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
-RAM_TERMS = ("sample_store", "head_weights", "velocity", "best_weights", "batch_buffer", "shuffle_index",
-             "frozen_arena", "feature_buffer", "recurrent_state", "runtime")
+RAM_TERMS = ("sample_store", "head_weights", "update_buffer", "best_weights", "train_activations", "shuffle_index",
+             "predict_activations", "frozen_arena", "feature_buffer", "recurrent_state", "runtime")
+# the parts of mt_train's work region (MT_TRAIN_WORK_BYTES): they sum to train_work_bytes()
+WORK_TERMS = ("update_buffer", "best_weights", "train_activations", "shuffle_index")
 FLASH_TERMS = ("frozen_weights", "collection_inputs", "test_inputs", "kernel_conv2d", "kernel_conv1d",
                "kernel_maxpool2d", "kernel_fc", "kernel_relu", "kernel_lstm", "kernel_gru", "rnn_tables",
                "hidden_layer_code", "layer_calls", "recurrent_calls", "code")
 GROUPS = {
-    "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "velocity", "best_weights"),
-            "batch_buffer": ("batch_buffer",), "shuffle_index": ("shuffle_index",),
+    "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "update_buffer", "best_weights"),
+            "float_buffers": ("train_activations", "predict_activations"), "shuffle_index": ("shuffle_index",),
             "frozen_arena": ("frozen_arena",), "feature_buffer": ("feature_buffer",),
             "recurrent_state": ("recurrent_state",),
             "runtime": ("runtime",)},
@@ -61,11 +68,12 @@ GROUPS = {
               **{t: (t,) for t in FLASH_TERMS if t not in ("frozen_weights", "collection_inputs", "test_inputs")}},
 }
 # exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
-# per training sample; the frozen arena: the liveness plan's bytes, cost_models/arena.py, which codegen declares;
-# the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from the runtime constant by any fit).
-# Fitted, the shuffle index took 1.13 B per byte, most likely standing in for the stack high-water (it differs by
-# model and cut: 272-376 B measured), not for its own bytes.
-FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state"}
+# per training sample; the frozen arena: the bytes of the shared region beyond the training work, codegen's
+# liveness plan (cost_models/arena.py); the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from
+# the runtime constant by any fit; the trainer's and mt_predict's few float activations). Fitted, the shuffle index
+# took 1.13 B per byte, most likely standing in for the stack high-water (it differs by model and cut: 272-376 B
+# measured), not for its own bytes.
+FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state", "float_buffers"}
 CONSTANT_GROUPS = {"runtime", "code"}
 
 
@@ -126,8 +134,10 @@ def _count_layer(c: dict[str, float], layer, out_rows: list[int] | None) -> None
 
 
 def _head_forward(w: Workload) -> dict[str, float]:
-    """One sample through the head: dequantize, dense layers, one exponential per class."""
-    return {"forward_macs": float(w.head_macs), "dequantized_elements": float(w.feature_elements),
+    """One stored sample through the head (mt_forward): dense layers, the first over the stored integers converted
+    on the fly (one conversion per first-layer MAC), one exponential per class."""
+    first_in, first_out = w.head[0]
+    return {"forward_macs": float(w.head_macs), "dequantized_elements": float(first_in * first_out),
             "dense_outputs": float(sum(o for _, o in w.head)), "softmax_terms": float(w.head[-1][1])}
 
 
@@ -198,31 +208,46 @@ def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
         c.update({k: v * test for k, v in _head_forward(w).items()})
         return {**c, "samples": float(test), "constant": 1.0}
     if phase == "training":
-        # mt_train: per epoch a shuffle, ceil(Nt / B) calls of mt_step (the last batch partial), a validation pass
+        # mt_train: per epoch a shuffle, ceil(Nt / B) calls of mt_step (the last batch partial), each running its
+        # samples forward and backward one at a time, and a validation pass
         n, ntr, nval = w.samples, w.train_samples, w.val_samples
         batches = ceil(ntr / w.batch) if ntr else 0
         first_in, first_out = w.head[0]
         hidden = sum(o for _, o in w.head[:-1])
         rows = sum(o for _, o in w.head)  # gradient rows: one per output of every layer (bias gradient + loop set-up)
         compares, sifts = heap_sort_work(ntr)
-        # early stopping copies the weights at start, at every improvement (at most the best epoch's number: an upper
-        # bound when the improvements are not known) and back at the end
+        # with restore_best, early stopping copies the weights at start, at every improvement (at most the best
+        # epoch's number: an upper bound when the improvements are not known) and back at the end; else never
         improvements = epochs if best_epoch is None else best_epoch
+        copies = improvements + 2 if nval and w.restore_best else 0
         out = {k: epochs * n * v for k, v in _head_forward(w).items()}  # mt_forward: training and validation
         out.update({
             "gradient_macs": epochs * ntr * first_in * first_out,  # first layer weight gradients (b innermost)
             "hidden_macs": epochs * ntr * sum(i * o for i, o in w.head[1:]),  # output layer grads + back-prop
-            "parameter_updates": epochs * batches * w.head_params,  # mt_sgd of every parameter per step
-            "gradient_rows": epochs * batches * rows,
+            # per step the update buffer's two passes over every parameter; without a buffer (momentum 0, batch 1)
+            # each sample's gradient updates every parameter directly instead (w -= lr (g + decay w))
+            "parameter_updates": epochs * batches * w.head_params if update_buffer(w) else 0,
+            "direct_updates": 0 if update_buffer(w) else epochs * ntr * w.head_params,
+            "gradient_rows": epochs * ntr * rows,  # per sample: each output's bias term and loop set-up
             "hidden_gradients": epochs * ntr * hidden,
             "shuffle_compares": epochs * compares, "shuffle_sifts": epochs * sifts,
             "train_samples": epochs * ntr, "val_samples": epochs * nval,
             "batches": epochs * batches, "epochs": float(epochs),
-            "parameter_copies": (improvements + 2 if nval else 1) * w.head_params,
+            "parameter_copies": copies * w.head_params,
             "parameters": float(w.head_params), "constant": 1.0,
         })
         return {k: float(out[k]) for k in COUNTS["training"]}
     raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+
+
+def update_buffer(w: Workload) -> bool:
+    """Whether the trainer keeps an update buffer (MT_UPDATE_BUFFER): not at momentum 0 and batch 1."""
+    return w.momentum or w.batch > 1
+
+
+def best_copy(w: Workload) -> bool:
+    """Whether the trainer keeps the best epoch's weights (MT_BEST_COPY): restore_best with a validation set."""
+    return w.restore_best and w.val_samples > 0
 
 
 def ram_terms(w: Workload) -> dict[str, int]:
@@ -230,18 +255,30 @@ def ram_terms(w: Workload) -> dict[str, int]:
     params = w.head_params
     classes = w.head[-1][1]
     hidden = sum(o for _, o in w.head[:-1])
-    return {
+    terms = {
         "sample_store": w.samples * w.feature_bytes,
         "head_weights": params * FLOAT32,
-        "velocity": params * FLOAT32,  # allocated whatever the momentum
-        "best_weights": params * FLOAT32,  # early stopping keeps the best epoch's weights
-        "batch_buffer": w.batch * (w.feature_elements + classes + 2 * hidden) * FLOAT32,
-        "shuffle_index": max(w.train_samples, 1) * UINT16,
-        "frozen_arena": arena_bytes(w.layers),  # codegen's liveness plan: outputs, fused bands, kernel scratch
+        # mt_train's work region (MT_TRAIN_WORK_BYTES), part by part
+        "update_buffer": params * FLOAT32 if update_buffer(w) else 0,
+        "best_weights": params * FLOAT32 if best_copy(w) else 0,
+        "train_activations": (2 * hidden + classes) * FLOAT32,  # hidden activations and deltas, logits
+        "shuffle_index": ceil(max(w.train_samples, 1) * UINT16 / 4) * 4,  # uint16 each; the region ends 4-aligned
+        "predict_activations": (hidden + classes) * FLOAT32,  # mt_predict's statics (evaluation)
+        # the frozen arena shares one region with the work region (never live together): the region is
+        # max(arena, work), priced as the work's parts plus what the arena needs beyond them
+        "frozen_arena": 0,
         "feature_buffer": w.feature_bytes,
         "recurrent_state": rnn.state_bytes(w.layers),
         "runtime": 1,
     }
+    terms["frozen_arena"] = max(0, arena_bytes(w.layers) - sum(terms[t] for t in WORK_TERMS))
+    return terms
+
+
+def train_work_bytes(w: Workload) -> int:
+    """MT_TRAIN_WORK_BYTES of microtl.h: the region mt_train needs besides the weights and the sample store."""
+    raw = ram_terms(w)
+    return sum(raw[t] for t in WORK_TERMS)
 
 
 def flash_terms(w: Workload, test: int) -> dict[str, int]:

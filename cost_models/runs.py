@@ -36,8 +36,10 @@ METRICS = {  # metric -> (unit, needs a phase)
 }
 ESTIMATE_METRICS = ("cycles_estimate",)  # rows whose provenance names the estimate (`make_rows`' estimate_source)
 CONFIG_COLUMNS = ("task", "model", "cut", "hidden", "classes", "samples", "epochs", "patience", "batch", "momentum",
-                  "scheme", "test", "epochs_run", "best_epoch", "improvements")
-OPTIONAL_COLUMNS = ("improvements",)  # not in files written before the firmware reported it (read as unknown)
+                  "scheme", "test", "epochs_run", "best_epoch", "improvements", "restore_best")
+# not in files written before the firmware reported them: improvements read as unknown, restore_best as 1 (the
+# firmware always restored the best weights then)
+OPTIONAL_COLUMNS = ("improvements", "restore_best")
 COUNT_COLUMNS = ("feature", "head_params", "head_macs")  # derived; checked on load
 PROVENANCE_COLUMNS = ("source", "sources_sha256", "elf_sha256", "toolchain", "emulator", "date")
 COLUMNS = ("key", "board", *CONFIG_COLUMNS, *COUNT_COLUMNS, "metric", "phase", "value", "unit", *PROVENANCE_COLUMNS)
@@ -102,7 +104,7 @@ def run_key(config: Configuration, classes: int, test: int) -> str:
     """Identifies a measured configuration (what the firmware was built from, up to the sample draw)."""
     c = config
     return (f"{c.task}/{c.model}/{c.cut}/h{c.hidden}/c{classes}/n{c.samples}/e{c.epochs}/p{c.patience}/b{c.batch}"
-            f"/m{c.momentum:g}/lr{c.lr:g}/{c.scheme}/t{test}")
+            f"/m{c.momentum:g}/lr{c.lr:g}/{c.scheme}/t{test}{'' if c.restore_best else '/last'}")
 
 
 def make_rows(board: str, config: Configuration, classes: int, test: int, epochs_run: int, best_epoch: int,
@@ -116,6 +118,7 @@ def make_rows(board: str, config: Configuration, classes: int, test: int, epochs
             "samples": config.samples, "epochs": config.epochs, "patience": config.patience, "batch": config.batch,
             "momentum": f"{config.momentum:g}", "scheme": config.scheme, "test": test, "epochs_run": epochs_run,
             "best_epoch": best_epoch, "improvements": "" if improvements is None else improvements,
+            "restore_best": int(config.restore_best),
             **counts_of(config, classes)}
     rows = []
     for cost, value in measured.items():
@@ -204,6 +207,9 @@ def _parse(row: dict, path: Path, line: int) -> RunRecord:
         momentum = float(text("momentum"))
     except ValueError:
         raise fail("momentum", "not a number") from None
+    restore = (row.get("restore_best") or "1").strip()
+    if restore not in ("0", "1"):
+        raise fail("restore_best", "must be 0 or 1")
     scheme = text("scheme")
     if scheme not in BIAS_BYTES:
         raise fail("scheme", f"must be one of {', '.join(BIAS_BYTES)}")
@@ -211,7 +217,7 @@ def _parse(row: dict, path: Path, line: int) -> RunRecord:
         config = Configuration(task=text("task"), model=text("model"), cut=text("cut"), hidden=integer("hidden"),
                                samples=integer("samples", 2), epochs=integer("epochs", 1),
                                batch=integer("batch", 1), momentum=momentum, patience=integer("patience", 1),
-                               scheme=scheme)
+                               scheme=scheme, restore_best=restore == "1")
         classes = integer("classes", 1)
         counts = counts_of(config, classes)
     except ValueError as exc:

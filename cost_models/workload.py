@@ -32,6 +32,7 @@ class Workload:
     batch: int
     momentum: bool  # SGD keeps a velocity buffer
     bias_bytes: int  # storage width of the frozen layers' biases
+    restore_best: bool = True  # early stopping keeps a copy of the best epoch's weights
 
     @property
     def head_params(self) -> int:
@@ -53,6 +54,7 @@ def build_workload(
     batch: int,
     momentum: bool,
     scheme: str,
+    restore_best: bool = True,
 ) -> Workload:
     """Counts for one configuration; the model and cut are checked by the zoo (its ValueError)."""
     spec = get_model(model)
@@ -75,6 +77,7 @@ def build_workload(
         batch=batch,
         momentum=momentum,
         bias_bytes=BIAS_BYTES[scheme],
+        restore_best=restore_best,
     )
 
 
@@ -102,4 +105,5 @@ def workload_from_config(config: Configuration, classes: int | None = None) -> W
         config.batch,
         config.momentum > 0,
         config.scheme,
+        config.restore_best,
     )

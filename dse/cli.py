@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", required=True, type=_positive, metavar="N")
     p.add_argument("--epochs", required=True, type=_positive, metavar="E")
     p.add_argument("--batch", type=_positive, default=8, metavar="B", help="default 8")
+    p.add_argument("--restore-best", action=argparse.BooleanOptionalAction, default=True,
+                   help="early stopping keeps the best epoch's weights (a copy: 4 B per head parameter; default on)")
     p.add_argument("--task", metavar="T", help="task (sets the class count; default: the model's own task if "
                                                 "registered)")
     p.add_argument("--classes", type=_positive, metavar="C", help="target classes (default: the task's)")
@@ -244,7 +246,8 @@ def cmd_predict(args) -> int:
         if not classes:
             raise UserError(f"task {task.name!r} does not fix its classes; give --classes")
         config = Configuration(task=task.name, model=args.model, cut=args.cut, hidden=args.hidden,
-                               samples=args.samples, epochs=args.epochs, batch=args.batch)
+                               samples=args.samples, epochs=args.epochs, batch=args.batch,
+                               restore_best=args.restore_best)
         prediction = price(config, args.board, classes=classes, firmware=args.firmware)
         if deployment is not None:
             from cost_models.lifetime import lifetime_for

@@ -16,7 +16,7 @@ from .studyfile import StudySpec
 from .tables import markdown_table
 
 CONFIG_COLUMNS = ["task", "model", "scheme", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum",
-                  "decay", "patience"]
+                  "decay", "patience", "restore_best"]
 
 
 def trial_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
@@ -79,16 +79,23 @@ def _num(value, fmt: str, scale: float = 1.0) -> str:
     return "" if value is None else format(value / scale, fmt)
 
 
+def _yes_no(value) -> str:
+    """A boolean cell (studies from before restore_best existed have none: they restored the best weights)."""
+    return "yes" if value is None or bool(value) else "no"
+
+
 def pick_rows(chosen: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """The picks as a table: configuration, accuracy mean±std, predicted costs in KB, s and mJ."""
-    headers = ["pick", "trial", "cut", "hidden", "samples", "epochs", "batch", "lr", "accuracy (%)",
+    headers = ["pick", "trial", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum", "restore best",
+               "accuracy (%)",
                "predicted RAM (KB)", "predicted flash (KB)", "predicted latency (s)", "predicted energy (mJ)"]
     rows = []
     for i, (_, row) in enumerate(chosen.iterrows(), start=1):
         mean, std = _get(row, "accuracy_mean"), _get(row, "accuracy_std")
         rows.append([
             str(i), str(row["number"]), str(row["cut"]), str(row["hidden"]), str(row["samples"]), str(row["epochs"]),
-            str(row["batch"]), _num(_get(row, "lr"), ".3g"),
+            str(row["batch"]), _num(_get(row, "lr"), ".3g"), _num(_get(row, "momentum"), ".3g"),
+            _yes_no(_get(row, "restore_best")),
             "" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0):.1f}",
             _num(_get(row, "predicted.ram_total"), ".1f", 1024), _num(_get(row, "predicted.flash_total"), ".1f", 1024),
             _num(_get(row, "predicted.latency_s"), ".3g"), _num(_get(row, "predicted.energy_mj"), ".4g"),

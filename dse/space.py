@@ -21,6 +21,7 @@ PARAM_TYPES: dict[str, type] = {
     "momentum": float,
     "decay": float,
     "patience": int,
+    "restore_best": bool,
 }
 
 

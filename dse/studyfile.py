@@ -181,7 +181,7 @@ def _type_name(t: type) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[t]
 
 
-_PLURAL = {int: "integers", float: "numbers", str: "strings"}
+_PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "true or false"}
 
 
 def _is(value: object, t: type) -> bool:
@@ -372,6 +372,8 @@ class _Reader:
         if isinstance(value, dict):
             if t is str:
                 self.fail(where, f"a range needs numbers; give a name or a list of names, got {_show(value)}")
+            if t is bool:
+                self.fail(where, f"must be true or false or a list of them, got {_show(value)}")
             for k in value:
                 if k not in ("low", "high", "step", "log"):
                     self.fail(f"{where}.{k}", f"unknown key in a range (value {_show(value[k])}); "

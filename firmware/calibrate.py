@@ -67,6 +67,13 @@ class Grid:
         # the smallest and a large batch (one SGD step per sample at batch 1)
         ("fc1", 8, 1, 60, 3), ("conv2", 0, 2, 90, 3), ("pool2", 16, 32, 200, 3),
     )
+    # the trainer's memory variants (cut, hidden, batch, samples, epochs, momentum, restore_best): momentum 0 at
+    # batch 1 runs the bufferless per-sample update, restore_best off copies no weights
+    trainer_variants: tuple[tuple[str, int, int, int, int, float, bool], ...] = (
+        ("fc1", 8, 1, 60, 3, 0.0, False), ("pool2", 0, 1, 90, 3, 0.0, True), ("conv2", 16, 1, 40, 4, 0.0, False),
+        ("conv2", 16, 8, 120, 4, 0.0, False), ("fc1", 32, 4, 200, 3, 0.9, False), ("conv1", 0, 16, 90, 3, 0.9, False),
+        ("pool2", 32, 1, 120, 3, 0.0, False), ("fc1", 0, 1, 200, 3, 0.0, False),
+    )
     recurrent: RnnGrid | None = RnnGrid()  # conv1d / LSTM / GRU points of har_rnn and motions_rnn (None: digits only)
     cifar: CifarGrid | None = CifarGrid()  # the paper's CIFAR CNN on generated CIFAR-10 files (None: leave out)
 
@@ -76,6 +83,8 @@ class Grid:
                for c, h, b, n, e in itertools.product(self.cuts, self.hidden, self.batch, self.samples, self.epochs)]
         out += [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
                               patience=e) for c, h, b, n, e in self.epoch_variants]
+        out += [Configuration(task=self.task, model=self.model, cut=c, hidden=h, samples=n, epochs=e, batch=b,
+                              patience=e, momentum=m, restore_best=r) for c, h, b, n, e, m, r in self.trainer_variants]
         return (out + (self.recurrent.configurations() if self.recurrent else [])
                 + (self.cifar.configurations() if self.cifar else []))
 

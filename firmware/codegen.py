@@ -193,7 +193,7 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
     sim_acc = accuracy(result.weights, x_eval, y_eval) if n_test else float("nan")
     replay = replay_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
                          config.hidden, classes, params, head_seed)
-    replay_acc, replay_correct = replay_accuracy(replay.weights, x_eval, y_eval)
+    replay_acc, replay_correct = replay_accuracy(replay.weights, x_eval, y_eval, pool.scale)
 
     x_collect = quantize_input(qmodel, data.target_pool.x[store_idx])
     x_test_q = quantize_input(qmodel, data.target_test.x[test_idx])
@@ -281,6 +281,8 @@ def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, h
         f"#define DSE_LR {c_float(params.lr)}  /* {params.lr!r} */",
         f"#define DSE_MOMENTUM {c_float(params.momentum)}  /* {params.momentum!r} */",
         f"#define DSE_DECAY {c_float(params.decay)}  /* {params.decay!r} */",
+        f"#define DSE_HAS_MOMENTUM {int(params.momentum != 0)}  /* 0: no update buffer at batch 1 */",
+        f"#define DSE_RESTORE_BEST {int(params.restore_best)}  /* keep the best epoch's weights */",
         f"#define DSE_HEAD_SEED 0x{head_seed:08x}u",
     ]
     if dump_features:

@@ -3,6 +3,7 @@ firmware builds. Defined once, here."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from numbers import Real
 
 
 def validation_count(samples: int) -> int:
@@ -18,7 +19,8 @@ class Configuration:
     """One point of the design space.
 
     `hidden == 0` means the head is a single FC layer (feature -> classes); otherwise FC(feature -> hidden),
-    ReLU, FC(hidden -> classes). `epochs` is the budget; early stopping may end training sooner.
+    ReLU, FC(hidden -> classes). `epochs` is the budget; early stopping may end training sooner, and keeps the
+    best epoch's weights when `restore_best` (else the last ones).
     """
 
     task: str
@@ -33,12 +35,19 @@ class Configuration:
     decay: float = 1e-4
     patience: int = 5
     scheme: str = "q7"
+    restore_best: bool = True  # early stopping restores the best epoch's weights (a copy: 4 B per head parameter)
 
     def __post_init__(self) -> None:
         for name in ("hidden", "samples", "epochs", "batch", "patience"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"configuration: {name} must be an integer, got {value!r}")
+        if not isinstance(self.restore_best, bool):
+            raise ValueError(f"configuration: restore_best must be true or false, got {self.restore_best!r}")
+        for name in ("lr", "momentum", "decay"):
+            value = getattr(self, name)
+            if not isinstance(value, Real) or isinstance(value, bool):
+                raise ValueError(f"configuration: {name} must be a number, got {value!r}")
         if self.hidden < 0:
             raise ValueError(f"configuration: hidden must be >= 0, got {self.hidden}")
         for name in ("samples", "epochs", "batch", "patience"):

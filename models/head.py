@@ -7,8 +7,12 @@ indices are shuffled by prng.shuffle(seed, epoch). Each mini-batch of the
 stored int8 features is dequantized, pushed forward, scored with softmax cross-entropy (mean over the batch) and
 back-propagated; SGD follows torch.optim.SGD (dampening 0, no Nesterov), for weights and biases alike:
     g = grad + decay * w;   v = momentum * v + g   (v starts at 0);   w -= lr * v
-After each epoch the validation loss decides early stopping: the best weights (lowest validation loss) are kept,
-and training stops after `patience` epochs without improvement or after `epochs`.
+(the firmware keeps v as one update buffer that also accumulates the batch's gradients sample by sample:
+v = momentum * v + decay * w, then + each sample's gradient; at momentum 0 and batch 1 it has no buffer and updates
+w -= lr * (grad + decay * w) per sample: the same rule, other rounding.)
+After each epoch the validation loss decides early stopping: training stops after `patience` epochs without
+improvement or after `epochs`; with `restore_best` the best weights (lowest validation loss) are kept, without it
+the last ones.
 The simulation trains a trial's repeats together with batched torch ops (see _Heads) and dequantizes the stored
 features once per trial rather than per batch (q * 2^-f is exact in float32, so the inputs are the same numbers).
 """
@@ -34,15 +38,17 @@ class SGDParams:
     batch: int = 8
     epochs: int = 20
     patience: int = 5
+    restore_best: bool = True  # keep the best epoch's weights (else the last epoch's)
 
     @classmethod
     def from_config(cls, config: Configuration) -> "SGDParams":
-        return cls(config.lr, config.momentum, config.decay, config.batch, config.epochs, config.patience)
+        return cls(config.lr, config.momentum, config.decay, config.batch, config.epochs, config.patience,
+                   config.restore_best)
 
 
 @dataclass(eq=False)
 class TrainResult:
-    weights: Layers  # best weights (lowest validation loss)
+    weights: Layers  # kept weights: the best (lowest validation loss) with restore_best, else the last
     epochs_run: int
     best_epoch: int  # 1-based epoch of the kept weights; 0: the initial ones (no finite validation loss)
     val_losses: list[float] = field(default_factory=list)
@@ -227,14 +233,23 @@ def _train(train, y_train, val, y_val, hidden, classes, params, seeds) -> list[T
         for r in np.flatnonzero(active):
             losses[r].append(float(loss[r]))
         improved = active & (loss < best_loss)
-        for now, then in zip(current, kept):
-            then[improved] = now[improved]
+        if params.restore_best:
+            for now, then in zip(current, kept):
+                then[improved] = now[improved]
         best_loss[improved], best_epoch[improved] = loss[improved], epoch
-        active &= (epoch - best_epoch) < params.patience
+        stopping = active & ((epoch - best_epoch) >= params.patience)
+        if not params.restore_best:  # the weights at the stop are kept (finished heads keep stepping)
+            for now, then in zip(current, kept):
+                then[stopping] = now[stopping]
+        active &= ~stopping
         if not active.any():
             break
     if not has_val:
         best, best_epoch = params_np.copy(), epochs_run.copy()
+    elif not params.restore_best:
+        for now, then in zip(current, kept):  # heads that ran to the budget: their last weights
+            then[active] = now[active]
+        best_epoch = epochs_run.copy()
     return [TrainResult(heads.layers(best, r), int(epochs_run[r]), int(best_epoch[r]), losses[r])
             for r in range(repeats)]
 

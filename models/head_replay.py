@@ -95,6 +95,13 @@ def _dot(w: np.ndarray, x: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.add.accumulate(prod, axis=2)[..., -1] + b
 
 
+def _dot_q(w: np.ndarray, q: np.ndarray, b: np.ndarray, scale: np.float32) -> np.ndarray:
+    """mt_dense_q on stored rows q (float32 of the integers): (sum_k w[o,k] q[n,k]) * scale + b[o]."""
+    prod = q[:, None, :] * w[None, :, :]
+    prod[..., 0] += F32(0.0)
+    return np.add.accumulate(prod, axis=2)[..., -1] * scale + b
+
+
 def _seq_sum(a: np.ndarray, axis: int) -> np.ndarray:
     """0.0f + a[0] + a[1] + ... along axis, in that order."""
     a = np.moveaxis(a, axis, -1)
@@ -113,19 +120,19 @@ def _seq_max(z: np.ndarray) -> np.ndarray:
     return m
 
 
-def _forward(layers: Layers, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Logits (N, C) and hidden activations after ReLU (N, H) or None (mt_forward)."""
+def _forward(layers: Layers, q: np.ndarray, scale: np.float32) -> tuple[np.ndarray, np.ndarray | None]:
+    """Logits (N, C) and hidden activations after ReLU (N, H) or None of stored rows q (mt_forward)."""
     if len(layers) == 1:
-        return _dot(layers[0][0], x, layers[0][1]), None
+        return _dot_q(layers[0][0], q, layers[0][1], scale), None
     (w1, b1), (w2, b2) = layers
-    h = _dot(w1, x, b1)
+    h = _dot_q(w1, q, b1, scale)
     h = np.where(h < 0, F32(0.0), h)  # if (h < 0) h = 0: keeps -0.0 and NaN as they are
     return _dot(w2, h, b2), h
 
 
-def predict(layers: Layers, x: np.ndarray) -> np.ndarray:
-    """Class index per row as mt_predict picks it (first strict maximum; a NaN never wins over index 0)."""
-    z, _ = _forward(layers, x)
+def predict(layers: Layers, q: np.ndarray, scale: np.float32) -> np.ndarray:
+    """Class index per stored row as mt_predict picks it (first strict maximum; a NaN never wins over index 0)."""
+    z, _ = _forward(layers, q, scale)
     best = np.zeros(len(z), np.int64)
     top = z[:, 0]
     for c in range(1, z.shape[1]):
@@ -135,9 +142,9 @@ def predict(layers: Layers, x: np.ndarray) -> np.ndarray:
     return best
 
 
-def val_loss(layers: Layers, x: np.ndarray, y: np.ndarray) -> np.float32:
+def val_loss(layers: Layers, q: np.ndarray, scale: np.float32, y: np.ndarray) -> np.float32:
     """mt_val_loss: the float32 sum of per-sample cross-entropies, in sample order, over their count."""
-    z, _ = _forward(layers, x)
+    z, _ = _forward(layers, q, scale)
     m = _seq_max(z)
     s = _seq_sum(expf(z - m[:, None]), axis=1)
     terms = (logf(s) + m) - z[np.arange(len(y)), y]
@@ -145,65 +152,89 @@ def val_loss(layers: Layers, x: np.ndarray, y: np.ndarray) -> np.float32:
 
 
 class _SGD:
-    """mt_sgd over one parameter tensor: g = grad + decay p; v = momentum v + g; p = p - lr v."""
+    """The update rule of mt_step. With an update buffer u per parameter (momentum, or batch > 1): at a batch's
+    start u = momentum u + decay w, then each sample's gradient is added in sample order, then w = w - lr u.
+    Without (momentum 0, batch 1): w = w - lr (grad + decay w) per sample."""
 
     def __init__(self, p: SGDParams):
         self.lr, self.momentum, self.decay = F32(p.lr), F32(p.momentum), F32(p.decay)
+        self.buffered = bool(p.momentum) or p.batch > 1
 
-    def __call__(self, param: np.ndarray, velocity: np.ndarray, grad: np.ndarray) -> None:
-        g = grad + self.decay * param
-        velocity[...] = self.momentum * velocity + g
-        param[...] = param - self.lr * velocity
+    def begin(self, param: np.ndarray, u: np.ndarray) -> None:
+        u[...] = self.momentum * u + self.decay * param
+
+    @staticmethod
+    def accumulate(u: np.ndarray, grads: np.ndarray) -> None:
+        """u += grads[0]; u += grads[1]; ... (float32, in that order)."""
+        u[...] = np.add.accumulate(np.concatenate([u[None], grads]), axis=0)[-1]
+
+    def end(self, param: np.ndarray, u: np.ndarray) -> None:
+        param[...] = param - self.lr * u
+
+    def direct(self, param: np.ndarray, grad: np.ndarray) -> None:
+        param[...] = param - self.lr * (grad + self.decay * param)
 
 
-def _step(layers: Layers, velocity: Layers, sgd: _SGD, x: np.ndarray, y: np.ndarray) -> None:
-    """mt_step on one batch x (B, F) with labels y (B,)."""
-    nb = len(y)
-    z, h = _forward(layers, x)
+def _logit_grad(z: np.ndarray, y: np.ndarray, nb: int) -> np.ndarray:
+    """mt_logit_grad per row: (softmax(z) - onehot(y)) / nb."""
     m = _seq_max(z)
     e = expf(z - m[:, None])
     s = _seq_sum(e, axis=1)
     dz = e / s[:, None]
-    rows = np.arange(nb)
+    rows = np.arange(len(y))
     dz[rows, y] = dz[rows, y] - F32(1.0)
-    dz = dz / F32(nb)
+    return dz / F32(nb)
+
+
+def _step(layers: Layers, update: Layers | None, sgd: _SGD, q: np.ndarray, scale: np.float32, y: np.ndarray,
+          nb: int) -> None:
+    """mt_step on one batch of stored rows q (B, F) with labels y (B,); nb = B (the divisor of the mean)."""
+    z, h = _forward(layers, q, scale)  # the weights do not change within a buffered batch: all rows at once
+    dz = _logit_grad(z, y, nb)
     if h is None:
-        (w1, b1), (vw1, vb1) = layers[0], velocity[0]
-        sgd(w1, vw1, _seq_sum(dz[:, :, None] * x[:, None, :], axis=0))  # g[c][k] = sum_b z[b][c] x[b][k]
-        sgd(b1, vb1, _seq_sum(dz, axis=0))
+        grads = [((dz * scale)[:, :, None] * q[:, None, :], dz)]  # W1[c][k] += (z[c] 2^-f) q[k]; b1[c] += z[c]
+    else:
+        w2 = layers[1][0]
+        # deltas with the weights before this step: d[b][j] = (sum_c z[b][c] W2[c][j]) * (h > 0)
+        d = _seq_sum(dz[:, :, None] * w2[None, :, :], axis=1) * np.where(h > 0, F32(1.0), F32(0.0))
+        grads = [((d * scale)[:, :, None] * q[:, None, :], d), (dz[:, :, None] * h[:, None, :], dz)]
+    if update is None:  # nb == 1: w -= lr (grad + decay w), layer 2 first as in C (order does not matter)
+        for (w, b), (gw, gb) in zip(layers, grads):
+            sgd.direct(w, gw[0])
+            sgd.direct(b, gb[0])
         return
-    (w1, b1), (w2, b2) = layers
-    (vw1, vb1), (vw2, vb2) = velocity
-    # delta to the hidden layer with the weights before this step: d[b][j] = (sum_c z[b][c] W2[c][j]) * (h > 0)
-    back = _seq_sum(dz[:, :, None] * w2[None, :, :], axis=1)
-    d = back * np.where(h > 0, F32(1.0), F32(0.0))
-    sgd(w2, vw2, _seq_sum(dz[:, :, None] * h[:, None, :], axis=0))
-    sgd(b2, vb2, _seq_sum(dz, axis=0))
-    sgd(w1, vw1, _seq_sum(d[:, :, None] * x[:, None, :], axis=0))
-    sgd(b1, vb1, _seq_sum(d, axis=0))
+    for (w, b), (uw, ub), (gw, gb) in zip(layers, update, grads):
+        sgd.begin(w, uw)
+        sgd.begin(b, ub)
+        sgd.accumulate(uw, gw)
+        sgd.accumulate(ub, gb)
+        sgd.end(w, uw)
+        sgd.end(b, ub)
 
 
-def _dequantize(f: Features) -> np.ndarray:
-    """mt_dequantize: (float)q * 2^-frac_bits, exact; the firmware's store has no zero point."""
+def _stored(f: Features) -> tuple[np.ndarray, np.float32]:
+    """The store's rows as float32 integers and the scale 2^-frac_bits (mt_dense_q dequantizes on the fly); the
+    firmware's store has no zero point."""
     if f.zero_point:
         raise ValueError("head_replay: the firmware's sample store is symmetric (zero point 0), "
                          f"got zero point {f.zero_point}")
-    return f.q.reshape(len(f.q), -1).astype(F32) * F32(f.scale)
+    return f.q.reshape(len(f.q), -1).astype(F32), F32(f.scale)
 
 
 def replay_head(train: Features, y_train: np.ndarray, val: Features, y_val: np.ndarray, hidden: int, classes: int,
                 params: SGDParams, seed: int) -> TrainResult:
     """mt_train on the store [train | val]: what the firmware computes for this draw and head seed, bit for bit.
     TrainResult.val_losses holds the float32 validation loss of every epoch run."""
-    x_train, x_val = _dequantize(train), _dequantize(val)
+    (q_train, scale), (q_val, _) = _stored(train), _stored(val)
     y_train, y_val = np.asarray(y_train, np.int64), np.asarray(y_val, np.int64)
-    features = x_train.shape[1]
+    features = q_train.shape[1]
     shapes = [(features, hidden), (hidden, classes)] if hidden else [(features, classes)]
     layers = [(prng.init_uniform(seed, i, fan_out, fan_in), np.zeros(fan_out, F32))
               for i, (fan_in, fan_out) in enumerate(shapes)]
-    velocity = [(np.zeros_like(w), np.zeros_like(b)) for w, b in layers]
-    best = [(w.copy(), b.copy()) for w, b in layers]
     sgd = _SGD(params)
+    update = [(np.zeros_like(w), np.zeros_like(b)) for w, b in layers] if sgd.buffered else None
+    restore = params.restore_best and len(y_val) > 0
+    best = [(w.copy(), b.copy()) for w, b in layers]
     n, batch = len(y_train), params.batch
     best_loss, best_epoch, epochs_run, losses = F32(np.inf), 0, 0, []
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -211,26 +242,35 @@ def replay_head(train: Features, y_train: np.ndarray, val: Features, y_val: np.n
             order = prng.shuffle(seed, epoch, n) if n else np.zeros(0, np.int64)
             for start in range(0, n, batch):
                 rows = order[start:start + batch]
-                _step(layers, velocity, sgd, x_train[rows], y_train[rows])
+                _step(layers, update, sgd, q_train[rows], scale, y_train[rows], len(rows))
             epochs_run = epoch
             if len(y_val) == 0:
                 continue
-            loss = val_loss(layers, x_val, y_val)
+            loss = val_loss(layers, q_val, scale, y_val)
             losses.append(float(loss))
             if loss < best_loss:  # NaN never improves
                 best_loss, best_epoch = loss, epoch
-                best = [(w.copy(), b.copy()) for w, b in layers]
+                if restore:
+                    best = [(w.copy(), b.copy()) for w, b in layers]
             if epoch - best_epoch >= params.patience:
                 break
-    if len(y_val) == 0:
+    if not restore:  # the last weights are kept
         best, best_epoch = layers, epochs_run
     return TrainResult(best, epochs_run, best_epoch, losses)
 
 
-def replay_accuracy(layers: Layers, x: Features | np.ndarray, y: np.ndarray) -> tuple[float, int]:
-    """(accuracy, correct) of mt_predict over the test inputs (stored features or float rows)."""
-    rows = _dequantize(x) if isinstance(x, Features) else np.asarray(x, F32).reshape(len(x), -1)
+def replay_accuracy(layers: Layers, x: Features | np.ndarray, y: np.ndarray,
+                    scale: float | None = None) -> tuple[float, int]:
+    """(accuracy, correct) of mt_predict over the test inputs: stored features, or their dequantized float rows
+    with the scale 2^-f they were dequantized by (the firmware sums over the integers and scales the sum)."""
+    if isinstance(x, Features):
+        q, s = _stored(x)
+    else:
+        if scale is None:
+            raise ValueError("replay_accuracy: float rows need the feature scale")
+        s = F32(scale)
+        q = np.asarray(x, F32).reshape(len(x), -1) / s  # exact: the rows are integers times a power of two
     if len(y) == 0:
         return float("nan"), 0
-    correct = int((predict(layers, rows) == np.asarray(y)).sum())
+    correct = int((predict(layers, q, s) == np.asarray(y)).sum())
     return correct / len(y), correct

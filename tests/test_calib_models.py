@@ -112,10 +112,14 @@ def test_memory_terms_follow_the_c_arrays():
     w = workload_from_config(c, 3)
     ram = fm.ram_terms(w)
     params = 128 * 8 + 8 + 8 * 3 + 3
-    assert ram["head_weights"] == ram["velocity"] == ram["best_weights"] == 4 * params
-    assert ram["batch_buffer"] == 8 * (128 + 3 + 16) * 4
+    assert ram["head_weights"] == ram["update_buffer"] == ram["best_weights"] == 4 * params
+    assert ram["train_activations"] == (2 * 8 + 3) * 4 and ram["predict_activations"] == (8 + 3) * 4
     assert ram["shuffle_index"] == 2 * c.train_samples
     assert ram["sample_store"] == 100 * 128
+    # momentum 0 and batch 1: no update buffer; restore_best off: no best copy
+    lean = fm.ram_terms(workload_from_config(Configuration(**{**c.to_dict(), "momentum": 0.0, "batch": 1,
+                                                              "restore_best": False}), 3))
+    assert lean["update_buffer"] == lean["best_weights"] == 0 and lean["head_weights"] == 4 * params
 
 
 def test_shipped_qemu_records_predict_their_runs():

@@ -101,7 +101,26 @@ CASES = {
     "log range from zero": ("lr = { low = 0.01, high = 0.05 }", "lr = { low = 0.0, high = 0.05, log = true }",
                             "space.lr", "0.0"),
     "unknown constraint": ("ram_kb = 64", "ram_mb = 1", "constraints.ram_mb", "1"),
+    "restore_best not a bool": ("epochs = 5", 'epochs = 5\nrestore_best = "yes"', "space.restore_best", '"yes"'),
+    "restore_best choices not bools": ("epochs = 5", "epochs = 5\nrestore_best = [true, 0]", "space.restore_best",
+                                       "0"),
+    "restore_best range": ("epochs = 5", "epochs = 5\nrestore_best = { low = 0, high = 1 }", "space.restore_best",
+                           "low"),
+    "momentum not a number": ("epochs = 5", 'epochs = 5\nmomentum = "0.9"', "space.momentum", '"0.9"'),
+    "momentum choices not numbers": ("epochs = 5", "epochs = 5\nmomentum = [0.9, true]", "space.momentum", "true"),
 }
+
+
+def test_restore_best_is_a_design_variable():
+    """restore_best = [true, false] varies (a categorical parameter of the study) and reaches the configuration."""
+    text = edit(edit(TINY, 'sampler = "random"', 'sampler = "grid"'), "lr = { low = 0.01, high = 0.05 }",
+                "lr = 0.01\nrestore_best = [true, false]")
+    spec = parse_study(text, "r.toml", check_environment=False)
+    assert spec.space.grid()["restore_best"] == [True, False]
+    assert "restore_best" in spec.space.varying()
+    fixed = parse_study(edit(TINY, "epochs = 5", "epochs = 5\nrestore_best = false"), "f.toml",
+                        check_environment=False)
+    assert fixed.space.first()["restore_best"] is False
 
 
 @pytest.mark.parametrize("case", list(CASES))

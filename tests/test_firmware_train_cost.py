@@ -103,9 +103,50 @@ def test_training_counts_follow_the_trainer_loops():
     batches = ceil(81 / 4)  # 20 full batches and one of 1
     params = 64 * 8 + 8 + 8 * 3 + 3
     assert k["batches"] == 5 * batches and k["parameter_updates"] == 5 * batches * params
-    assert k["gradient_rows"] == 5 * batches * (8 + 3)
+    assert k["gradient_rows"] == 5 * 81 * (8 + 3)  # one sample at a time: every output's row per sample
     assert k["gradient_macs"] == 5 * 81 * 64 * 8 and k["hidden_macs"] == 5 * 81 * 8 * 3
     assert k["forward_macs"] == 5 * 90 * (64 * 8 + 8 * 3)  # validation samples go forward too
     assert k["train_samples"] == 5 * 81 and k["val_samples"] == 5 * 9
     assert k["parameter_copies"] == (3 + 2) * params  # start, 3 improvements at most, restore
     assert k["shuffle_compares"] == 5 * fm.heap_sort_work(81)[0]
+    # restore_best off: no copy of the weights at all
+    off = workload_from_config(Configuration(task="digits", model="digits_cnn", cut="fc1", hidden=8, samples=90,
+                                             epochs=10, batch=4, restore_best=False), 3)
+    assert fm.instruction_counts("training", off, 5, 100, best_epoch=3)["parameter_copies"] == 0
+    assert k["direct_updates"] == 0
+    # momentum 0, batch 1: no update buffer, every sample updates every parameter directly
+    direct = workload_from_config(Configuration(task="digits", model="digits_cnn", cut="fc1", hidden=8, samples=90,
+                                                epochs=10, batch=1, momentum=0.0), 3)
+    d = fm.instruction_counts("training", direct, 5, 100, best_epoch=3)
+    assert d["parameter_updates"] == 0 and d["direct_updates"] == 5 * 81 * params
+    assert d["gradient_macs"] == k["gradient_macs"] and d["batches"] == 5 * 81
+
+
+WORK_C = """#include <stdio.h>
+#include "dse_model.h"
+#include "microtl.h"
+int main(void) { printf("%u\\n", (unsigned)MT_TRAIN_WORK_BYTES); return 0; }
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler")
+@pytest.mark.parametrize("momentum,batch,restore,hidden,samples", [
+    (0.9, 8, True, 0, 90), (0.9, 8, False, 8, 91), (0.0, 1, False, 8, 90), (0.0, 1, True, 0, 33),
+    (0.0, 4, False, 0, 90), (0.9, 1, False, 8, 2)])
+def test_work_region_mirror_equals_the_c_macro(tmp_path, momentum, batch, restore, hidden, samples):
+    """The cost model's train_work_bytes is MT_TRAIN_WORK_BYTES of microtl.h for the same configuration: update
+    buffer only with momentum or batch > 1, best copy only with restore_best, activations, shuffle order."""
+    c = Configuration(task="digits", model="digits_cnn", cut="fc1", hidden=hidden, samples=samples, epochs=10,
+                      batch=batch, momentum=momentum, restore_best=restore)
+    w = workload_from_config(c, 3)
+    header = HEADER.format(n=samples, ntr=w.train_samples, nval=w.val_samples, batch=batch, hidden=hidden)
+    header += f"#define DSE_HAS_MOMENTUM {int(momentum > 0)}\n#define DSE_RESTORE_BEST {int(restore)}\n"
+    (tmp_path / "dse_model.h").write_text(header)
+    (tmp_path / "work.c").write_text(WORK_C)
+    exe = tmp_path / "work"
+    subprocess.run(["cc", f"-I{tmp_path}", f"-I{C_DIR}", str(tmp_path / "work.c"), "-o", str(exe)], check=True)
+    got = int(subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout)
+    assert got == fm.train_work_bytes(w)
+    params = w.head_params
+    expected_floats = params * ((momentum > 0 or batch > 1) + (restore and w.val_samples > 0))
+    assert fm.ram_terms(w)["update_buffer"] + fm.ram_terms(w)["best_weights"] == 4 * expected_floats

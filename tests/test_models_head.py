@@ -15,11 +15,13 @@ def _features(seed, n=50, f=40):
     return Features(rng.integers(-128, 128, size=(n, f)).astype(np.int8), 5), rng.integers(0, 3, n)
 
 
-@pytest.mark.parametrize("hidden", [0, 16])
-def test_head_matches_torch_sgd(hidden):
+@pytest.mark.parametrize("hidden,momentum,batch", [(0, 0.9, 8), (16, 0.9, 8), (0, 0.0, 1), (16, 0.0, 1),
+                                                   (16, 0.0, 8)])
+def test_head_matches_torch_sgd(hidden, momentum, batch):
+    """The update rule is torch.optim.SGD's, momentum 0 and batch 1 (the firmware's bufferless path) included."""
     train, y = _features(0)
     no_val = Features(train.q[:0], 5)
-    params = SGDParams(lr=0.05, momentum=0.9, decay=1e-3, batch=8, epochs=3, patience=100)
+    params = SGDParams(lr=0.05, momentum=momentum, decay=1e-3, batch=batch, epochs=3, patience=100)
     ours = train_head(train, y, no_val, y[:0], hidden, 3, params, seed=7)
     assert ours.epochs_run == 3 and ours.best_epoch == 3  # no validation set: the final weights are kept
 
@@ -57,15 +59,36 @@ def test_early_stopping_keeps_best():
     assert accuracy(result.weights, val, y_val) == accuracy(result.weights, dequantize(val), y_val)
 
 
-def test_repeats_in_lockstep_equal_separate_runs():
+def test_without_restore_best_the_last_weights_are_kept():
+    """Early stopping still stops after `patience` epochs without improvement; the weights of that last epoch are
+    kept: the same as a run of exactly that many epochs that never stops early."""
+    train, y = _features(1)
+    val, y_val = _features(2, n=20)
+    stopped = train_head(train, y, val, y_val, 8, 3, SGDParams(lr=0.05, epochs=200, patience=3, restore_best=False),
+                         seed=0)
+    assert stopped.epochs_run < 200 and stopped.best_epoch == stopped.epochs_run
+    budget = train_head(train, y, val, y_val, 8, 3, SGDParams(lr=0.05, epochs=stopped.epochs_run, patience=1000,
+                                                              restore_best=False), seed=0)
+    best = train_head(train, y, val, y_val, 8, 3, SGDParams(lr=0.05, epochs=200, patience=3), seed=0)
+    assert best.epochs_run == stopped.epochs_run and best.best_epoch < stopped.epochs_run
+    for (wa, ba), (wb, bb), (wc, _) in zip(stopped.weights, budget.weights, best.weights):
+        assert np.array_equal(wa, wb) and np.array_equal(ba, bb) and not np.array_equal(wa, wc)
+
+
+@pytest.mark.parametrize("restore_best", [True, False])
+def test_repeats_in_lockstep_equal_separate_runs(restore_best):
+    """Heads that stop early keep stepping in lockstep: what they keep (the best or, without restore_best, the
+    stopping epoch's weights) must not depend on the other heads."""
     parts = [_features(10 + r) for r in range(3)]
     vals = [_features(20 + r, n=6) for r in range(3)]
-    params = SGDParams(epochs=15, patience=2)
+    params = SGDParams(epochs=15, patience=2, restore_best=restore_best)
     together = train_heads([p[0] for p in parts], [p[1] for p in parts], [v[0] for v in vals],
                            [v[1] for v in vals], 8, 3, params, [5, 6, 7])
     for r in range(3):
         alone = train_head(parts[r][0], parts[r][1], vals[r][0], vals[r][1], 8, 3, params, 5 + r)
         assert alone.epochs_run == together[r].epochs_run and alone.best_epoch == together[r].best_epoch
+        if not restore_best:
+            assert alone.best_epoch == alone.epochs_run
         for (wa, ba), (wb, bb) in zip(alone.weights, together[r].weights):
             assert np.array_equal(wa, wb) and np.array_equal(ba, bb)
 

@@ -111,6 +111,17 @@ CONFIGS = {
     "pool2-h16-b5": Configuration("digits", "digits_cnn", "pool2", hidden=16, samples=63, epochs=12, batch=5,
                                   lr=0.04, momentum=0.5, decay=1e-3, patience=3),
     "fc1-h8-val1": Configuration("digits", "digits_cnn", "fc1", hidden=8, samples=9, epochs=6, batch=4, lr=0.05),
+    # no update buffer (momentum 0, batch 1): every sample updates the weights directly
+    "fc1-h0-m0-b1": Configuration("digits", "digits_cnn", "fc1", hidden=0, samples=40, epochs=8, batch=1, lr=0.03,
+                                  momentum=0.0, patience=3),
+    "pool2-h16-m0-b1-last": Configuration("digits", "digits_cnn", "pool2", hidden=16, samples=30, epochs=10, batch=1,
+                                          lr=0.05, momentum=0.0, decay=1e-3, patience=2, restore_best=False),
+    # the buffer at momentum 0 is the batch's accumulator only
+    "fc1-h8-m0-b6": Configuration("digits", "digits_cnn", "fc1", hidden=8, samples=50, epochs=8, batch=6, lr=0.05,
+                                  momentum=0.0),
+    # restore_best off: early stopping keeps the last weights
+    "fc1-h0-last": Configuration("digits", "digits_cnn", "fc1", hidden=0, samples=120, epochs=30, batch=8,
+                                 lr=0.0307, momentum=0.9, patience=3, restore_best=False),
 }
 
 
@@ -125,6 +136,8 @@ def test_training_bit_identical_to_host_firmware(name, tmp_path):
     assert (report.epochs_run, report.best_epoch, report.correct) == \
         (gen.replayed_epochs_run, gen.replayed_best_epoch, gen.replayed_correct)
     assert report.accuracy == gen.replayed_accuracy
+    if not config.restore_best:
+        assert report.best_epoch == report.epochs_run < config.epochs  # stopped early, the last weights kept
 
 
 def test_batch_larger_than_the_training_set(tmp_path):

@@ -95,6 +95,8 @@ void mt_trace_epoch(uint32_t epoch, float val_loss)
 /* ---- main ------------------------------------------------------------------------------------------------- */
 
 static mt_feature_t feature[DSE_FEATURE];  /* evaluation: one test sample's feature */
+/* the trainer's work region (update buffer, best copy, activations, shuffle order); only mt_train uses it */
+static uint32_t train_work[MT_TRAIN_WORK_BYTES / 4];
 
 int main(void)
 {
@@ -153,7 +155,7 @@ int main(void)
     out_phase("training", "begin");
     plat_phase_marker(2);
     t2 = plat_cycles();
-    mt_train(dse_collect_y, &train);
+    mt_train(dse_collect_y, &train, train_work);
     t3 = plat_cycles();
     plat_phase_marker(3);
     out_phase("training", "end");

@@ -192,38 +192,47 @@ uint32_t mt_store_bytes(void) { return (uint32_t)sizeof(mt_store); }
 #define H DSE_HIDDEN
 #define B DSE_BATCH
 
-#if H > 0
-#define MT_L1_OUT H
-#define MT_PARAMS (H * F + H + C * H + C)
-#else
-#define MT_L1_OUT C
-#define MT_PARAMS (C * F + C)
-#endif
 /* offsets into the flat parameter vector: layer 1 W [MT_L1_OUT][F], b [MT_L1_OUT]; layer 2 (hidden) W [C][H], b [C] */
 #define MT_W1 0
 #define MT_B1 (MT_L1_OUT * F)
 #define MT_W2 (MT_B1 + MT_L1_OUT)
 #define MT_B2 (MT_W2 + C * H)
 
-static float mt_params[MT_PARAMS];
-static float mt_velocity[MT_PARAMS];
-static float mt_best[MT_PARAMS];
-static float mt_x[B][F];   /* dequantized batch */
-static float mt_z[B][C];   /* logits, then d loss / d logits */
-#if H > 0
-static float mt_h[B][H];   /* hidden activations (after ReLU) */
-static float mt_d[B][H];   /* d loss / d hidden pre-activation */
-#endif
-static uint16_t mt_order[DSE_N_TRAIN > 0 ? DSE_N_TRAIN : 1];
+/* offsets (float32 slots) into the work region, in this order */
+#define MT_WORK_UPDATE 0
+#define MT_WORK_BEST (MT_UPDATE_BUFFER ? MT_PARAMS : 0)
+#define MT_WORK_H (MT_WORK_BEST + (MT_BEST_COPY ? MT_PARAMS : 0))
+#define MT_WORK_D (MT_WORK_H + H)
+#define MT_WORK_Z (MT_WORK_D + H)
 
-static void mt_dequantize(const mt_feature_t *q, float *x)
+#if H > 0
+#define MT_HIDDEN(p) (p)
+#else
+#define MT_HIDDEN(p) ((float *)0)
+#endif
+
+static float mt_params[MT_PARAMS];
+#if H > 0
+static float mt_pred_h[H];  /* mt_predict's hidden activations (evaluation: the work region is gone) */
+#endif
+static float mt_pred_z[C];  /* mt_predict's logits */
+
+/* y[o] = (sum_k w[o][k] * (float)q[k]) * 2^-f + b[o]: layer 1 on a stored feature, dequantized on the fly (sums in
+ * order k = 0.., scaled, bias last). Scaling the sum by a power of two instead of each input is exact (short of
+ * overflow or subnormal products, which the replay follows too). */
+static void mt_dense_q(const float *w, const float *b, const mt_feature_t *q, uint32_t n_out, float *y)
 {
-    uint32_t k;
-    /* exact: int8 or int16 times a power of two (>= 2^-15) is a float32 */
-    for (k = 0; k < F; k++) x[k] = (float)q[k] * DSE_FEATURE_SCALE;
+    uint32_t o, k;
+    for (o = 0; o < n_out; o++) {
+        const float *wo = w + o * F;
+        float acc = 0.0f;
+        for (k = 0; k < F; k++) acc += wo[k] * (float)q[k];
+        y[o] = acc * DSE_FEATURE_SCALE + b[o];
+    }
 }
 
-/* y[o] = sum_k w[o][k] * x[k] + b[o] (sums in order k = 0.., bias last, as the augmented [W | b] of head.py) */
+#if H > 0
+/* y[o] = sum_k w[o][k] * x[k] + b[o] (sums in order k = 0.., bias last) */
 static void mt_dense(const float *w, const float *b, const float *x, uint32_t n_in, uint32_t n_out, float *y)
 {
     uint32_t o, k;
@@ -234,135 +243,135 @@ static void mt_dense(const float *w, const float *b, const float *x, uint32_t n_
         y[o] = acc + b[o];
     }
 }
+#endif
 
-/* logits z[C] of one dequantized sample x[F] (hidden activations into h when H > 0) */
-static void mt_forward(const float *p, const float *x, float *h, float *z)
+/* logits z[C] of one stored feature q (hidden activations after ReLU into h when H > 0) */
+static void mt_forward(const float *p, const mt_feature_t *q, float *h, float *z)
 {
 #if H > 0
     uint32_t j;
-    mt_dense(p + MT_W1, p + MT_B1, x, F, H, h);
+    mt_dense_q(p + MT_W1, p + MT_B1, q, H, h);
     for (j = 0; j < H; j++)
         if (h[j] < 0.0f) h[j] = 0.0f;  /* ReLU (np.maximum(h, 0)) */
     mt_dense(p + MT_W2, p + MT_B2, h, H, C, z);
 #else
     (void)h;
-    mt_dense(p + MT_W1, p + MT_B1, x, F, C, z);
+    mt_dense_q(p + MT_W1, p + MT_B1, q, C, z);
 #endif
 }
 
-/* SGD update of one parameter from its gradient (torch.optim.SGD, dampening 0, no Nesterov) */
-static void mt_sgd(uint32_t i, float grad)
+/* d(loss / nb) / d(logits) of one sample in place of its logits z: (softmax(z) - onehot(label)) / nb */
+static void mt_logit_grad(float *z, uint32_t label, float nbf)
 {
-    float g = grad + DSE_DECAY * mt_params[i];
-    float v = DSE_MOMENTUM * mt_velocity[i] + g;
-    mt_velocity[i] = v;
-    mt_params[i] = mt_params[i] - DSE_LR * v;
+    uint32_t c;
+    float m = z[0], s = 0.0f;
+    for (c = 1; c < C; c++)
+        if (z[c] > m) m = z[c];
+    for (c = 0; c < C; c++) {
+        z[c] = mt_expf(z[c] - m);
+        s += z[c];
+    }
+    for (c = 0; c < C; c++) {
+        z[c] = z[c] / s;  /* softmax */
+        if (c == label) z[c] = z[c] - 1.0f;
+        z[c] = z[c] / nbf;
+    }
 }
 
-/* one SGD step on the samples order[0..nb) of the store.
- * Kept out of line and unspecialised (noinline, noclone) so that it is compiled once, with nb a run-time value:
- * inlined into mt_train, GCC specialised it on DSE_N_TRAIN (a constant batch size when B divides it, different
- * register allocation otherwise), and the instructions per sample then varied by up to 25% with N alone, which no
- * cost model over the configuration can follow (issue 4). Changes no float operation or its order. */
-__attribute__((noinline, noclone)) static void mt_step(const uint16_t *order, uint32_t nb, const uint8_t *labels)
+#if MT_UPDATE_BUFFER
+/* one row of the update buffer: u[k] += g * x[k] (layer 1: x the stored feature, g the row's delta times 2^-f) */
+#define MT_ACC_Q(u, g, q) do { for (k = 0; k < F; k++) (u)[k] += (g) * (float)(q)[k]; } while (0)
+#define MT_ACC_F(u, g, x, n) do { for (k = 0; k < (n); k++) (u)[k] += (g) * (x)[k]; } while (0)
+#else
+/* no buffer: w[k] -= lr * (g * x[k] + decay * w[k]) (torch.optim.SGD without momentum) */
+#define MT_SGD1(w, g) ((w) - DSE_LR * ((g) + DSE_DECAY * (w)))
+#define MT_ACC_Q(w, g, q) do { for (k = 0; k < F; k++) (w)[k] = MT_SGD1((w)[k], (g) * (float)(q)[k]); } while (0)
+#define MT_ACC_F(w, g, x, n) do { for (k = 0; k < (n); k++) (w)[k] = MT_SGD1((w)[k], (g) * (x)[k]); } while (0)
+#endif
+
+/* one SGD step on the samples order[0..nb) of the store: each sample forward and backward on its own, its gradient
+ * added to the update buffer u (or, without one, applied to the weights at once: nb is 1 there).
+ * Kept out of line and unspecialised (noinline, noclone), with nb and the work pointers opaque, so that it is
+ * compiled once whatever the sample count and batch size: GCC specialised it on DSE_N_TRAIN and on the batch
+ * arrays' bounds (instructions per sample varied by up to 30% with N or B alone, which no cost model over the
+ * configuration can follow: issue 4). Changes no float operation or its order. */
+__attribute__((noinline, noclone)) static void mt_step(const uint16_t *order, uint32_t nb, const uint8_t *labels,
+                                                       float *work)
 {
     uint32_t b, c, k;
-    float inv_n;
-    /* The batch rows through pointers the compiler cannot trace (and nb likewise at the call site): from the B-row
-     * arrays' bounds or the caller's range of nb (IPA value ranges and constants survive noclone) it would know
-     * nb <= B and specialise every loop over the batch on B (at B = 2 training retired 30% fewer instructions per
-     * sample than at B = 3..32, which the cost model cannot follow). The same machine code for every batch size;
-     * no float operation or its order changes. */
-    float (*xs)[F] = mt_x, (*zs)[C] = mt_z;
-#if H > 0
-    float (*hs)[H] = mt_h, (*ds)[H] = mt_d;
-    __asm__("" : "+r"(hs), "+r"(ds));
+    float nbf = (float)nb, *z = work + MT_WORK_Z;
+#if MT_UPDATE_BUFFER
+    float *u = work + MT_WORK_UPDATE;
+#else
+    float *u = mt_params;  /* updated in place */
 #endif
-    __asm__("" : "+r"(xs), "+r"(zs));
-    inv_n = (float)nb;
+#if H > 0
+    uint32_t j;
+    float *h = work + MT_WORK_H, *d = work + MT_WORK_D;
+    __asm__("" : "+r"(h), "+r"(d));
+#endif
+    __asm__("" : "+r"(z), "+r"(u));
+#if MT_UPDATE_BUFFER
+    /* u = momentum * u + decay * w: the rest of torch's g = grad + decay * w, v = momentum * v + g, added before
+     * the batch's gradients (w does not change within the batch) */
+    for (k = 0; k < MT_PARAMS; k++) u[k] = DSE_MOMENTUM * u[k] + DSE_DECAY * mt_params[k];
+#endif
     for (b = 0; b < nb; b++) {
-        float m, s, *z = zs[b];
-        mt_dequantize(mt_store[order[b]], xs[b]);
+        const mt_feature_t *q = mt_store[order[b]];
+        mt_forward(mt_params, q, MT_HIDDEN(h), z);
+        mt_logit_grad(z, labels[order[b]], nbf);
 #if H > 0
-        mt_forward(mt_params, xs[b], hs[b], z);
-#else
-        mt_forward(mt_params, xs[b], 0, z);
-#endif
-        m = z[0];
-        for (c = 1; c < C; c++)
-            if (z[c] > m) m = z[c];
-        s = 0.0f;
-        for (c = 0; c < C; c++) {
-            z[c] = mt_expf(z[c] - m);
-            s += z[c];
-        }
-        for (c = 0; c < C; c++) {
-            z[c] = z[c] / s;  /* softmax */
-            if (c == labels[order[b]]) z[c] = z[c] - 1.0f;
-            z[c] = z[c] / inv_n;  /* d(mean loss) / d(logits) */
-        }
-    }
-#if H > 0
-    {
-        uint32_t j;
-        /* back-propagate to the hidden layer with the weights before this step */
-        for (b = 0; b < nb; b++) {
-            for (j = 0; j < H; j++) {
-                float acc = 0.0f;
-                for (c = 0; c < C; c++) acc += zs[b][c] * mt_params[MT_W2 + c * H + j];
-                ds[b][j] = acc * (hs[b][j] > 0.0f ? 1.0f : 0.0f);  /* delta *= h > 0 */
-            }
-        }
-        /* layer 2: grad W2[c][j] = sum_b z[b][c] h[b][j], grad b2[c] = sum_b z[b][c] */
-        for (c = 0; c < C; c++) {
-            float gb = 0.0f;
-            for (j = 0; j < H; j++) {
-                float g = 0.0f;
-                for (b = 0; b < nb; b++) g += zs[b][c] * hs[b][j];
-                mt_sgd(MT_W2 + c * H + j, g);
-            }
-            for (b = 0; b < nb; b++) gb += zs[b][c];
-            mt_sgd(MT_B2 + c, gb);
-        }
-        /* layer 1: grad W1[j][k] = sum_b d[b][j] x[b][k], grad b1[j] = sum_b d[b][j] */
+        /* deltas to the hidden pre-activation with the weights before this step: d[j] = (sum_c z[c] W2[c][j])
+         * * (h > 0) */
         for (j = 0; j < H; j++) {
-            float gb = 0.0f;
-            for (k = 0; k < F; k++) {
-                float g = 0.0f;
-                for (b = 0; b < nb; b++) g += ds[b][j] * xs[b][k];
-                mt_sgd(MT_W1 + j * F + k, g);
-            }
-            for (b = 0; b < nb; b++) gb += ds[b][j];
-            mt_sgd(MT_B1 + j, gb);
+            float acc = 0.0f;
+            for (c = 0; c < C; c++) acc += z[c] * mt_params[MT_W2 + c * H + j];
+            d[j] = acc * (h[j] > 0.0f ? 1.0f : 0.0f);
         }
-    }
+        /* layer 2: W2[c][j] += z[c] h[j], b2[c] += z[c] */
+        for (c = 0; c < C; c++) {
+            MT_ACC_F(u + MT_W2 + c * H, z[c], h, H);
+#if MT_UPDATE_BUFFER
+            u[MT_B2 + c] += z[c];
 #else
-    for (c = 0; c < C; c++) {
-        float gb = 0.0f;
-        for (k = 0; k < F; k++) {
-            float g = 0.0f;
-            for (b = 0; b < nb; b++) g += zs[b][c] * xs[b][k];
-            mt_sgd(MT_W1 + c * F + k, g);
+            u[MT_B2 + c] = MT_SGD1(u[MT_B2 + c], z[c]);
+#endif
         }
-        for (b = 0; b < nb; b++) gb += zs[b][c];
-        mt_sgd(MT_B1 + c, gb);
+        /* layer 1: W1[j][k] += (d[j] 2^-f) q[k], b1[j] += d[j] */
+        for (j = 0; j < H; j++) {
+            float g = d[j] * DSE_FEATURE_SCALE;
+            MT_ACC_Q(u + MT_W1 + j * F, g, q);
+#if MT_UPDATE_BUFFER
+            u[MT_B1 + j] += d[j];
+#else
+            u[MT_B1 + j] = MT_SGD1(u[MT_B1 + j], d[j]);
+#endif
+        }
+#else
+        for (c = 0; c < C; c++) {
+            float g = z[c] * DSE_FEATURE_SCALE;
+            MT_ACC_Q(u + MT_W1 + c * F, g, q);
+#if MT_UPDATE_BUFFER
+            u[MT_B1 + c] += z[c];
+#else
+            u[MT_B1 + c] = MT_SGD1(u[MT_B1 + c], z[c]);
+#endif
+        }
+#endif
     }
+#if MT_UPDATE_BUFFER
+    for (k = 0; k < MT_PARAMS; k++) mt_params[k] = mt_params[k] - DSE_LR * u[k];  /* w -= lr * u */
 #endif
 }
 
 /* mean softmax cross-entropy over the validation rows of the store */
-static float mt_val_loss(const uint8_t *labels)
+static float mt_val_loss(const uint8_t *labels, float *work)
 {
     uint32_t i, c;
-    float sum = 0.0f;
+    float sum = 0.0f, *z = work + MT_WORK_Z;
     for (i = DSE_N_TRAIN; i < DSE_N_SAMPLES; i++) {
-        float m, s, *z = mt_z[0];
-        mt_dequantize(mt_store[i], mt_x[0]);
-#if H > 0
-        mt_forward(mt_params, mt_x[0], mt_h[0], z);
-#else
-        mt_forward(mt_params, mt_x[0], 0, z);
-#endif
+        float m, s;
+        mt_forward(mt_params, mt_store[i], MT_HIDDEN(work + MT_WORK_H), z);
         m = z[0];
         for (c = 1; c < C; c++)
             if (z[c] > m) m = z[c];
@@ -373,44 +382,52 @@ static float mt_val_loss(const uint8_t *labels)
     return sum / (float)(DSE_N_SAMPLES - DSE_N_TRAIN);
 }
 
-void mt_train(const uint8_t *labels, mt_train_result *result)
+void mt_train(const uint8_t *labels, mt_train_result *result, void *work_region)
 {
     uint32_t epoch, start, best_epoch = 0, epochs_run = 0, improvements = 0;
-    float best_loss = INFINITY;
+    float best_loss = INFINITY, *work = (float *)work_region;
+    uint16_t *order = (uint16_t *)(work + MT_WORK_FLOATS);
     mt_init_uniform(DSE_HEAD_SEED, 0, MT_L1_OUT, F, mt_params + MT_W1);
     memset(mt_params + MT_B1, 0, sizeof(float) * MT_L1_OUT);
 #if H > 0
     mt_init_uniform(DSE_HEAD_SEED, 1, C, H, mt_params + MT_W2);
     memset(mt_params + MT_B2, 0, sizeof(float) * C);
 #endif
-    memset(mt_velocity, 0, sizeof(mt_velocity));
-    memcpy(mt_best, mt_params, sizeof(mt_params));
+#if MT_UPDATE_BUFFER
+    memset(work + MT_WORK_UPDATE, 0, sizeof(float) * MT_PARAMS);  /* v starts at 0 */
+#endif
+#if MT_BEST_COPY
+    memcpy(work + MT_WORK_BEST, mt_params, sizeof(mt_params));  /* the initial weights, if nothing improves */
+#endif
     for (epoch = 1; epoch <= DSE_EPOCHS; epoch++) {
         float loss;
-        mt_shuffle(DSE_HEAD_SEED, epoch, DSE_N_TRAIN, mt_order);
+        mt_shuffle(DSE_HEAD_SEED, epoch, DSE_N_TRAIN, order);
         for (start = 0; start < DSE_N_TRAIN; start += B) {
             uint32_t nb = DSE_N_TRAIN - start < B ? DSE_N_TRAIN - start : B;
             __asm__("" : "+r"(nb));  /* mt_step sees no range or constant for nb (see there) */
-            mt_step(mt_order + start, nb, labels);
+            mt_step(order + start, nb, labels, work);
         }
         epochs_run = epoch;
         if (DSE_N_VAL == 0) continue;
-        loss = mt_val_loss(labels);
+        loss = mt_val_loss(labels, work);
 #ifdef DSE_TRACE_EPOCHS
         mt_trace_epoch(epoch, loss);
 #endif
         if (loss < best_loss) {  /* NaN never improves */
             best_loss = loss;
             best_epoch = epoch;
-            improvements++;  /* reported: the copies are the one data-dependent cost of training */
-            memcpy(mt_best, mt_params, sizeof(mt_params));
+            improvements++;  /* reported: with restore_best the copies are the one data-dependent cost of training */
+#if MT_BEST_COPY
+            memcpy(work + MT_WORK_BEST, mt_params, sizeof(mt_params));
+#endif
         }
         if (epoch - best_epoch >= DSE_PATIENCE) break;
     }
-    if (DSE_N_VAL == 0)
-        best_epoch = epochs_run;  /* no validation set: the final weights are kept */
-    else
-        memcpy(mt_params, mt_best, sizeof(mt_params));
+#if MT_BEST_COPY
+    memcpy(mt_params, work + MT_WORK_BEST, sizeof(mt_params));
+#else
+    best_epoch = epochs_run;  /* the last weights are kept (no validation set, or restore_best off) */
+#endif
     result->epochs_run = epochs_run;
     result->best_epoch = best_epoch;
     result->improvements = improvements;
@@ -419,13 +436,8 @@ void mt_train(const uint8_t *labels, mt_train_result *result)
 uint32_t mt_predict(const mt_feature_t *feature)
 {
     uint32_t c, best = 0;
-    mt_dequantize(feature, mt_x[0]);
-#if H > 0
-    mt_forward(mt_params, mt_x[0], mt_h[0], mt_z[0]);
-#else
-    mt_forward(mt_params, mt_x[0], 0, mt_z[0]);
-#endif
+    mt_forward(mt_params, feature, MT_HIDDEN(mt_pred_h), mt_pred_z);
     for (c = 1; c < C; c++)
-        if (mt_z[0][c] > mt_z[0][best]) best = c;
+        if (mt_pred_z[c] > mt_pred_z[best]) best = c;
     return best;
 }

@@ -7,12 +7,19 @@
  * - head: FC(F -> C), or FC(F -> H), ReLU, FC(H -> C); float32 weights [out][in], init uniform(+-1/sqrt(fan_in))
  *   from the prng (stream 0x1000 + layer), zero biases;
  * - every epoch e (1-based): training order = indices sorted by (rand_u32(seed, 0x2000 + e, i), i); mini-batches
- *   of the stored features dequantized as q * 2^-f; softmax cross-entropy (mean over the batch); SGD as
- *   torch.optim.SGD: g = grad + decay * w; v = momentum * v + g (v starts at 0); w -= lr * v;
- * - after each epoch the mean validation cross-entropy decides early stopping: the weights with the lowest loss
- *   are kept; training stops after `patience` epochs without improvement (no validation set: final weights).
+ *   of B samples, each sample forward and backward on its own, dequantized on the fly (q * 2^-f: layer 1 sums
+ *   w * (float)q and scales the sum by 2^-f, exact for a power of two); softmax cross-entropy (mean over the batch);
+ *   SGD as torch.optim.SGD (g = grad + decay * w; v = momentum * v + g; w -= lr * v) with ONE update buffer u per
+ *   parameter that is both the momentum and the batch's gradient accumulator: at a batch's start
+ *   u = momentum * u + decay * w, then u += each sample's gradient, then w -= lr * u. At momentum 0 and batch 1
+ *   (DSE_HAS_MOMENTUM 0, DSE_BATCH 1) there is no buffer: every sample updates w -= lr * (grad + decay * w);
+ * - after each epoch the mean validation cross-entropy decides early stopping: training stops after `patience`
+ *   epochs without improvement; with DSE_RESTORE_BEST the weights of the lowest loss are kept (a copy in the work
+ *   region), without it the last weights are (no validation set: the final weights either way).
  * float32 throughout; built with -ffp-contract=off so that no fused multiply-add changes a rounding.
- * Buffers are static and sized by the generated constants of dse_model.h. */
+ * Weights and the sample store are static; everything else training needs (update buffer, best copy, hidden
+ * activations and deltas, logits, shuffle order) lives in the caller's work region of MT_TRAIN_WORK_BYTES, which
+ * nothing needs outside mt_train (the frozen network's arena can share it: collection and training never overlap). */
 #ifndef DSE_MICROTL_H
 #define DSE_MICROTL_H
 
@@ -33,6 +40,33 @@ typedef int8_t mt_feature_t;
 #ifndef DSE_FEATURE_BYTES
 #define DSE_FEATURE_BYTES (DSE_FEATURE * (DSE_FEATURE_BITS / 8))
 #endif
+
+/* Design switches (codegen writes them; defaults: momentum on, best weights restored) */
+#ifndef DSE_HAS_MOMENTUM
+#define DSE_HAS_MOMENTUM 1
+#endif
+#ifndef DSE_RESTORE_BEST
+#define DSE_RESTORE_BEST 1
+#endif
+
+/* Head shape: parameters in one flat vector [W1 [L1_OUT][F] | b1 | W2 [C][H] | b2] */
+#if DSE_HIDDEN > 0
+#define MT_L1_OUT DSE_HIDDEN
+#define MT_PARAMS (DSE_HIDDEN * DSE_FEATURE + DSE_HIDDEN + DSE_CLASSES * DSE_HIDDEN + DSE_CLASSES)
+#else
+#define MT_L1_OUT DSE_CLASSES
+#define MT_PARAMS (DSE_CLASSES * DSE_FEATURE + DSE_CLASSES)
+#endif
+/* no update buffer at momentum 0 and batch 1: each sample updates the weights directly */
+#define MT_UPDATE_BUFFER (DSE_HAS_MOMENTUM || DSE_BATCH > 1)
+/* the best epoch's weights are copied only when restored (and only when there is a validation set) */
+#define MT_BEST_COPY (DSE_RESTORE_BEST && DSE_N_VAL > 0)
+/* float32 slots of the work region: update buffer, best copy, hidden activations and deltas, logits */
+#define MT_WORK_FLOATS ((MT_UPDATE_BUFFER ? MT_PARAMS : 0) + (MT_BEST_COPY ? MT_PARAMS : 0) + 2 * DSE_HIDDEN + \
+                        DSE_CLASSES)
+/* then the uint16 shuffle order of the training samples (at least 1), the total rounded up to 4 bytes */
+#define MT_ORDER_SLOTS (DSE_N_TRAIN > 0 ? DSE_N_TRAIN : 1)
+#define MT_TRAIN_WORK_BYTES ((4 * MT_WORK_FLOATS + 2 * MT_ORDER_SLOTS + 3) / 4 * 4)
 
 #define MT_INIT_STREAM 0x1000u
 #define MT_SHUFFLE_STREAM 0x2000u
@@ -61,20 +95,24 @@ uint32_t mt_store_bytes(void);
 
 typedef struct {
     uint32_t epochs_run;
-    uint32_t best_epoch;  /* 1-based epoch of the kept weights; 0 = the initial weights */
-    uint32_t improvements;  /* validation-loss improvements, each a copy of the weights (<= best_epoch) */
+    uint32_t best_epoch;  /* 1-based epoch of the kept weights; 0 = the initial weights (restore_best off: the
+                           * last epoch run) */
+    uint32_t improvements;  /* validation-loss improvements (<= the best epoch); with DSE_RESTORE_BEST each is a
+                             * copy of the weights */
 } mt_train_result;
 
 /* Train a fresh head (seed DSE_HEAD_SEED) on the store; labels[i] is the class of store row i. The kept weights
- * stay in place for mt_predict. */
-void mt_train(const uint8_t *labels, mt_train_result *result);
+ * stay in place for mt_predict. work: MT_TRAIN_WORK_BYTES, 4-byte aligned, free for mt_train's use (its contents
+ * are not needed before or after). */
+void mt_train(const uint8_t *labels, mt_train_result *result, void *work);
 
 #ifdef DSE_TRACE_EPOCHS
 /* Called after each epoch's validation (built with DSE_TRACE_EPOCHS; harness.c prints an "epoch" line). */
 void mt_trace_epoch(uint32_t epoch, float val_loss);
 #endif
 
-/* Class (argmax of the logits, first maximum) of one feature of DSE_FEATURE elements. */
+/* Class (argmax of the logits, first maximum) of one feature of DSE_FEATURE elements (small statics only: the
+ * hidden activations and logits of one sample). */
 uint32_t mt_predict(const mt_feature_t *feature);
 
 #endif
