@@ -91,9 +91,21 @@ def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple
     return len(new), len(records) - len(new)
 
 
+def _check_paths(args) -> None:
+    """Folders and the snapshot file the command will write: usable, before any campaign or import."""
+    from .paths import check_output_folder, check_output_file
+
+    for flag in ("records", "plots", "work"):
+        if getattr(args, flag, None):
+            check_output_folder(getattr(args, flag), f"--{flag}")
+    if args.out:
+        check_output_file(args.out, "--out")
+
+
 def cmd_calibrate(args) -> int:
     from cost_models.board import BoardError, load_board
 
+    _check_paths(args)
     if args.board in MAP_BOARDS:
         return _emulator_map(args)
     if args.board not in FIRMWARE_BOARDS:

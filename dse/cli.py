@@ -22,16 +22,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"dse: error: {message} (see `{self.prog} -h`)\n")
 
 
-def _int_at_least(minimum: int):
-    """argparse type: a whole number >= minimum, with a one-line message otherwise."""
+def _int_at_least(minimum: int, maximum: int | None = None, why: str = ""):
+    """argparse type: a whole number >= minimum (and <= maximum), with a one-line message otherwise."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} characters)"
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected a number <= {maximum:,}{why}, got {value:,}")
         return value
 
     return parse
@@ -39,6 +42,8 @@ def _int_at_least(minimum: int):
 
 _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
+MAX_SAMPLES = 100_000  # one byte each would already be 100 KB of sample store; the firmware model replays shuffles
+_samples = _int_at_least(1, MAX_SAMPLES, " (labelled samples a device stores)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", required=True, metavar="BOARD", help="board name or board file")
     p.add_argument("--cut", required=True, metavar="LAYER")
     p.add_argument("--hidden", required=True, type=_non_negative, metavar="H")
-    p.add_argument("--samples", required=True, type=_positive, metavar="N")
+    p.add_argument("--samples", required=True, type=_samples, metavar="N")
     p.add_argument("--epochs", required=True, type=_positive, metavar="E")
     p.add_argument("--batch", type=_positive, default=8, metavar="B", help="default 8")
     p.add_argument("--task", metavar="T", help="task (sets the class count; default: the model's own task if "
@@ -156,6 +161,9 @@ def cmd_run(args) -> int:
     if args.storage:
         from dataclasses import replace
 
+        from .storage import check_url
+
+        check_url(args.storage)
         spec = replace(spec, storage=args.storage)
     result = run_study(spec, out, args.trials, progress=not args.quiet, workers=args.workers)
     for note in result.notes:
@@ -177,9 +185,11 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     from .folder import StudyFolder
+    from .paths import check_output_folder
     from .report import write_reports
 
     study, spec = StudyFolder(args.folder).load()
+    check_output_folder(args.folder, "study folder")  # the reports are written into it
     for path in write_reports(study, spec, args.folder):
         print(path)
     return 0
@@ -261,6 +271,7 @@ def cmd_validate(args) -> int:
         raise UserError(f"--ppk2 measures energy on the nrf52840dk board, not on {args.board}")
     board = get_board(args.board, **({"ppk2": args.ppk2} if args.ppk2 is not None else {}))
     loaded = StudyFolder(args.folder).load()
+    _check_validations_folder(args.folder)
     numbers = [args.trial] if args.trial is not None else pick_numbers(args.folder, args.picks, loaded)
     infos = [load_trial(args.folder, n, loaded) for n in numbers]  # every trial checked before any runs
     records = []
@@ -278,6 +289,26 @@ def cmd_validate(args) -> int:
     return 1 if failed else 0
 
 
+def _check_validations_folder(folder) -> None:
+    """Records and builds go to DIR/validations/ and DIR/validations/work/: folders, writable, before any build."""
+    from .paths import check_output_folder
+    from .validation import VALIDATIONS_DIR, WORK_DIR
+
+    check_output_folder(Path(folder) / VALIDATIONS_DIR, "validations folder")
+    check_output_folder(Path(folder) / VALIDATIONS_DIR / WORK_DIR, "validations work folder")
+
+
+def _damaged_storage(exc: BaseException) -> str | None:
+    """One line for a study database found damaged while it is read (a truncated SQLite file can open and fail
+    only at a later query); None for anything else."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    if sa is not None and isinstance(exc, sa.DatabaseError):
+        inner = getattr(exc, "orig", None) or exc
+        first = next((ln.strip() for ln in str(inner).splitlines() if ln.strip()), type(inner).__name__)
+        return f"the study's database could not be read ({first})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -291,13 +322,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("dse: interrupted")
         return EXIT_INTERRUPTED
-    except ValueError as exc:
+    except Exception as exc:
+        line = _user_error_line(exc)
+        if line is None:
+            raise  # a bug: keep the traceback
+        say(f"dse: error: {line}")
+        return EXIT_USAGE
+
+
+def _user_error_line(exc: Exception) -> str | None:
+    """One line for the errors that are the user's data, not a bug: a data file or a study database found
+    malformed while reading it; None for anything else."""
+    if isinstance(exc, ValueError):
         from models.data import DataError
 
         if isinstance(exc, DataError):  # a data file found malformed while preparing
-            say(f"dse: error: {' '.join(str(exc).split())}")
-            return EXIT_USAGE
-        raise
+            return " ".join(str(exc).split())
+    return _damaged_storage(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover
