@@ -75,6 +75,25 @@ def check_url(url: str, *, existing: bool = False) -> None:
         raise StorageError(f"storage {masked(url)}: {file} is empty (0 bytes), not a study database")
     if head != SQLITE_HEADER:
         raise StorageError(f"storage {masked(url)}: {file} is not an SQLite database")
+    if existing:  # a reader: Optuna would write its schema into a database that lacks it
+        problem = _optuna_tables_problem(file)
+        if problem:
+            raise StorageError(f"storage {masked(url)}: {file} {problem}")
+
+
+def _optuna_tables_problem(file: Path) -> str | None:
+    """Why the SQLite file holds no Optuna storage (read-only look: nothing is written), or None."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"cannot be read ({exc})"
+    return None if "studies" in names else "holds no Optuna study tables"
 
 
 def _first_line(exc: BaseException) -> str:
