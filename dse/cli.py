@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from .errors import UserError
@@ -49,6 +50,7 @@ _samples = _int_at_least(1, MAX_SAMPLES, " (labelled samples a device stores)")
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dse", description="Design-space exploration of on-device transfer learning (MicroTL) "
                                              "on microcontrollers.")
+    parser.add_argument("--version", action="version", version=f"dse (microtl-dse) {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run or resume an optimization study", description=(
@@ -66,10 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="redo the tables and plots of a study folder from its storage")
     p.add_argument("folder", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("show", help="the Pareto picks of a study folder as a table")
     p.add_argument("folder", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the study and its picks as JSON")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("model", help="the model zoo, or one model's cut points and head", description=(
@@ -81,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                  "(0: one FC layer; default 32)")
     p.add_argument("--classes", type=_positive, metavar="C",
                    help="target classes (default: those of the model's own task)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("predict", help="predicted cost of one configuration", description=(
@@ -137,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("microtl-dse")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -190,44 +204,60 @@ def cmd_report(args) -> int:
 
     study, spec = StudyFolder(args.folder).load()
     check_output_folder(args.folder, "study folder")  # the reports are written into it
-    for path in write_reports(study, spec, args.folder):
-        print(path)
+    written = write_reports(study, spec, args.folder)
+    if args.json:
+        print(json.dumps({"study": spec.name, "folder": str(args.folder), "written": [str(p) for p in written]},
+                         indent=2))
+    else:
+        for path in written:
+            print(path)
     return 0
 
 
 def cmd_show(args) -> int:
     from .folder import StudyFolder
-    from .report import pick_rows, picks, trial_table
-    from .tables import text_table
+    from .report import pick_records, pick_rows, picks, trial_table
+    from .tables import terminal_width, text_table
 
     study, spec = StudyFolder(args.folder).load()
     table = trial_table(study, spec)
     chosen = picks(table, spec, unique=True)
     complete = int((table["state"] == "COMPLETE").sum()) if len(table) else 0
-    print(f"study {spec.name}: {len(table)} trials, {complete} complete; {len(chosen)} feasible Pareto picks "
-          f"({', '.join(f'{o.direction} {o.name}' for o in spec.objectives)}; repeated configurations once)")
+    if args.json:
+        print(json.dumps({"study": spec.name, "trials": len(table), "complete": complete,
+                          "objectives": {o.name: o.direction for o in spec.objectives},
+                          "picks": pick_records(chosen)}, indent=2))
+        return 0
+    width = terminal_width()
+    head = (f"study {spec.name}: {len(table)} trials, {complete} complete; {len(chosen)} feasible Pareto picks "
+            f"({', '.join(f'{o.direction} {o.name}' for o in spec.objectives)}; repeated configurations once)")
+    print("\n".join(textwrap.wrap(head, width)) if width else head)
     if len(chosen):
-        headers, rows = pick_rows(chosen)
-        print(text_table(headers, rows))
+        headers, rows = pick_rows(chosen, short=width is not None)
+        print(text_table(headers, rows, width=width, drop_first=("pick", "batch", "lr", "epochs")))
     return 0
 
 
 def cmd_model(args) -> int:
     from models.zoo import get_model
 
-    from .menus import cut_point_menu, zoo_listing
+    from .menus import cut_point_json, cut_point_menu, zoo_json, zoo_listing
+    from .tables import terminal_width
 
     if args.name is None:
         if args.cut is not None:
             raise UserError("--cut needs a model NAME")
-        print(zoo_listing())
+        print(json.dumps(zoo_json(), indent=2) if args.json else zoo_listing(terminal_width()))
         return 0
     try:
         from models.tasks import get_task
 
         model = get_model(args.name)
         classes = args.classes or get_task(model.source_task).classes
-        print(cut_point_menu(model, args.cut, args.hidden, classes))
+        if args.json:
+            print(json.dumps(cut_point_json(model, args.cut, args.hidden, classes), indent=2))
+        else:
+            print(cut_point_menu(model, args.cut, args.hidden, classes, terminal_width()))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -258,8 +288,9 @@ def cmd_predict(args) -> int:
                           "prediction": prediction.to_dict()}, indent=2))
     else:
         from .menus import cost_breakdown
+        from .tables import terminal_width
 
-        print(cost_breakdown(prediction, config, args.board, classes))
+        print(cost_breakdown(prediction, config, args.board, classes, terminal_width()))
     return 0
 
 
@@ -281,7 +312,9 @@ def cmd_validate(args) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
     else:
-        print(validation_table(records))
+        from .tables import terminal_width
+
+        print(validation_table(records, terminal_width()))
     failed = [r for r in records if not r.ok]
     for r in failed:
         reason = r.reason[len(r.board) + 2:] if r.reason.startswith(f"{r.board}: ") else r.reason
