@@ -210,7 +210,7 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "head_weights": params * FLOAT32,
         "velocity": params * FLOAT32,  # allocated whatever the momentum
         "best_weights": params * FLOAT32,  # early stopping keeps the best epoch's weights
-        "batch_buffer": w.batch * (w.feature_elements + classes + 2 * hidden) * FLOAT32,
+        "batch_buffer": min(w.batch, max(1, w.train_samples)) * (w.feature_elements + classes + 2 * hidden) * FLOAT32,
         "shuffle_index": max(w.train_samples, 1) * UINT16,
         "activation_buffers": rnn.activation_bytes(w.layers),  # codegen's ping-pong (int16 sequences: 2 B)
         "feature_buffer": w.feature_bytes,
