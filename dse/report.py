@@ -202,6 +202,6 @@ def write_reports(study: optuna.Study, spec: StudySpec, out: str | Path) -> list
     atomic.write_text(out / "trials.csv", _csv(table))
     atomic.write_text(out / "pareto.csv", _csv(picks(table, spec)))
     written += [out / "trials.csv", out / "pareto.csv"]
-    plots = write_plots(table, spec, out)
+    plots = write_plots(table, spec, out, study)
     atomic.write_text(out / "summary.md", summary_markdown(study, spec, table, [p.name for p in plots]))
     return written + plots + [out / "summary.md"]
