@@ -75,8 +75,8 @@ def validation_plot(folder: str | Path, spec) -> Figure | None:
         if hi / lo > 30:
             ax.set_xscale("log")
             ax.set_yscale("log")
-        worst = max(abs(q[1] / q[0] - 1) for q in pts)
-        ax.set_title(f"{quantity}: {len(pts)} point(s), worst error {worst:.1%}", fontsize=8)
+        worst = max((q[0] / q[1] - 1 for q in pts), key=abs)  # error as the validation table gives it
+        ax.set_title(f"{quantity}: {len(pts)} point(s), worst measured / predicted - 1: {worst:+.1%}", fontsize=8)
         ax.set_xlabel(f"measured {quantity}")
         ax.set_ylabel(f"predicted {quantity}")
         ax.grid(alpha=0.3)
