@@ -82,3 +82,17 @@ def test_rescore_plot_has_the_study_plots_axes(study, tmp_path, capsys):
     fig = rescore_figure(spec, result, ["energy", "ram"], spec.constraints)
     assert [ax.get_xlabel() for ax in fig.axes] == ["simulated accuracy (%)"] * 2
     assert [ax.get_ylabel() for ax in fig.axes] == ["predicted energy (mJ)", "predicted peak RAM (KB)"]
+
+
+def test_show_json_and_a_table_that_fits_100_columns(study, capsys, monkeypatch):
+    assert main(["show", str(study), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    loaded, _ = StudyFolder(study).load()
+    assert sorted(p["trial"] for p in shown["picks"]) <= sorted(t.number for t in loaded.best_trials)
+    assert shown["objectives"] == {"accuracy": "maximize", "energy": "minimize", "ram": "minimize"}
+    assert all("energy_mj" in p["predicted"] for p in shown["picks"])
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["show", str(study)]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "pred." in out and "energy" in out  # the objectives' columns are kept
