@@ -387,3 +387,31 @@ def test_empty_database_keeps_its_zero_bytes(world, capsys):
     assert main(["show", str(db.parent)]) == 2
     assert db.stat().st_size == 0
     capsys.readouterr()
+
+
+def test_killed_validate_leaves_nothing_in_the_system_temp_folder(world, tmp_path):
+    """kill -9 of `dse validate --board qemu-an386` while QEMU runs: its scratch folder is under the study's
+    validations/work, never in the system temporary folder (here a private TMPDIR)."""
+    import signal
+    import time
+
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc")
+    folder = tmp_path / "study"
+    shutil.copytree(world / "good", folder)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1"}
+    dse = Path(sys.executable).with_name("dse")
+    proc = subprocess.Popen([str(dse), "validate", str(folder), "--trial", "0", "--board", "qemu-an386"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    work = folder / "validations" / "work"
+    try:
+        deadline = time.monotonic() + 240
+        while not list(work.rglob("qemu-an386-*")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(work.rglob("qemu-an386-*")), "QEMU never started beside the ELF"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # dse and its QEMU
+        proc.wait()
+    assert not list(tmp.rglob("qemu-an386-*"))
