@@ -16,6 +16,7 @@ from .errors import UserError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program its pipe reader left
 
 
 class _Parser(argparse.ArgumentParser):
@@ -355,6 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("dse: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `dse show DIR | head`: the reader left; no traceback, and none at exit either
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         line = _user_error_line(exc)
         if line is None:
