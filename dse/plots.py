@@ -149,8 +149,8 @@ def flash_breakdown_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
 def phase_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
     """Predicted time and energy of each pick, stacked by phase (collection, training, evaluation)."""
     chosen = picks(table, spec, unique=True) if len(table) else table
-    fig = Figure(figsize=(max(9.0, 1.4 * len(chosen) + 5), 4.6))
-    axes = fig.subplots(1, 2)
+    fig = Figure(figsize=(max(6.4, 0.8 * len(chosen) + 3), 8.4))
+    axes = fig.subplots(2, 1)
     for ax, kind, unit, label in ((axes[0], "time", "_s", "predicted time (s)"),
                                   (axes[1], "energy", "_mj", "predicted energy (mJ)")):
         columns = [c for c in table.columns if c.startswith(f"predicted.{kind}.") and c.endswith(unit)] \
@@ -165,7 +165,7 @@ def phase_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
         ax.set_xlabel("Pareto pick (trial, cut, hidden units, samples)")
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"{spec.name}: predicted time and energy per phase of the picks", fontsize=10)
-    fig.subplots_adjust(wspace=0.55)
+    fig.subplots_adjust(hspace=0.45, top=0.94)
     return fig
 
 
