@@ -86,9 +86,14 @@ def importances(study, spec: StudySpec) -> dict[str, dict[str, float]]:
         return {}
     out = {}
     for i, o in enumerate(spec.objectives):
+        if len({t.values[i] for t in done}) < 2:  # a constant objective: fANOVA has no variance to share out
+            continue
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
-        out[o.name] = optuna.importance.get_param_importances(study, evaluator=evaluator,
-                                                              target=lambda t, i=i: t.values[i])
+        try:
+            out[o.name] = optuna.importance.get_param_importances(study, evaluator=evaluator,
+                                                                  target=lambda t, i=i: t.values[i])
+        except RuntimeError:  # "zero total variance in all trees": the varying parameters explain nothing
+            continue
     return out
 
 
