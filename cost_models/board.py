@@ -92,9 +92,13 @@ def _load_file(path: Path) -> Board:
     if not path.is_file():
         raise BoardError(f"board file {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise BoardError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise BoardError(f"{path}: not a board file (binary, not UTF-8 TOML text)") from None
+    except OSError as exc:
+        raise BoardError(f"{path}: cannot read ({exc.strerror})") from None
     values: dict[str, object] = {}
     sources = []
     only = data.get("instructions_only", False)

@@ -41,7 +41,7 @@ def ram_bytes(w: Workload) -> dict[str, int]:
         "sample_store": w.samples * w.feature_bytes,
         "head_weights": params * FLOAT32,
         "optimizer_state": params * FLOAT32 * (2 if w.momentum else 1),
-        "batch_buffer": w.batch * (w.feature_elements + 2 * head_outputs) * FLOAT32,
+        "batch_buffer": min(w.batch, max(1, w.train_samples)) * (w.feature_elements + 2 * head_outputs) * FLOAT32,
         "input_buffer": w.input_elements * FLOAT32,
         "activation_buffers": activation,
         "runtime_reserve": 1,

@@ -160,8 +160,11 @@ def measured_keys(path: str | Path) -> set[str]:
     path = Path(path)
     if not path.exists():
         return set()
-    with path.open(newline="") as fh:
-        return {row["key"] for row in csv.DictReader(fh) if row.get("key")}
+    try:
+        with path.open(newline="") as fh:
+            return {row["key"] for row in csv.DictReader(fh) if row.get("key")}
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RunRecordError(f"{path}: not a CSV text file of run records ({type(exc).__name__})") from None
 
 
 def load_runs(path: str | Path) -> list[RunRecord]:
@@ -175,6 +178,8 @@ def load_runs(path: str | Path) -> list[RunRecord]:
             rows = [_parse(row, path, reader.line_num) for row in reader]
     except OSError as exc:
         raise RunRecordError(f"{path}: cannot read ({exc.strerror})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RunRecordError(f"{path}: not a CSV text file of run records ({type(exc).__name__})") from None
     if not rows:
         raise RunRecordError(f"{path}: no records")
     return rows

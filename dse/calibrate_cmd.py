@@ -17,6 +17,7 @@ the cost models refit from them whenever they are loaded.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def add_parser(sub) -> None:
     p.add_argument("--records", metavar="DIR", help="record directory (default: the board's in cost_models)")
     p.add_argument("--work", metavar="DIR", help="build directory of the campaign (default: a temporary one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the fit (and with --report its errors) as JSON")
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -91,9 +93,21 @@ def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple
     return len(new), len(records) - len(new)
 
 
+def _check_paths(args) -> None:
+    """Folders and the snapshot file the command will write: usable, before any campaign or import."""
+    from .paths import check_output_folder, check_output_file
+
+    for flag in ("records", "plots", "work"):
+        if getattr(args, flag, None):
+            check_output_folder(getattr(args, flag), f"--{flag}")
+    if args.out:
+        check_output_file(args.out, "--out")
+
+
 def cmd_calibrate(args) -> int:
     from cost_models.board import BoardError, load_board
 
+    _check_paths(args)
     if args.board in MAP_BOARDS:
         return _emulator_map(args)
     if args.board not in FIRMWARE_BOARDS:
@@ -116,9 +130,16 @@ def cmd_calibrate(args) -> int:
 
         save_firmware_calibration(cal, args.out)
         say(f"calibrate: wrote {args.out}")
-    print(fit_summary(cal))
-    if args.report:
-        print(report(args.board, records, Path(args.plots or f"runs/calibration-{args.board}"), not args.quiet))
+    plots = Path(args.plots or f"runs/calibration-{args.board}")
+    if args.json:
+        out = {"board": args.board, "calibration": cal.to_dict()}
+        if args.report:
+            out["report"] = report_data(args.board, records, plots, not args.quiet)
+        print(json.dumps(out, indent=2, default=str))
+    else:
+        print(fit_summary(cal))
+        if args.report:
+            print(report(args.board, records, plots, not args.quiet))
     for line in stale_maps(args.board, records):
         say(line)
     return 0
@@ -206,9 +227,11 @@ def fit_summary(cal) -> str:
     return "\n".join(lines)
 
 
-def report(board: str, records: Path, plots: Path, progress: bool) -> str:
-    """Leave-one-shape-out and in-sample error tables; residual plots into `plots`."""
-    from cost_models.firmware_error import cross_validate, error_table, in_sample, residual_plot, summarize
+def report_data(board: str, records: Path, plots: Path, progress: bool) -> dict:
+    """Leave-one-shape-out and in-sample errors per cost (CostError records); residual plots into `plots`."""
+    from dataclasses import asdict
+
+    from cost_models.firmware_error import cross_validate, in_sample, residual_plot, summarize
     from cost_models.firmware_fit import COSTS, record_files
     from cost_models.runs import load_runs
 
@@ -218,14 +241,23 @@ def report(board: str, records: Path, plots: Path, progress: bool) -> str:
     tell = (lambda i, n: say(f"calibrate: cross-validation {i}/{n} shapes")) if progress else None
     cv = cross_validate(runs, board, tell)
     fit = in_sample(runs, board)
-    shapes = len({r.shape for r in runs})
-    out = [error_table(summarize(cv, costs), f"leave-one-shape-out cross-validation ({shapes} shapes, "
-                                             f"{len({r.key for r in runs})} runs, measured on {board}; "
-                                             "cycles_estimate: the static Cortex-M4 estimate, not a measurement):"),
-           error_table(summarize(fit, costs), "in-sample (all runs fitted):")]
-    for name, pts in (("residuals-cv.png", cv), ("residuals-fit.png", fit)):
-        path = residual_plot(pts, plots / name, f"{board}: {name[10:-4]} relative errors", costs)
-        out.append(f"plot: {path}")
+    written = [str(residual_plot(pts, plots / name, f"{board}: {name[10:-4]} relative errors", costs))
+               for name, pts in (("residuals-cv.png", cv), ("residuals-fit.png", fit))]
+    return {"board": board, "shapes": len({r.shape for r in runs}), "runs": len({r.key for r in runs}),
+            "cross_validation": [asdict(e) for e in summarize(cv, costs)],
+            "in_sample": [asdict(e) for e in summarize(fit, costs)], "plots": written}
+
+
+def report(board: str, records: Path, plots: Path, progress: bool) -> str:
+    """Leave-one-shape-out and in-sample error tables; residual plots into `plots`."""
+    from cost_models.firmware_error import CostError, error_table
+
+    d = report_data(board, records, plots, progress)
+    out = [error_table([CostError(**e) for e in d["cross_validation"]],
+                       f"leave-one-shape-out cross-validation ({d['shapes']} shapes, {d['runs']} runs, measured on "
+                       f"{board}; cycles_estimate: the static Cortex-M4 estimate, not a measurement):"),
+           error_table([CostError(**e) for e in d["in_sample"]], "in-sample (all runs fitted):")]
+    out += [f"plot: {p}" for p in d["plots"]]
     out.append(sources_text(board))
     return "\n".join(out)
 
@@ -302,7 +334,7 @@ def _emulator_map(args) -> int:
     from cost_models.board import load_board
     from cost_models.calibration import CalibrationError
     from cost_models.emulator_map import (EmulatorMapError, build_map, clear_map_cache, load_emulator_map, map_path,
-                                          report, write_map)
+                                          write_map)
     from cost_models.firmware_fit import FirmwareCalibrationError
     from cost_models.records import RecordError
     from cost_models.runs import RunRecordError
@@ -327,10 +359,24 @@ def _emulator_map(args) -> int:
             m = load_emulator_map(board)
     except (EmulatorMapError, CalibrationError, FirmwareCalibrationError, RecordError, RunRecordError) as exc:
         raise UserError(" ".join(str(exc).split())) from None
+    _print_map(args, m)
+    return 0
+
+
+def _print_map(args, m) -> None:
+    """The emulator map (and with --report its cross-validated error) as text or JSON."""
+    from cost_models.emulator_map import report
+
+    plots = Path(args.plots or f"runs/calibration-{m.board}")
+    if args.json:
+        out = {"board": m.board, "emulator_map": m.to_dict()}
+        if args.report:
+            out["report"] = map_error_data(m, plots)
+        print(json.dumps(out, indent=2, default=str))
+        return
     print(report(m))
     if args.report:
-        print(map_error_report(m, Path(args.plots or f"runs/calibration-{args.board}")))
-    return 0
+        print(map_error_report(m, plots))
 
 
 def _add_timed_runs(args, board) -> int:
@@ -339,7 +385,7 @@ def _add_timed_runs(args, board) -> int:
     records file is restored: the calibration set is never left with rows the map cannot use."""
     from cost_models.atomic import replacing
     from cost_models.emulator_map import (RUNS_DIR, build_map, clear_map_cache, load_emulator_map, map_or_none,
-                                          map_path, report, write_map)
+                                          map_path, write_map)
     from firmware.calibrate import timed_rows_from_validation
 
     out_csv = board.calibration_dir / RUNS_DIR / VALIDATIONS_FILE
@@ -369,10 +415,26 @@ def _add_timed_runs(args, board) -> int:
     path = write_map(fitted, args.out or map_path(board))
     clear_map_cache()
     say(f"calibrate: wrote {path}")
-    print(report(load_emulator_map(board) if not args.out else fitted))
-    if args.report:
-        print(map_error_report(fitted, Path(args.plots or f"runs/calibration-{board.name}")))
+    _print_map(args, load_emulator_map(board) if not args.out else fitted)
     return 0
+
+
+def map_error_data(m, plots: Path) -> dict:
+    """Cross-validated error of the map's cycles and energy per hold-out (CostError records); plots."""
+    from dataclasses import asdict
+
+    from cost_models.firmware_error import residual_plot, summarize
+    from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
+
+    runs = timed_runs_of(m)
+    out = {}
+    for hold_out in ("shape", "run"):
+        pts = cross_validate_map(runs, m.clock_hz, hold_out)
+        path = residual_plot(pts, plots / f"residuals-map-{hold_out}.png",
+                             f"{m.board}: timed runs, held out by {hold_out}", costs_of(pts))
+        out[f"leave_one_{hold_out}_out"] = {"errors": [asdict(e) for e in summarize(pts, costs_of(pts))],
+                                            "plot": str(path)}
+    return out
 
 
 def map_error_report(m, plots: Path) -> str:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 from .errors import UserError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program its pipe reader left
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,16 +24,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"dse: error: {message} (see `{self.prog} -h`)\n")
 
 
-def _int_at_least(minimum: int):
-    """argparse type: a whole number >= minimum, with a one-line message otherwise."""
+def _int_at_least(minimum: int, maximum: int | None = None, why: str = ""):
+    """argparse type: a whole number >= minimum (and <= maximum), with a one-line message otherwise."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+            shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} characters)"
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a number >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"expected a number <= {maximum:,}{why}, got {value:,}")
         return value
 
     return parse
@@ -39,11 +44,14 @@ def _int_at_least(minimum: int):
 
 _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
+MAX_SAMPLES = 100_000  # one byte each would already be 100 KB of sample store; the firmware model replays shuffles
+_samples = _int_at_least(1, MAX_SAMPLES, " (labelled samples a device stores)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dse", description="Design-space exploration of on-device transfer learning (MicroTL) "
                                              "on microcontrollers.")
+    parser.add_argument("--version", action="version", version=f"dse (microtl-dse) {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run or resume an optimization study", description=(
@@ -61,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="redo the tables and plots of a study folder from its storage")
     p.add_argument("folder", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("show", help="the Pareto picks of a study folder as a table")
     p.add_argument("folder", metavar="DIR")
+    p.add_argument("--json", action="store_true", help="print the study and its picks as JSON")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("model", help="the model zoo, or one model's cut points and head", description=(
@@ -76,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                                  "(0: one FC layer; default 32)")
     p.add_argument("--classes", type=_positive, metavar="C",
                    help="target classes (default: those of the model's own task)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("predict", help="predicted cost of one configuration", description=(
@@ -85,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--board", required=True, metavar="BOARD", help="board name or board file")
     p.add_argument("--cut", required=True, metavar="LAYER")
     p.add_argument("--hidden", required=True, type=_non_negative, metavar="H")
-    p.add_argument("--samples", required=True, type=_positive, metavar="N")
+    p.add_argument("--samples", required=True, type=_samples, metavar="N")
     p.add_argument("--epochs", required=True, type=_positive, metavar="E")
     p.add_argument("--batch", type=_positive, default=8, metavar="B", help="default 8")
     p.add_argument("--restore-best", action=argparse.BooleanOptionalAction, default=True,
@@ -137,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("microtl-dse")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -161,6 +181,9 @@ def cmd_run(args) -> int:
     if args.storage:
         from dataclasses import replace
 
+        from .storage import check_url
+
+        check_url(args.storage)
         spec = replace(spec, storage=args.storage)
     result = run_study(spec, out, args.trials, progress=not args.quiet, workers=args.workers)
     for note in result.notes:
@@ -182,47 +205,65 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     from .folder import StudyFolder
+    from .paths import check_output_folder
     from .report import write_reports
 
     study, spec = StudyFolder(args.folder).load()
-    for path in write_reports(study, spec, args.folder):
-        print(path)
+    check_output_folder(args.folder, "study folder")  # the reports are written into it
+    written = write_reports(study, spec, args.folder)
+    if args.json:
+        print(json.dumps({"study": spec.name, "folder": str(args.folder), "written": [str(p) for p in written]},
+                         indent=2))
+    else:
+        for path in written:
+            print(path)
     return 0
 
 
 def cmd_show(args) -> int:
     from .folder import StudyFolder
-    from .report import pick_rows, picks, trial_table
-    from .tables import text_table
+    from .report import pick_records, pick_rows, picks, trial_table
+    from .tables import terminal_width, text_table
 
     study, spec = StudyFolder(args.folder).load()
     table = trial_table(study, spec)
     chosen = picks(table, spec, unique=True)
     complete = int((table["state"] == "COMPLETE").sum()) if len(table) else 0
-    print(f"study {spec.name}: {len(table)} trials, {complete} complete; {len(chosen)} feasible Pareto picks "
-          f"({', '.join(f'{o.direction} {o.name}' for o in spec.objectives)}; repeated configurations once)")
+    if args.json:
+        print(json.dumps({"study": spec.name, "trials": len(table), "complete": complete,
+                          "objectives": {o.name: o.direction for o in spec.objectives},
+                          "picks": pick_records(chosen)}, indent=2))
+        return 0
+    width = terminal_width()
+    head = (f"study {spec.name}: {len(table)} trials, {complete} complete; {len(chosen)} feasible Pareto picks "
+            f"({', '.join(f'{o.direction} {o.name}' for o in spec.objectives)}; repeated configurations once)")
+    print("\n".join(textwrap.wrap(head, width)) if width else head)
     if len(chosen):
-        headers, rows = pick_rows(chosen)
-        print(text_table(headers, rows))
+        headers, rows = pick_rows(chosen, short=width is not None)
+        print(text_table(headers, rows, width=width, drop_first=("pick", "batch", "lr", "epochs")))
     return 0
 
 
 def cmd_model(args) -> int:
     from models.zoo import get_model
 
-    from .menus import cut_point_menu, zoo_listing
+    from .menus import cut_point_json, cut_point_menu, zoo_json, zoo_listing
+    from .tables import terminal_width
 
     if args.name is None:
         if args.cut is not None:
             raise UserError("--cut needs a model NAME")
-        print(zoo_listing())
+        print(json.dumps(zoo_json(), indent=2) if args.json else zoo_listing(terminal_width()))
         return 0
     try:
         from models.tasks import get_task
 
         model = get_model(args.name)
         classes = args.classes or get_task(model.source_task).classes
-        print(cut_point_menu(model, args.cut, args.hidden, classes))
+        if args.json:
+            print(json.dumps(cut_point_json(model, args.cut, args.hidden, classes), indent=2))
+        else:
+            print(cut_point_menu(model, args.cut, args.hidden, classes, terminal_width()))
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -263,8 +304,9 @@ def cmd_predict(args) -> int:
                           "prediction": prediction.to_dict(), **extra}, indent=2))
     else:
         from .menus import cost_breakdown
+        from .tables import terminal_width
 
-        print(cost_breakdown(prediction, config, args.board, classes))
+        print(cost_breakdown(prediction, config, args.board, classes, terminal_width()))
         if lifetime is not None:
             from .lifetime_report import breakdown_text
 
@@ -280,6 +322,7 @@ def cmd_validate(args) -> int:
         raise UserError(f"--ppk2 measures energy on the nrf52840dk board, not on {args.board}")
     board = get_board(args.board, **({"ppk2": args.ppk2} if args.ppk2 is not None else {}))
     loaded = StudyFolder(args.folder).load()
+    _check_validations_folder(args.folder)
     numbers = [args.trial] if args.trial is not None else pick_numbers(args.folder, args.picks, loaded)
     infos = [load_trial(args.folder, n, loaded) for n in numbers]  # every trial checked before any runs
     records = []
@@ -289,12 +332,34 @@ def cmd_validate(args) -> int:
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))
     else:
-        print(validation_table(records))
+        from .tables import terminal_width
+
+        print(validation_table(records, terminal_width()))
     failed = [r for r in records if not r.ok]
     for r in failed:
         reason = r.reason[len(r.board) + 2:] if r.reason.startswith(f"{r.board}: ") else r.reason
         say(f"dse: error: trial {r.trial} on {r.board}: {reason}")
     return 1 if failed else 0
+
+
+def _check_validations_folder(folder) -> None:
+    """Records and builds go to DIR/validations/ and DIR/validations/work/: folders, writable, before any build."""
+    from .paths import check_output_folder
+    from .validation import VALIDATIONS_DIR, WORK_DIR
+
+    check_output_folder(Path(folder) / VALIDATIONS_DIR, "validations folder")
+    check_output_folder(Path(folder) / VALIDATIONS_DIR / WORK_DIR, "validations work folder")
+
+
+def _damaged_storage(exc: BaseException) -> str | None:
+    """One line for a study database found damaged while it is read (a truncated SQLite file can open and fail
+    only at a later query); None for anything else."""
+    sa = sys.modules.get("sqlalchemy.exc")
+    if sa is not None and isinstance(exc, sa.DatabaseError):
+        inner = getattr(exc, "orig", None) or exc
+        first = next((ln.strip() for ln in str(inner).splitlines() if ln.strip()), type(inner).__name__)
+        return f"the study's database could not be read ({first})"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -310,13 +375,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("dse: interrupted")
         return EXIT_INTERRUPTED
-    except ValueError as exc:
+    except BrokenPipeError:  # `dse show DIR | head`: the reader left; no traceback, and none at exit either
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        line = _user_error_line(exc)
+        if line is None:
+            raise  # a bug: keep the traceback
+        say(f"dse: error: {line}")
+        return EXIT_USAGE
+
+
+def _user_error_line(exc: Exception) -> str | None:
+    """One line for the errors that are the user's data, not a bug: a data file or a study database found
+    malformed while reading it; None for anything else."""
+    if isinstance(exc, ValueError):
         from models.data import DataError
 
         if isinstance(exc, DataError):  # a data file found malformed while preparing
-            say(f"dse: error: {' '.join(str(exc).split())}")
-            return EXIT_USAGE
-        raise
+            return " ".join(str(exc).split())
+    return _damaged_storage(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from optuna.storages import BaseStorage
 
 from . import atomic
 from .errors import StudyFolderError
+from .paths import check_input_folder, check_output_folder
 from .studyfile import BoardLimits, StudySpec, differences, parse_study, sqlite_file
 
 POINTER = "study.json"
@@ -40,12 +41,18 @@ class StudyFolder:
         if not file.is_file():
             return None
         try:
-            return json.loads(file.read_text(encoding="utf-8"))
+            pointer = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise StudyFolderError(f"{file}: unreadable ({exc})") from None
+            raise StudyFolderError(f"{file}: unreadable ({' '.join(str(exc).split())[:200]})") from None
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("study_name"), str):
+            raise StudyFolderError(f"{file}: not a study pointer (no study_name)")
+        if not isinstance(pointer.get("storage"), (str, type(None))):
+            raise StudyFolderError(f"{file}: storage: must be a URL string, got {pointer.get('storage')!r:.80}")
+        return pointer
 
     def check(self, spec: StudySpec) -> None:
         """Refuse, before writing anything, a folder that holds another study or one from a changed study file."""
+        check_output_folder(self.path, "study folder")
         pointer = self.read_pointer()
         if pointer is None:
             return
@@ -72,10 +79,9 @@ class StudyFolder:
 
     def load(self) -> tuple[optuna.Study, StudySpec]:
         """The study and its spec, from storage alone (for reports)."""
+        check_input_folder(self.path)
         pointer = self.read_pointer()
         if pointer is None:
-            if not self.path.is_dir():
-                raise StudyFolderError(f"{self.path}: no such study folder")
             raise StudyFolderError(f"{self.path}: not a study folder (no {POINTER}; run `dse run` first)")
         url = self.storage_url(pointer.get("storage"))
         file = sqlite_file(url)
@@ -84,7 +90,7 @@ class StudyFolder:
         try:
             from .storage import open_storage
 
-            study = optuna.load_study(study_name=pointer["study_name"], storage=open_storage(url))
+            study = optuna.load_study(study_name=pointer["study_name"], storage=open_storage(url, existing=True))
         except KeyError:
             raise StudyFolderError(f"{self.path}: storage {url} holds no study {pointer['study_name']!r}") from None
         text = study.user_attrs.get(ATTR_TOML, pointer.get("spec_toml", ""))

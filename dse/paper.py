@@ -455,7 +455,10 @@ def cmd_paper(args, say: Callable[[str], None] | None = None) -> int:
 
     from .studyfile import load_study_file
 
+    from .paths import check_output_folder
+
     say = say or (lambda m: print(m, file=sys.stderr, flush=True))
+    check_output_folder(args.out, "--out")  # before hours of simulation
     tasks = TASKS if args.task == "both" else (args.task,)
     setups = [load_setup(t, args.samples) for t in tasks]
     repeats = args.repeats or load_study_file(setups[0].study_file, check_environment=False).repeats

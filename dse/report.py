@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from . import atomic
 from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED
 from .studyfile import StudySpec
-from .tables import markdown_table
+from .tables import markdown_table, sig
 
 CONFIG_COLUMNS = ["task", "model", "scheme", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum",
                   "decay", "patience", "restore_best"]
@@ -84,11 +84,13 @@ def _yes_no(value) -> str:
     return "yes" if value is None or bool(value) else "no"
 
 
-def pick_rows(chosen: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """The picks as a table: configuration, accuracy mean±std, predicted costs in KB, s and mJ."""
+def pick_rows(chosen: pd.DataFrame, short: bool = False) -> tuple[list[str], list[list[str]]]:
+    """The picks as a table: configuration, accuracy mean±std, predicted costs in KB, s and mJ (`short`: "pred."
+    in the headers, so that a terminal table wraps them into narrow columns)."""
+    pred = "pred." if short else "predicted"
     headers = ["pick", "trial", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum", "restore best",
                "accuracy (%)",
-               "predicted RAM (KB)", "predicted flash (KB)", "predicted latency (s)", "predicted energy (mJ)"]
+               f"{pred} RAM (KB)", f"{pred} flash (KB)", f"{pred} latency (s)", f"{pred} energy (mJ)"]
     rows = []
     for i, (_, row) in enumerate(chosen.iterrows(), start=1):
         mean, std = _get(row, "accuracy_mean"), _get(row, "accuracy_std")
@@ -97,10 +99,31 @@ def pick_rows(chosen: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             str(row["batch"]), _num(_get(row, "lr"), ".3g"), _num(_get(row, "momentum"), ".3g"),
             _yes_no(_get(row, "restore_best")),
             "" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0):.1f}",
-            _num(_get(row, "predicted.ram_total"), ".1f", 1024), _num(_get(row, "predicted.flash_total"), ".1f", 1024),
-            _num(_get(row, "predicted.latency_s"), ".3g"), _num(_get(row, "predicted.energy_mj"), ".4g"),
+            _sig(_get(row, "predicted.ram_total"), 1024), _sig(_get(row, "predicted.flash_total"), 1024),
+            _sig(_get(row, "predicted.latency_s")), _sig(_get(row, "predicted.energy_mj")),
         ])
     return headers, rows
+
+
+def _sig(value, scale: float = 1.0) -> str:
+    return "" if value is None else sig(float(value) / scale)
+
+
+def pick_records(chosen: pd.DataFrame) -> list[dict]:
+    """The picks as plain data (for --json): trial, configuration, simulated accuracy, every predicted figure."""
+    out = []
+    for i, (_, row) in enumerate(chosen.iterrows(), start=1):
+        record = {"pick": i, "trial": int(row["number"]),
+                  "configuration": {c: _plain(_get(row, c)) for c in CONFIG_COLUMNS},
+                  "accuracy_mean": _plain(_get(row, "accuracy_mean")), "accuracy_std": _plain(_get(row, "accuracy_std")),
+                  "predicted": {k.removeprefix("predicted."): _plain(_get(row, k)) for k in row.index
+                                if k.startswith("predicted.") and _get(row, k) is not None}}
+        out.append(record)
+    return out
+
+
+def _plain(value):
+    return value.item() if hasattr(value, "item") else value
 
 
 def _csv(frame: pd.DataFrame) -> str:
@@ -190,6 +213,6 @@ def write_reports(study: optuna.Study, spec: StudySpec, out: str | Path) -> list
     atomic.write_text(out / "trials.csv", _csv(table))
     atomic.write_text(out / "pareto.csv", _csv(picks(table, spec)))
     written += [out / "trials.csv", out / "pareto.csv"]
-    plots = write_plots(table, spec, out)
+    plots = write_plots(table, spec, out, study)
     atomic.write_text(out / "summary.md", summary_markdown(study, spec, table, [p.name for p in plots]))
     return written + plots + [out / "summary.md"]

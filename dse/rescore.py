@@ -36,6 +36,8 @@ def add_parser(sub) -> None:
     p.add_argument("--board", metavar="BOARD", help="board to price on (default: the study's own board)")
     p.add_argument("--calibration", metavar="FILE", help="a firmware calibration snapshot (dse calibrate --out) to "
                                                          "use instead of the emulator's current records")
+    p.add_argument("--json", action="store_true", help="print the rescoring (old and new picks, changes, every "
+                                                       "trial's old and new prediction) as JSON")
     p.set_defaults(func=cmd_rescore)
 
 
@@ -379,5 +381,5 @@ def cmd_rescore(args) -> int:
         if str(exc).startswith("--calibration:"):
             raise UserError(f"--calibration {args.calibration}:{str(exc)[len('--calibration:'):]}") from None
         raise
-    print(summary(result))
+    print(json.dumps(result, indent=2) if args.json else summary(result))
     return 0

@@ -1,4 +1,5 @@
-"""The figure of `dse rescore`: old and new Pareto fronts, one panel per cost objective (accuracy against it).
+"""The figure of `dse rescore`: old and new Pareto fronts, one panel per cost objective, on the axes of the study's
+own Pareto plots (simulated accuracy on x, the predicted cost on y).
 
 Every trial is drawn twice, at its old prediction (grey) and its new one (colour; infeasible after rescoring: a
 cross); the study's picks before (black rings, at their old cost) and after (red rings, at their new cost) are joined
@@ -17,15 +18,16 @@ from .rescore import COSTS  # noqa: E402
 
 
 def _front(points):
-    """(cost, accuracy) points on the accuracy-max / cost-min front, sorted by cost."""
+    """(accuracy, cost) points on the accuracy-max / cost-min front, sorted by accuracy."""
     out = []
-    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
-        if not out or y > out[-1][1]:
-            out.append((x, y))
-    return out
+    for a, c in sorted(points, key=lambda p: (p[1], -p[0])):
+        if not out or a > out[-1][0]:
+            out.append((a, c))
+    return sorted(out)
 
 
 def _step(ax, pts, **kw):
+    """The front as the study plots draw it: steps over accuracy."""
     if pts:
         ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", **kw)
 
@@ -40,10 +42,10 @@ def rescore_figure(spec, result: dict, panels: list[str], constraints) -> Figure
         scale = measure.scale
         pts = {n: (r["old"][key], r["new"][key], 100 * r["accuracy"], r["old_feasible"], r["new_feasible"])
                for n, r in trials.items()}
-        old_ok = [(o / scale, a) for o, _, a, f, _ in pts.values() if o is not None and f]
-        old_bad = [(o / scale, a) for o, _, a, f, _ in pts.values() if o is not None and not f]
-        new_ok = [(x / scale, a) for _, x, a, _, f in pts.values() if x is not None and f]
-        new_bad = [(x / scale, a) for _, x, a, _, f in pts.values() if x is not None and not f]
+        old_ok = [(a, o / scale) for o, _, a, f, _ in pts.values() if o is not None and f]
+        old_bad = [(a, o / scale) for o, _, a, f, _ in pts.values() if o is not None and not f]
+        new_ok = [(a, x / scale) for _, x, a, _, f in pts.values() if x is not None and f]
+        new_bad = [(a, x / scale) for _, x, a, _, f in pts.values() if x is not None and not f]
         for group, style in ((old_ok, {"s": 9, "c": "0.72", "label": "trial, old prediction"}),
                              (old_bad, {"s": 12, "c": "0.72", "marker": "x", "lw": 0.8,
                                         "label": "trial, old prediction, infeasible"}),
@@ -57,11 +59,11 @@ def rescore_figure(spec, result: dict, panels: list[str], constraints) -> Figure
         for n in sorted(old_picks | new_picks):
             o, x, a, _, f = pts[n]
             if o is not None and x is not None and o != x:
-                ax.annotate("", (x / scale, a), (o / scale, a),
+                ax.annotate("", (a, x / scale), (a, o / scale),
                             arrowprops={"arrowstyle": "->", "color": "0.45", "lw": 0.6, "shrinkA": 0, "shrinkB": 2})
-        old_p = [(pts[n][0] / scale, pts[n][2]) for n in old_picks if pts[n][0] is not None]
-        new_p = [(pts[n][1] / scale, pts[n][2]) for n in new_picks if pts[n][1] is not None]
-        lost = [(pts[n][1] / scale, pts[n][2]) for n in old_picks if not pts[n][4] and pts[n][1] is not None]
+        old_p = [(pts[n][2], pts[n][0] / scale) for n in old_picks if pts[n][0] is not None]
+        new_p = [(pts[n][2], pts[n][1] / scale) for n in new_picks if pts[n][1] is not None]
+        lost = [(pts[n][2], pts[n][1] / scale) for n in old_picks if not pts[n][4] and pts[n][1] is not None]
         if old_p:
             ax.scatter(*zip(*old_p), s=70, facecolors="none", edgecolors="k", lw=1.1, label="old pick (old cost)")
         if new_p:
@@ -70,15 +72,15 @@ def rescore_figure(spec, result: dict, panels: list[str], constraints) -> Figure
             ax.scatter(*zip(*lost), s=90, c="C3", marker="X", label="old pick, infeasible after rescoring")
         for c in constraints:
             if c.measure.name == m and c.upper and not c.key.startswith("board_"):
-                x = c.limit * c.unit_scale / scale
-                ax.axvline(x, c="C3", ls=":", lw=0.9)
-                ax.text(x, 0.99, f"{c.describe()} ", color="C3", fontsize=7, rotation=90, va="top", ha="right",
-                        transform=ax.get_xaxis_transform())
-        xs = [p[0] for p in old_ok + old_bad + new_ok + new_bad if p[0] > 0]
-        if xs and max(xs) / min(xs) > 50:
-            ax.set_xscale("log")
-        ax.set_xlabel(measure.label)
-        ax.set_ylabel("simulated accuracy (%)")
+                y = c.limit * c.unit_scale / scale
+                ax.axhline(y, c="C3", ls=":", lw=0.9)
+                ax.text(0.01, y, f" {c.describe()}", color="C3", fontsize=7, va="bottom", ha="left",
+                        transform=ax.get_yaxis_transform())
+        ys = [p[1] for p in old_ok + old_bad + new_ok + new_bad if p[1] > 0]
+        if ys and max(ys) / min(ys) > 50:
+            ax.set_yscale("log")
+        ax.set_xlabel("simulated accuracy (%)")
+        ax.set_ylabel(measure.label)
         ax.grid(alpha=0.3)
     handles = {}
     for ax in axes:  # one legend for all panels, below them

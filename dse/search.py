@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from .evaluate import Evaluation, Evaluator
 from .folder import StudyFolder, check_stored_spec, find_study, store_spec
-from .storage import open_storage
+from .storage import check_url, open_storage
 from .studyfile import StudySpec
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
@@ -201,6 +201,7 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
     folder = StudyFolder(out)
     folder.check(spec)  # nothing is written before every check has passed
     url = folder.storage_url(spec.storage)
+    check_url(url)  # a malformed URL, an unknown database or a file that is no database: one line, nothing written
     notes: list[str] = []
     target = trials if trials is not None else spec.trials
     if spec.sampler == "grid" and spec.space.grid_size() < target:

@@ -8,11 +8,115 @@ locked". Workers that claim queued trials also need every transaction to take th
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+from .errors import UserError
+
 SQLITE_TIMEOUT_S = 60
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-def open_storage(url: str, *, claim: bool = False):
-    """The storage for `url`; for SQLite, WAL mode and a busy timeout (and BEGIN IMMEDIATE when `claim`)."""
+class StorageError(UserError):
+    """A storage URL that cannot be opened: malformed, unknown database, unreachable, wrong password, not a
+    database file. The message names the URL with its password masked."""
+
+
+def masked(url: str) -> str:
+    """The URL as shown to the user: password replaced by ***."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return repr(url) if len(url) <= 80 else repr(url[:80]) + "..."
+
+
+def check_url(url: str, *, existing: bool = False) -> None:
+    """Before anything is written: the URL parses, names a database SQLAlchemy knows, and for SQLite the file is
+    absent (a new study; not when `existing`) or a non-empty SQLite database (a 0-byte file would silently get a
+    fresh schema written into it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise StorageError(f"storage {masked(url)}: unknown database {url.split(':', 1)[0]!r} (use sqlite:///FILE "
+                           "or postgresql://USER:PASSWORD@HOST/DB)") from None
+    except (ArgumentError, ValueError) as exc:
+        raise StorageError(f"storage {masked(url)}: not a storage URL ({_first_line(exc)}); e.g. "
+                           "sqlite:///path/study.db") from None
+    if parsed.get_backend_name() != "sqlite":
+        return
+    if not parsed.database or parsed.database == ":memory:":
+        raise StorageError(f"storage {masked(url)}: name a database file (an in-memory one cannot be resumed)")
+    file = Path(parsed.database)
+    from .paths import check_output_folder, shown
+
+    try:
+        exists = file.exists()
+    except OSError as exc:
+        raise StorageError(f"storage {masked(url)}: {exc.strerror or exc}") from None
+    if not exists:
+        if existing:
+            raise StorageError(f"storage {masked(url)}: no such database file")
+        check_output_folder(file.parent, f"storage {masked(url)}: folder")
+        return
+    if not file.is_file():
+        raise StorageError(f"storage {masked(url)}: {shown(file)} is not a file")
+    try:
+        with file.open("rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StorageError(f"storage {masked(url)}: cannot read {file} ({exc.strerror})") from None
+    if not head:
+        raise StorageError(f"storage {masked(url)}: {file} is empty (0 bytes), not a study database")
+    if head != SQLITE_HEADER:
+        raise StorageError(f"storage {masked(url)}: {file} is not an SQLite database")
+    if existing:  # a reader: Optuna would write its schema into a database that lacks it
+        problem = _optuna_tables_problem(file)
+        if problem:
+            raise StorageError(f"storage {masked(url)}: {file} {problem}")
+
+
+def _optuna_tables_problem(file: Path) -> str | None:
+    """Why the SQLite file holds no Optuna storage (read-only look: nothing is written), or None."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"cannot be read ({exc})"
+    return None if "studies" in names else "holds no Optuna study tables"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message (psycopg, sqlite3) without SQLAlchemy's SQL echo and help link."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = [ln.strip() for ln in str(inner).splitlines() if ln.strip()]
+    return lines[0] if lines else type(inner).__name__
+
+
+def open_storage(url: str, *, claim: bool = False, existing: bool = False):
+    """The storage for `url`; for SQLite, WAL mode and a busy timeout (and BEGIN IMMEDIATE when `claim`).
+    Every failure to open it is a StorageError naming the URL (password masked); `existing`: the database must
+    already be there (readers: show, report, validate, rescore)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    check_url(url, existing=existing)
+    try:
+        return _open(url, claim)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StorageError(f"storage {masked(url)}: {_first_line(exc)}") from None
+
+
+def _open(url: str, claim: bool):
     import optuna
 
     if not url.startswith("sqlite:"):

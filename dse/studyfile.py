@@ -36,6 +36,7 @@ _SECTIONS = {
     "deployment": set(DEPLOYMENT_FIELDS),
 }
 _REQUIRED_SPACE = ("cut", "hidden", "samples", "epochs")
+MAX_NAME = 128
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -165,15 +166,20 @@ def parse_study(text: str, path: str | Path, check_environment: bool = True) -> 
 
 
 def _show(value: object) -> str:
-    """A value as the user wrote it in TOML."""
+    """A value as the user wrote it in TOML (a very long one by its start and length: one readable line)."""
+    text = _toml(value)
+    return text if len(text) <= 120 else f"{text[:100]}... ({len(text):,} characters)"
+
+
+def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ", ".join(_show(v) for v in value) + "]"
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
     return repr(value)
 
 
@@ -237,6 +243,8 @@ class _Reader:
                                 f"known sections: {', '.join(_SECTIONS)}")
         study = self.section("study")
         name = self.get(study, "study", "name", str)
+        if len(name) > MAX_NAME:  # it names the study folder (runs/<name>) and the Optuna study
+            self.fail("study.name", f"at most {MAX_NAME} characters, got {len(name):,} ({_show(name[:40])}...)")
         if not _NAME.match(name):
             self.fail("study.name", f"must be a plain name (letters, digits, . _ -), got {_show(name)}")
         description = self.get(study, "study", "description", str, "")

@@ -258,11 +258,14 @@ def _grouped(n) -> str:
     return "" if n is None else f"{int(n):,}"
 
 
-def _sig(x, fmt: str = ".4g") -> str:
-    return "" if x is None else format(x, fmt)
+def _sig(x, fmt: str | None = None) -> str:
+    """Three significant digits (tables.sig) unless a format is given."""
+    from .tables import sig
+
+    return "" if x is None else sig(x) if fmt is None else format(x, fmt)
 
 
-def validation_table(records: list[ValidationRecord]) -> str:
+def validation_table(records: list[ValidationRecord], width: int | None = None) -> str:
     """Measured against predicted, one block per record."""
     from .tables import text_table
 
@@ -339,7 +342,8 @@ def validation_table(records: list[ValidationRecord]) -> str:
                              _pct(e.get(f"energy_mj.{phase}")), "PPK2"])
         lines = [title]
         if rows:
-            lines.append(text_table(["measure", "measured", "predicted", "error", "note"], rows, indent="  "))
+            lines.append(text_table(["measure", "measured", "predicted", "error", "note"], rows, indent="  ",
+                                    width=width))
         if m.wall_s:
             lines.append("  wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in m.wall_s.items()))
         if m.cycles_estimate_source:

@@ -102,6 +102,8 @@ def work(spec, url: str, index: int | None = None, progress: bool = True, evalua
     try:
         try:
             storage = open_storage(url)
+        except UserError:
+            raise  # dse.storage's one line (password masked)
         except Exception as exc:  # noqa: BLE001 - a wrong URL, an unreachable server, a missing driver
             raise UserError(f"storage {url}: cannot open it ({type(exc).__name__}: {exc})") from None
         study_id = find_study(storage, spec.name)

@@ -275,7 +275,8 @@ def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, h
         f"#define DSE_ARENA_BYTES {plan_arena(layers).size}u  /* the frozen layers' activations (liveness plan) */",
         f"#define DSE_HIDDEN {config.hidden}u",
         f"#define DSE_CLASSES {classes}u",
-        f"#define DSE_BATCH {params.batch}u",
+        f"#define DSE_BATCH {min(params.batch, max(1, n_train))}u  /* batch {params.batch}, at most the training "
+        "samples: a larger batch is one step over all of them, and its buffer holds no more rows */",
         f"#define DSE_EPOCHS {params.epochs}u",
         f"#define DSE_PATIENCE {params.patience}u",
         f"#define DSE_LR {c_float(params.lr)}  /* {params.lr!r} */",

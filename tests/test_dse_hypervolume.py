@@ -67,3 +67,15 @@ def test_pareto_mask_keeps_exactly_the_non_dominated_points():
     mask = pareto_mask(pts)
     assert hypervolume(pts[mask], [1, 1, 1]) == pytest.approx(hypervolume(pts, [1, 1, 1]))
     assert 0 < mask.sum() < 60
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_optunas_routine_equals_our_sweeps(dim):
+    """hypervolume() uses Optuna's private routine; it must give our exact sweeps' numbers."""
+    from dse.hypervolume import exact_hypervolume
+
+    rng = np.random.default_rng(10 + dim)
+    for n in (1, 5, 60):
+        points = rng.random((n, dim))
+        ref = np.full(dim, 1.1)
+        assert hypervolume(points, ref) == pytest.approx(exact_hypervolume(points, ref), rel=1e-12, abs=1e-15)

@@ -24,7 +24,8 @@ from conftest import model_cache_at
 REPO = Path(__file__).resolve().parents[1]
 TINY = (REPO / "studies" / "tiny.toml").read_text()
 REPORTS = ["trials.csv", "pareto.csv", "summary.md", "accuracy_vs_samples.png", "ram_breakdown.png",
-           "pareto_accuracy_energy.png", "pareto_accuracy_ram.png", "pareto_energy_ram.png"]
+           "pareto_accuracy_energy.png", "pareto_accuracy_ram.png", "pareto_energy_ram.png", "flash_breakdown.png",
+           "phases.png", "hypervolume.png", "parallel_coordinates.png", "param_importance.png"]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -298,8 +298,10 @@ class QemuBoard(Board):
         path = Path(getattr(binary, "path", binary))
         if not path.is_file():
             raise BoardError(f"{NAME}: ELF {path} not found")
+        # scratch files beside the ELF (the study's validations/work), not in the system temp folder: a killed
+        # `dse validate` leaves nothing behind there
         run = run_elf(path, timeout=timeout_s, count=self.count_instructions, icount=self.icount,
-                      blocks=self.estimate_cycles)
+                      blocks=self.estimate_cycles, workdir=path.parent)
         lines, _ = split_lines(run.output)
         phases = run.phase_instructions
         instructions: dict[str, int | None] = {phase: phases.get(phase) for phase in PHASES}
