@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from .errors import UserError
+from .lock import folder_lock
+from .redact import mask
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -147,8 +149,6 @@ def say(message: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from .report import picks, trial_table, write_reports
-    from .search import run_study
     from .studyfile import load_study_file
 
     spec = load_study_file(args.study)
@@ -157,6 +157,14 @@ def cmd_run(args) -> int:
         from dataclasses import replace
 
         spec = replace(spec, storage=args.storage)
+    with folder_lock(out, "dse run"):  # one writer per study folder (dse/lock.py)
+        return _run_locked(args, spec, out)
+
+
+def _run_locked(args, spec, out: Path) -> int:
+    from .report import picks, trial_table, write_reports
+    from .search import run_study
+
     result = run_study(spec, out, args.trials, progress=not args.quiet, workers=args.workers)
     for note in result.notes:
         say(f"dse: {note}")
@@ -179,9 +187,12 @@ def cmd_report(args) -> int:
     from .folder import StudyFolder
     from .report import write_reports
 
-    study, spec = StudyFolder(args.folder).load()
-    for path in write_reports(study, spec, args.folder):
-        print(path)
+    if not Path(args.folder).is_dir():
+        StudyFolder(args.folder).load()  # its one-line error, without creating the folder for a lock
+    with folder_lock(args.folder, "dse report"):
+        study, spec = StudyFolder(args.folder).load()
+        for path in write_reports(study, spec, args.folder):
+            print(path)
     return 0
 
 
@@ -286,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        say(f"dse: error: {exc}")
+        say(f"dse: error: {mask(str(exc))}")  # a storage URL in a message never shows its password
         return EXIT_USAGE
     except KeyboardInterrupt:
         say("dse: interrupted")

@@ -1,7 +1,10 @@
 """The study folder: where a study's storage, copy of its study file and reports live.
 
 `study.json` points at the storage and records which study file the folder belongs to, so that `dse report DIR`
-finds the study and `dse run` refuses to mix a changed study file into an existing study.
+finds the study and `dse run` refuses to mix a changed study file into an existing study. Storage URLs and the
+study file are written with their passwords masked (dse.redact). In the storage, the study carries only its spec
+hash, path and board limits as user attributes (short: `optuna studies` prints them); the full study file goes
+into a study system attribute, which the optuna CLI and optuna-dashboard do not print.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from . import atomic
+from .redact import mask, restore
 from .errors import StudyFolderError
 from .studyfile import BoardLimits, StudySpec, differences, parse_study, sqlite_file
 
@@ -23,6 +27,8 @@ SPEC_COPY = "study.toml"
 
 # study user attrs holding the study file
 ATTR_TOML, ATTR_HASH, ATTR_PATH, ATTR_BOARD = "spec_toml", "spec_hash", "spec_path", "board_limits"
+SYSTEM_TOML = "dse:spec_toml"  # study system attr: the study file (masked); older studies: user attr ATTR_TOML
+MOVED = f"moved to system attribute {SYSTEM_TOML}"
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,10 @@ class StudyFolder:
         file = sqlite_file(self.storage_url(spec.storage))
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
-        pointer = {"study_name": spec.name, "storage": spec.storage, "spec_hash": spec.hash,
-                   "spec_path": str(spec.path), "spec_toml": spec.text}
+        pointer = {"study_name": spec.name, "storage": mask(spec.storage) if spec.storage else None,
+                   "spec_hash": spec.hash, "spec_path": str(spec.path), "spec_toml": mask(spec.text)}
         atomic.write_text(self.path / POINTER, json.dumps(pointer, indent=2) + "\n")
-        atomic.write_text(self.path / SPEC_COPY, spec.text)
+        atomic.write_text(self.path / SPEC_COPY, mask(spec.text))
 
     def has_database(self, spec: StudySpec) -> bool:
         """Whether the storage may already hold the study (opening an SQLite URL would create its file)."""
@@ -77,7 +83,7 @@ class StudyFolder:
             if not self.path.is_dir():
                 raise StudyFolderError(f"{self.path}: no such study folder")
             raise StudyFolderError(f"{self.path}: not a study folder (no {POINTER}; run `dse run` first)")
-        url = self.storage_url(pointer.get("storage"))
+        url = self.storage_url(restore(pointer["storage"]) if pointer.get("storage") else None)
         file = sqlite_file(url)
         if file is not None and not file.is_file():
             raise StudyFolderError(f"{self.path}: the study's storage {file} is missing")
@@ -86,8 +92,9 @@ class StudyFolder:
 
             study = optuna.load_study(study_name=pointer["study_name"], storage=open_storage(url))
         except KeyError:
-            raise StudyFolderError(f"{self.path}: storage {url} holds no study {pointer['study_name']!r}") from None
-        text = study.user_attrs.get(ATTR_TOML, pointer.get("spec_toml", ""))
+            raise StudyFolderError(f"{self.path}: storage {mask(url)} holds no study "
+                                   f"{pointer['study_name']!r}") from None
+        text = stored_text(study._storage.get_study_system_attrs(study._study_id), study.user_attrs) or pointer.get("spec_toml", "")
         spec = parse_study(text, study.user_attrs.get(ATTR_PATH, pointer.get("spec_path", "study.toml")),
                            check_environment=False)
         if ATTR_BOARD in study.user_attrs:
@@ -106,16 +113,32 @@ def check_stored_spec(storage: BaseStorage, study_id: int, spec: StudySpec, wher
     """The stored study file must equal this one in everything but study.trials."""
     attrs = storage.get_study_user_attrs(study_id)
     if ATTR_HASH in attrs and attrs[ATTR_HASH] != spec.hash:
-        _changed(where, spec.name, attrs.get(ATTR_TOML, ""), spec)
+        _changed(mask(str(where)), spec.name, stored_text(storage.get_study_system_attrs(study_id), attrs), spec)
+
+
+def stored_text(system_attrs: dict, user_attrs: dict) -> str:
+    """The study file stored with a study (studies stored before SYSTEM_TOML keep it in a user attribute)."""
+    old = user_attrs.get(ATTR_TOML, "")
+    return system_attrs.get(SYSTEM_TOML) or ("" if old == MOVED else old)
 
 
 def store_spec(study: optuna.Study, spec: StudySpec) -> None:
+    """The spec's hash, path and board limits (user attributes), the study file (masked, a system attribute),
+    and the objectives' names (what optuna-dashboard and `study.metric_names` show)."""
     if ATTR_HASH not in study.user_attrs:
-        study.set_user_attr(ATTR_TOML, spec.text)
         study.set_user_attr(ATTR_HASH, spec.hash)
         study.set_user_attr(ATTR_PATH, str(spec.path))
+    old = study.user_attrs.get(ATTR_TOML)
+    if old is not None and old != MOVED:  # an older study: its study file leaves `optuna studies`' table
+        study._storage.set_study_system_attr(study._study_id, SYSTEM_TOML, mask(old))
+        study.set_user_attr(ATTR_TOML, MOVED)  # Optuna cannot delete a study attribute
+    if SYSTEM_TOML not in study._storage.get_study_system_attrs(study._study_id):
+        study._storage.set_study_system_attr(study._study_id, SYSTEM_TOML, mask(spec.text))
     if spec.board_limits and ATTR_BOARD not in study.user_attrs:
         study.set_user_attr(ATTR_BOARD, asdict(spec.board_limits))
+    names = [o.name for o in spec.objectives]
+    if study.metric_names != names:
+        study.set_metric_names(names)
 
 
 def _changed(where, name: str, old_text: str, spec: StudySpec):
