@@ -17,7 +17,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from . import atomic
-from .redact import mask, restore
+from .redact import ENV_URL, MASK, mask, restore
 from .errors import StudyFolderError
 from .studyfile import BoardLimits, StudySpec, differences, parse_study, sqlite_file
 
@@ -27,6 +27,7 @@ SPEC_COPY = "study.toml"
 
 # study user attrs holding the study file
 ATTR_TOML, ATTR_HASH, ATTR_PATH, ATTR_BOARD = "spec_toml", "spec_hash", "spec_path", "board_limits"
+MASKED = f":{MASK}@"  # a stored URL whose password was masked
 SYSTEM_TOML = "dse:spec_toml"  # study system attr: the study file (masked); older studies: user attr ATTR_TOML
 MOVED = f"moved to system attribute {SYSTEM_TOML}"
 
@@ -87,19 +88,35 @@ class StudyFolder:
         file = sqlite_file(url)
         if file is not None and not file.is_file():
             raise StudyFolderError(f"{self.path}: the study's storage {file} is missing")
+        storage = _open(url, self.path, masked=MASKED in str(pointer.get("storage")))
         try:
-            from .storage import open_storage
-
-            study = optuna.load_study(study_name=pointer["study_name"], storage=open_storage(url))
+            study = optuna.load_study(study_name=pointer["study_name"], storage=storage)
         except KeyError:
             raise StudyFolderError(f"{self.path}: storage {mask(url)} holds no study "
                                    f"{pointer['study_name']!r}") from None
-        text = stored_text(study._storage.get_study_system_attrs(study._study_id), study.user_attrs) or pointer.get("spec_toml", "")
+        text = stored_text(storage.get_study_system_attrs(study._study_id), study.user_attrs) or \
+            pointer.get("spec_toml", "")
         spec = parse_study(text, study.user_attrs.get(ATTR_PATH, pointer.get("spec_path", "study.toml")),
                            check_environment=False)
         if ATTR_BOARD in study.user_attrs:
             spec = replace(spec, board_limits=BoardLimits(**study.user_attrs[ATTR_BOARD]))
         return study, spec
+
+
+def _open(url: str, folder: Path, masked: bool) -> BaseStorage:
+    """The folder's storage; a server that refuses (no password: the folder keeps it masked) is one line."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .storage import open_storage
+
+    try:
+        return open_storage(url)
+    except (SQLAlchemyError, ImportError) as exc:
+        hint = (f" (the folder keeps the URL without its password: give it in {ENV_URL} or, for PostgreSQL, "
+                "PGPASSWORD or ~/.pgpass)") if masked else ""
+        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+        raise StudyFolderError(mask(f"{folder}: cannot open its storage {url}: {type(exc).__name__}: "
+                                    f"{detail}{hint}")) from None
 
 
 def find_study(storage: BaseStorage, name: str) -> int | None:

@@ -306,6 +306,7 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
     interrupted = False
     reaped: set[int] = set()
     retried = 0
+    beat = storage.get_heartbeat_interval() if hasattr(storage, "get_heartbeat_interval") else None
     stale_check = time.monotonic()
     try:
         while True:
@@ -315,18 +316,21 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
                     if p.returncode not in (0, 130, -signal.SIGINT):
                         retried += reap(study, storage, study_id, p.pid, p.returncode)
             alive = [p for p in procs if p.poll() is None]
-            if time.monotonic() - stale_check > POLL_S * 10:  # workers elsewhere that died: heartbeats stopped
+            if beat and time.monotonic() - stale_check > beat:  # workers elsewhere that died: heartbeats stopped
                 stale_check = time.monotonic()
                 optuna.storages.fail_stale_trials(study)
             for t in storage.get_all_trials(study_id, deepcopy=False, states=FINISHED):
                 if t.number not in seen:
                     seen.add(t.number)
                     progress(study, t)
-            if not alive and retried and len(procs) < 2 * workers and count_states(storage, study_id).get("WAITING"):
-                procs.append(start(len(procs)))  # a dead worker's trial was queued again: someone must run it
-                continue
             if not alive:
-                break
+                counts = count_states(storage, study_id)
+                if counts.get("WAITING") and len(procs) < 2 * workers and \
+                        (retried or any(p.returncode == 0 for p in procs)):
+                    procs.append(start(len(procs)))  # a dead worker's trial was queued again: someone must run it
+                    continue
+                if not (beat and counts.get("RUNNING")):
+                    break  # else: trials of workers elsewhere, which finish or go stale (and are retried)
             time.sleep(POLL_S)
     except KeyboardInterrupt:
         interrupted = True
