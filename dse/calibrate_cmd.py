@@ -178,8 +178,8 @@ def _campaign(args, records: Path, shipped: Path | None) -> None:
     ok, why = fw_board.available()
     if not ok:
         raise UserError(f"board {args.board} is not available: {why}")
+    records.mkdir(parents=True, exist_ok=True)
     if shipped is not None and (shipped / CAMPAIGN_FILE).is_file() and not (records / CAMPAIGN_FILE).exists():
-        records.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shipped / CAMPAIGN_FILE, records / CAMPAIGN_FILE)
     with tempfile.TemporaryDirectory(prefix="dse-calibrate-") as tmp:
         ran, skipped, failures = run_campaign(Grid().configurations(), records / CAMPAIGN_FILE, args.work or tmp,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -88,7 +89,8 @@ class StudyFolder:
         file = sqlite_file(url)
         if file is not None and not file.is_file():
             raise StudyFolderError(f"{self.path}: the study's storage {file} is missing")
-        storage = _open(url, self.path, masked=MASKED in str(pointer.get("storage")))
+        stored = str(pointer.get("storage") or url)
+        storage = _open(url, self.path, shown=stored if MASKED in stored else mask(url))
         try:
             study = optuna.load_study(study_name=pointer["study_name"], storage=storage)
         except KeyError:
@@ -103,7 +105,7 @@ class StudyFolder:
         return study, spec
 
 
-def _open(url: str, folder: Path, masked: bool) -> BaseStorage:
+def _open(url: str, folder: Path, shown: str) -> BaseStorage:
     """The folder's storage; a server that refuses (no password: the folder keeps it masked) is one line."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -113,9 +115,9 @@ def _open(url: str, folder: Path, masked: bool) -> BaseStorage:
         return open_storage(url)
     except (SQLAlchemyError, ImportError) as exc:
         hint = (f" (the folder keeps the URL without its password: give it in {ENV_URL} or, for PostgreSQL, "
-                "PGPASSWORD or ~/.pgpass)") if masked else ""
+                "PGPASSWORD or ~/.pgpass)") if MASKED in shown else ""
         detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
-        raise StudyFolderError(mask(f"{folder}: cannot open its storage {url}: {type(exc).__name__}: "
+        raise StudyFolderError(mask(f"{folder}: cannot open its storage {shown}: {type(exc).__name__}: "
                                     f"{detail}{hint}")) from None
 
 
@@ -155,7 +157,9 @@ def store_spec(study: optuna.Study, spec: StudySpec) -> None:
         study.set_user_attr(ATTR_BOARD, asdict(spec.board_limits))
     names = [o.name for o in spec.objectives]
     if study.metric_names != names:
-        study.set_metric_names(names)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2, and what optuna-dashboard reads
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def _changed(where, name: str, old_text: str, spec: StudySpec):
