@@ -22,6 +22,7 @@ from dse.folder import StudyFolder
 from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]
+OPTUNA_CLI = "import sys; from optuna.cli import main; sys.exit(main())"  # the `optuna` command
 # the tiny study, a tighter RAM limit and more trials: some trials are infeasible, and must stay off the front
 STUDY = (REPO / "studies" / "tiny.toml").read_text().replace("ram_kb = 64", "ram_kb = 24").replace(
     "trials = 6", "trials = 16")
@@ -119,7 +120,7 @@ def test_dashboard_reads_names_constraints_and_the_same_pareto_set(tmp_path, cap
     assert set(first.values()) == show_trials
     assert len(first) == count
 
-    listing = subprocess.run([sys.executable, "-m", "optuna", "studies", "--storage", url], capture_output=True,
+    listing = subprocess.run([sys.executable, "-c", OPTUNA_CLI, "studies", "--storage", url], capture_output=True,
                              text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
     width = max(len(line) for line in listing.stdout.splitlines())

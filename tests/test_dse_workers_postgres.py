@@ -23,6 +23,7 @@ from dse.cli import main
 from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]
+OPTUNA_CLI = "import sys; from optuna.cli import main; sys.exit(main())"  # the `optuna` command
 TINY = (REPO / "studies" / "tiny.toml").read_text()
 PASSWORD = "Pw-7f3c9e2a"  # the README's PASSWORD; no file and no output may contain it
 
@@ -188,7 +189,7 @@ def test_two_workers_on_postgresql_lose_and_duplicate_nothing(postgres, tmp_path
     _no_password_anywhere(tmp_path, joiner_err, coordinator_err, shown.out, shown.err)
 
     # the optuna CLI reads the study (the README's URL works there too): names, and a table of sane width
-    listing = subprocess.run([sys.executable, "-m", "optuna", "studies", "--storage", postgres], capture_output=True,
+    listing = subprocess.run([sys.executable, "-c", OPTUNA_CLI, "studies", "--storage", postgres], capture_output=True,
                              text=True, timeout=120)
     assert listing.returncode == 0, listing.stderr
     assert "tiny" in listing.stdout and max(len(line) for line in listing.stdout.splitlines()) < 1000
