@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +21,9 @@ from dse.folder import StudyFolder
 from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]
+# `optuna-dashboard URL --host 127.0.0.1 --port P`, through its public API (no console script needed on PATH)
+DASHBOARD = ("import sys, optuna_dashboard; "
+             "optuna_dashboard.run_server(sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]))")
 OPTUNA_CLI = "import sys; from optuna.cli import main; sys.exit(main())"  # the `optuna` command
 # the tiny study, a tighter RAM limit and more trials: some trials are infeasible, and must stay off the front
 STUDY = (REPO / "studies" / "tiny.toml").read_text().replace("ram_kb = 64", "ram_kb = 24").replace(
@@ -73,18 +75,17 @@ def test_dashboard_reads_names_constraints_and_the_same_pareto_set(tmp_path, cap
     show_trials = {int(row[1]) for row in table_rows}
     assert len(show_trials) == count > 0, shown
 
-    executable = shutil.which("optuna-dashboard") or str(Path(sys.executable).parent / "optuna-dashboard")
     port = _free_port()
     url = f"sqlite:///{out / 'study.db'}"
-    server = subprocess.Popen([executable, url, "--host", "127.0.0.1", "--port", str(port), "--quiet"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-c", DASHBOARD, url, str(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
     try:
         deadline, studies = time.monotonic() + 60, None
         while studies is None:
             assert server.poll() is None, server.communicate()
             assert time.monotonic() < deadline, "optuna-dashboard did not answer on loopback"
             try:
-                studies = _get(f"http://127.0.0.1:{port}/api/studies")["studies"]
+                studies = _get(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
             except OSError:
                 time.sleep(0.3)
         (summary,) = studies
