@@ -10,6 +10,7 @@ processes on two cores run slower than one.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import signal
@@ -224,8 +225,6 @@ def _die_with_parent(parent: int):
 
     def set_death_signal() -> None:
         if sys.platform.startswith("linux"):
-            import ctypes
-
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
         if os.getppid() != parent:  # the coordinator died before the death signal was armed
