@@ -39,6 +39,13 @@ class Retry(RetryHeartbeatStaleTrialCallback):
         super().__call__(study, clean)
 
 
+def fail_stale(study) -> None:
+    """Optuna's `fail_stale_trials` (FAIL, then the retry callback) without its "experimental" warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
 def heartbeat_interval() -> int:
     text = os.environ.get(HEARTBEAT_ENV, "")
     try:

@@ -141,6 +141,8 @@ def _drain(study, storage, study_id: int, objective, bar, attr_fail: str) -> Wor
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
+    from .storage import fail_stale
+
     me = f"{socket.gethostname()}:{os.getpid()}"
     coordinator = _coordinator_pid()
     ran = failed = 0
@@ -148,7 +150,7 @@ def _drain(study, storage, study_id: int, objective, bar, attr_fail: str) -> Wor
         if coordinator is not None and os.getppid() != coordinator:  # PR_SET_PDEATHSIG missed it (not Linux)
             say("dse: worker: the coordinator is gone; stopping")
             return WorkerResult(ran, failed, True)
-        optuna.storages.fail_stale_trials(study)  # trials of dead workers: FAIL, and queued again (dse.storage)
+        fail_stale(study)  # trials of dead workers: FAIL, and queued again (dse.storage)
         trial_id = claim(storage, study_id)
         if trial_id is None:
             return WorkerResult(ran, failed, False)
@@ -278,9 +280,8 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
                progress) -> CoordinatorResult:
     """Queue the missing trials of `study` (trials left RUNNING are already closed), run `workers` worker
     processes on them, show the study's progress from storage, and wait for them."""
-    import optuna
-
     from .search import FINISHED
+    from .storage import fail_stale
 
     counts = count_states(storage, study_id)
     claimed = sum(counts.values())
@@ -317,7 +318,7 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
             alive = [p for p in procs if p.poll() is None]
             if beat and time.monotonic() - stale_check > beat:  # workers elsewhere that died: heartbeats stopped
                 stale_check = time.monotonic()
-                optuna.storages.fail_stale_trials(study)
+                fail_stale(study)
             for t in storage.get_all_trials(study_id, deepcopy=False, states=FINISHED):
                 if t.number not in seen:
                     seen.add(t.number)
