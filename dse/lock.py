@@ -1,22 +1,22 @@
-"""One writer per study folder: `dse run` and `dse report` hold an exclusive lock on DIR/.dse.lock while they write.
+"""One writer per study folder: `dse run` and `dse report` hold an exclusive lock on the study folder while they write.
 
-The lock is the kernel's (fcntl.flock on the open file), so it is released however the holder ends - exit, Ctrl-C,
-kill -9, a crash - and is never stale; the file only says who holds it (pid, host, command, start) for the refusal
-message. Readers (`dse show`, a worker, optuna-dashboard) take no lock: SQLite's WAL mode lets them read while the
-writer writes.
+The lock is the kernel's (fcntl.flock on the folder itself), so it is released however the holder ends - exit,
+Ctrl-C, kill -9, a crash - and is never stale; nothing is written for it (a refused or failed command leaves the
+folder exactly as it was). Who holds it (pid, command) is read back from the kernel's lock table (/proc/locks on
+Linux) for the refusal message. Readers (`dse show`, a worker, optuna-dashboard) take no lock: SQLite's WAL mode
+lets them read while the writer writes.
 """
 from __future__ import annotations
 
 import fcntl
 import os
 import socket
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StudyFolderError
 
-LOCK_FILE = ".dse.lock"
+PROC_LOCKS = Path("/proc/locks")
 
 
 @contextmanager
@@ -27,7 +27,7 @@ def folder_lock(folder: str | Path, command: str):
     created = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise StudyFolderError(f"{folder}: cannot use it as a study folder ({exc.strerror or exc})") from None
     ok = False
@@ -35,24 +35,40 @@ def folder_lock(folder: str | Path, command: str):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 400, 0).decode("utf-8", "replace").strip() or "another process"
-            raise StudyFolderError(f"{folder} is being written by {holder}; wait for it to finish (one writer per "
-                                   "study folder; `dse show` reads it meanwhile)") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"`{command}` (pid {os.getpid()} on {socket.gethostname()}, since "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')})\n".encode(), 0)
+            raise StudyFolderError(f"{folder} is being written by {holder(folder)}; wait for it to finish (one "
+                                   f"writer per study folder; `dse show` reads it meanwhile; this was {command})") \
+                from None
         yield
         ok = True
     finally:
         os.close(fd)  # releases the lock
         if created and not ok:
-            _remove_if_only_lock(folder)
+            try:
+                folder.rmdir()  # only if still empty
+            except OSError:
+                pass
 
 
-def _remove_if_only_lock(folder: Path) -> None:
+def holder(folder: Path) -> str:
+    """The process holding the folder's lock, as `dse run` (pid N on HOST), from the kernel's lock table."""
     try:
-        if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
-            (folder / LOCK_FILE).unlink()
-            folder.rmdir()
+        inode = os.stat(folder).st_ino
+        for line in PROC_LOCKS.read_text().splitlines():
+            fields = line.split()
+            if "FLOCK" in fields and len(fields) >= 6 and fields[5].endswith(f":{inode}") and fields[4].isdigit():
+                pid = int(fields[4])
+                return f"{_command(pid)} (pid {pid} on {socket.gethostname()})"
     except OSError:
         pass
+    return "another dse process"
+
+
+def _command(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "another dse process"
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "dse" or arg.endswith("/dse"):
+            return f"`dse {argv[i + 1]}`"
+    return "another dse process"
