@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .user_data import user_root
+
 BOARDS_DIR = Path(__file__).parent / "boards"
 
 # section -> key -> accepted Python types. Every section also needs a `source` string. A board with
@@ -69,6 +71,20 @@ class Board:
     def calibration_dir(self) -> Path:
         """Where this board's measurement records live: `<boards dir>/../calibration/<name>`."""
         return self.path.parent.parent / "calibration" / self.name
+
+    @property
+    def user_calibration_dir(self) -> Path:
+        """Where this board's calibration imports and refits are written (cost_models.user_data): the user's
+        calibration folder for a packaged board, `calibration_dir` for a board file of the user's own."""
+        if self.path.resolve().parent != BOARDS_DIR.resolve():
+            return self.calibration_dir
+        return user_root() / self.name
+
+    @property
+    def calibration_dirs(self) -> tuple[Path, ...]:
+        """The folders records are read from, in order: the shipped defaults, then the user's."""
+        dirs = [self.calibration_dir.resolve(), self.user_calibration_dir.resolve()]
+        return tuple(dict.fromkeys(dirs))
 
 
 def list_boards() -> list[str]:

@@ -39,6 +39,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from .board import Board, load_board
+from .user_data import layered_file, layered_files
 
 FORMAT = "microtl-dse emulator map"
 VERSION = 2  # 2: phases without timed records priced by the static cycle estimate ("estimated")
@@ -299,7 +300,8 @@ def current_inputs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> dict[
 
 
 def own_run_files(board: Board) -> list[Path]:
-    return sorted((board.calibration_dir / RUNS_DIR).glob("*.csv"))
+    """The shipped and the user's (cost_models.user_data) records of our firmware timed on the board."""
+    return layered_files(tuple(d / RUNS_DIR for d in board.calibration_dirs))
 
 
 def own_timed_runs(board: Board, fw_cal) -> list[TimedRun]:
@@ -440,14 +442,18 @@ def estimate_check(board: Board, fw_cal, table3: list[TimedRun]) -> tuple[str, .
 
 # --- the file ----------------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=32)
 def map_path(board: Board) -> Path:
-    return board.calibration_dir / MAP_FILE
+    """The map file in use: the user's refit (cost_models.user_data) if there is one, else the shipped one."""
+    return layered_file(board.calibration_dirs, MAP_FILE)
 
 
-@lru_cache(maxsize=8)
-def _emulator_dir(emulator: str) -> Path:
-    return load_board(emulator).calibration_dir.resolve()
+def user_map_path(board: Board) -> Path:
+    """Where a refit map is written: the user's calibration folder, never the package."""
+    return board.user_calibration_dir / MAP_FILE
+
+
+def _emulator_dir(emulator: str) -> tuple[Path, ...]:
+    return load_board(emulator).calibration_dirs
 
 
 def emulator_calibration(m: EmulatorMap):

@@ -328,30 +328,37 @@ def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:
 
 # --- loading and snapshots ---------------------------------------------------------------------------------------
 
-def load_firmware_calibration(board, directory: str | Path | None = None) -> FirmwareCalibration:
-    """Fit from the run records of `directory` (default: the board's calibration directory); cached."""
+def load_firmware_calibration(board, directory: str | Path | tuple[Path, ...] | None = None) -> FirmwareCalibration:
+    """Fit from the run records of `directory` (default: the board's shipped records with the user's on top,
+    `Board.calibration_dirs`); cached."""
     name = board if isinstance(board, str) else board.name
     if directory is None:
         from .board import load_board
 
-        directory = load_board(name).calibration_dir
-    return _cached(name, Path(directory).resolve())
+        directory = (board if not isinstance(board, str) else load_board(name)).calibration_dirs
+    dirs = tuple(Path(d).resolve() for d in directory) if isinstance(directory, tuple) else \
+        (Path(directory).resolve(),)
+    return _cached(name, dirs)
 
 
 def clear_firmware_cache() -> None:
     _cached.cache_clear()
 
 
-def record_files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("*.csv")) if directory.is_dir() else []
+def record_files(directory: Path | tuple[Path, ...]) -> list[Path]:
+    """The *.csv records of a folder, or of folders layered (cost_models.user_data: the user's replace the
+    shipped ones of the same name)."""
+    from .user_data import layered_files
+
+    return layered_files(directory if isinstance(directory, tuple) else (Path(directory),))
 
 
 @lru_cache(maxsize=8)
-def _cached(board: str, directory: Path) -> FirmwareCalibration:
+def _cached(board: str, directory: tuple[Path, ...]) -> FirmwareCalibration:
     files = record_files(directory)
     if not files:
-        raise FirmwareCalibrationError(f"board {board!r} has no run records: no *.csv in {directory} "
-                                       f"(run `dse calibrate --board {board}`)")
+        raise FirmwareCalibrationError(f"board {board!r} has no run records: no *.csv in "
+                                       f"{' or '.join(map(str, directory))} (run `dse calibrate --board {board}`)")
     runs = [r for p in files for r in load_runs(p)]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
     return fit_firmware(runs, board, files=tuple(p.name for p in files), digest=digest)

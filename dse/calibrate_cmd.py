@@ -11,15 +11,20 @@ firmware cost models and report their cross-validated error.
     dse calibrate --board nrf52840dk --report        print the map: which figure comes from which source, and its
                                                      cross-validated cycles and energy error (residual plots)
 
-Records go to cost_models/calibration/<board>/: campaign.csv (the campaign) and validations.csv (imported records;
-the real boards': firmware_runs/validations.csv, beside their Table III records);
-the cost models refit from them whenever they are loaded.
+Records are written to the user's calibration folder, never into the installed package (cost_models.user_data:
+--calibration-dir, else MICROTL_CALIBRATION_DIR, else the platform's user data folder), as <board>/campaign.csv (the
+campaign, resumed from the shipped one) and <board>/validations.csv (imported records; the real boards':
+firmware_runs/validations.csv, and their refitted emulator_map.json); the cost models read them on top of the
+shipped defaults in cost_models/calibration/<board>/ and refit whenever they are loaded.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+
+from cost_models.user_data import ENV
 
 from .errors import UserError
 
@@ -44,7 +49,10 @@ def add_parser(sub) -> None:
                    help="import validation records (DIR/*.json, e.g. a study's validations/) before refitting")
     p.add_argument("--report", action="store_true", help="print the cross-validated error and write residual plots")
     p.add_argument("--plots", metavar="DIR", help="residual plots go here (default: runs/calibration-<board>)")
-    p.add_argument("--records", metavar="DIR", help="record directory (default: the board's in cost_models)")
+    p.add_argument("--records", metavar="DIR", help="record directory, read and written alone (default: the shipped "
+                                                    "records with the user's calibration folder on top)")
+    p.add_argument("--calibration-dir", metavar="DIR", help="the user's calibration folder, where imports and refits "
+                                                            f"are written (default: ${ENV} or the user data folder)")
     p.add_argument("--work", metavar="DIR", help="build directory of the campaign (default: a temporary one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the fit (and with --report its errors) as JSON")
@@ -108,6 +116,8 @@ def cmd_calibrate(args) -> int:
     from cost_models.board import BoardError, load_board
 
     _check_paths(args)
+    if args.calibration_dir:  # for everything this command loads, fits and writes
+        os.environ[ENV] = str(Path(args.calibration_dir).resolve())
     if args.board in MAP_BOARDS:
         return _emulator_map(args)
     if args.board not in FIRMWARE_BOARDS:
@@ -117,14 +127,15 @@ def cmd_calibrate(args) -> int:
         board = load_board(args.board)
     except BoardError as exc:
         raise UserError(str(exc)) from None
-    records = Path(args.records) if args.records else board.calibration_dir
+    records = Path(args.records) if args.records else board.user_calibration_dir  # written here
+    read = records if args.records else board.calibration_dirs  # fitted from these
     if args.add:
         added, skipped = import_validations(args.add, records / VALIDATIONS_FILE)
         say(f"calibrate: imported {added} validation record(s) into {records / VALIDATIONS_FILE} "
             f"({skipped} failed, without instruction counts, or already there)")
     if not args.refit and not args.add and not args.report:
-        _campaign(args, records)
-    cal = _fit(args.board, records)
+        _campaign(args, records, None if args.records else board.calibration_dir)
+    cal = _fit(args.board, read)
     if args.out:
         from cost_models.firmware_fit import save_firmware_calibration
 
@@ -134,18 +145,18 @@ def cmd_calibrate(args) -> int:
     if args.json:
         out = {"board": args.board, "calibration": cal.to_dict()}
         if args.report:
-            out["report"] = report_data(args.board, records, plots, not args.quiet)
+            out["report"] = report_data(args.board, read, plots, not args.quiet)
         print(json.dumps(out, indent=2, default=str))
     else:
         print(fit_summary(cal))
         if args.report:
-            print(report(args.board, records, plots, not args.quiet))
-    for line in stale_maps(args.board, records):
+            print(report(args.board, read, plots, not args.quiet))
+    for line in stale_maps(args.board, read):
         say(line)
     return 0
 
 
-def stale_maps(emulator: str, records: Path) -> list[str]:
+def stale_maps(emulator: str, records: Path | tuple[Path, ...]) -> list[str]:
     """The real boards' emulator maps fitted on this emulator's records that no longer match them, with how to
     refit. Not refitted here: that rewrites another board's shipped calibration file and rebuilds firmware to
     measure the platform layer (about 30 s); `dse rescore` refits the map in memory meanwhile."""
@@ -163,8 +174,9 @@ def stale_maps(emulator: str, records: Path) -> list[str]:
             continue
         if m is None or m.emulator != emulator:
             continue
-        where = "" if records.resolve() == load_board(emulator).calibration_dir.resolve() else \
-            f" (it follows the records in {load_board(emulator).calibration_dir}, not {records})"
+        default = load_board(emulator).calibration_dirs
+        where = "" if records == default or Path(records).resolve() in default else \
+            f" (it follows the records in {', '.join(map(str, default))}, not {records})"
         if m.stale:
             lines.append(f"calibrate: the {name} emulator map {map_path(board)} is stale{where}: {'; '.join(m.stale)}; "
                          f"{name} time and energy keep its old CPI until `dse calibrate --board {name} --refit` "
@@ -174,7 +186,10 @@ def stale_maps(emulator: str, records: Path) -> list[str]:
     return lines
 
 
-def _campaign(args, records: Path) -> None:
+def _campaign(args, records: Path, shipped: Path | None) -> None:
+    """Run or resume the campaign into records/campaign.csv (a user's folder starts from the shipped campaign, so
+    that only the missing runs are measured)."""
+    import shutil
     import tempfile
 
     from firmware.boards import get_board
@@ -184,6 +199,9 @@ def _campaign(args, records: Path) -> None:
     ok, why = fw_board.available()
     if not ok:
         raise UserError(f"board {args.board} is not available: {why}")
+    records.mkdir(parents=True, exist_ok=True)
+    if shipped is not None and (shipped / CAMPAIGN_FILE).is_file() and not (records / CAMPAIGN_FILE).exists():
+        shutil.copyfile(shipped / CAMPAIGN_FILE, records / CAMPAIGN_FILE)
     with tempfile.TemporaryDirectory(prefix="dse-calibrate-") as tmp:
         ran, skipped, failures = run_campaign(Grid().configurations(), records / CAMPAIGN_FILE, args.work or tmp,
                                               fw_board, progress=not args.quiet, say=say)
@@ -191,7 +209,7 @@ def _campaign(args, records: Path) -> None:
         f"{len(failures)} failed")
 
 
-def _fit(board: str, records: Path):
+def _fit(board: str, records: Path | tuple[Path, ...]):
     from cost_models.firmware_fit import FirmwareCalibrationError, clear_firmware_cache, load_firmware_calibration
     from cost_models.runs import RunRecordError
 
@@ -227,7 +245,7 @@ def fit_summary(cal) -> str:
     return "\n".join(lines)
 
 
-def report_data(board: str, records: Path, plots: Path, progress: bool) -> dict:
+def report_data(board: str, records: Path | tuple[Path, ...], plots: Path, progress: bool) -> dict:
     """Leave-one-shape-out and in-sample errors per cost (CostError records); residual plots into `plots`."""
     from dataclasses import asdict
 
@@ -248,7 +266,7 @@ def report_data(board: str, records: Path, plots: Path, progress: bool) -> dict:
             "in_sample": [asdict(e) for e in summarize(fit, costs)], "plots": written}
 
 
-def report(board: str, records: Path, plots: Path, progress: bool) -> str:
+def report(board: str, records: Path | tuple[Path, ...], plots: Path, progress: bool) -> str:
     """Leave-one-shape-out and in-sample error tables; residual plots into `plots`."""
     from cost_models.firmware_error import CostError, error_table
 
@@ -333,8 +351,8 @@ def measure_platform_delta(probes=PLATFORM_PROBES):
 def _emulator_map(args) -> int:
     from cost_models.board import load_board
     from cost_models.calibration import CalibrationError
-    from cost_models.emulator_map import (EmulatorMapError, build_map, clear_map_cache, load_emulator_map, map_path,
-                                          write_map)
+    from cost_models.emulator_map import (EmulatorMapError, build_map, clear_map_cache, load_emulator_map, report,
+                                          user_map_path, write_map)
     from cost_models.firmware_fit import FirmwareCalibrationError
     from cost_models.records import RecordError
     from cost_models.runs import RunRecordError
@@ -349,7 +367,7 @@ def _emulator_map(args) -> int:
         if args.refit:
             say(f"calibrate: measuring the {args.board} platform layer (building 2 configurations for both platforms)")
             fitted = build_map(board, platform=measure_platform_delta())
-            path = write_map(fitted, args.out or map_path(board))
+            path = write_map(fitted, args.out or user_map_path(board))
             clear_map_cache()
             say(f"calibrate: wrote {path}")
             m = load_emulator_map(board) if not args.out else fitted
@@ -385,10 +403,10 @@ def _add_timed_runs(args, board) -> int:
     records file is restored: the calibration set is never left with rows the map cannot use."""
     from cost_models.atomic import replacing
     from cost_models.emulator_map import (RUNS_DIR, build_map, clear_map_cache, load_emulator_map, map_or_none,
-                                          map_path, write_map)
+                                          report, user_map_path, write_map)
     from firmware.calibrate import timed_rows_from_validation
 
-    out_csv = board.calibration_dir / RUNS_DIR / VALIDATIONS_FILE
+    out_csv = board.user_calibration_dir / RUNS_DIR / VALIDATIONS_FILE  # never into the package
     before = out_csv.read_bytes() if out_csv.exists() else None
     added, skipped = import_validations(args.add, out_csv,
                                         lambda record, source: timed_rows_from_validation(record, source)
@@ -412,7 +430,7 @@ def _add_timed_runs(args, board) -> int:
                 tmp.write_bytes(before)
         say(f"calibrate: {out_csv} restored (the map could not be refitted with the new records)")
         raise
-    path = write_map(fitted, args.out or map_path(board))
+    path = write_map(fitted, args.out or user_map_path(board))
     clear_map_cache()
     say(f"calibrate: wrote {path}")
     _print_map(args, load_emulator_map(board) if not args.out else fitted)

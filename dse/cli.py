@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 
 from .errors import UserError
+from .lock import folder_lock
+from .redact import mask
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -172,8 +174,6 @@ def say(message: str) -> None:
 
 
 def cmd_run(args) -> int:
-    from .report import picks, trial_table, write_reports
-    from .search import run_study
     from .studyfile import load_study_file
 
     spec = load_study_file(args.study)
@@ -185,6 +185,14 @@ def cmd_run(args) -> int:
 
         check_url(args.storage)
         spec = replace(spec, storage=args.storage)
+    with folder_lock(out, "dse run"):  # one writer per study folder (dse/lock.py)
+        return _run_locked(args, spec, out)
+
+
+def _run_locked(args, spec, out: Path) -> int:
+    from .report import picks, trial_table, write_reports
+    from .search import run_study
+
     result = run_study(spec, out, args.trials, progress=not args.quiet, workers=args.workers)
     for note in result.notes:
         say(f"dse: {note}")
@@ -208,9 +216,12 @@ def cmd_report(args) -> int:
     from .paths import check_output_folder
     from .report import write_reports
 
-    study, spec = StudyFolder(args.folder).load()
-    check_output_folder(args.folder, "study folder")  # the reports are written into it
-    written = write_reports(study, spec, args.folder)
+    if not Path(args.folder).is_dir():
+        StudyFolder(args.folder).load()  # its one-line error, without creating the folder for a lock
+    with folder_lock(args.folder, "dse report"):
+        study, spec = StudyFolder(args.folder).load()
+        check_output_folder(args.folder, "study folder")  # the reports are written into it
+        written = write_reports(study, spec, args.folder)
     if args.json:
         print(json.dumps({"study": spec.name, "folder": str(args.folder), "written": [str(p) for p in written]},
                          indent=2))
@@ -370,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserError as exc:
-        say(f"dse: error: {exc}")
+        say(f"dse: error: {mask(str(exc))}")  # a storage URL in a message never shows its password
         return EXIT_USAGE
     except KeyboardInterrupt:
         say("dse: interrupted")

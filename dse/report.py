@@ -25,7 +25,8 @@ def trial_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     picks = {t.number for t in study.best_trials}  # feasible Pareto-optimal complete trials
     constraint_keys = [c.key for c in spec.constraints]
     for t in trials:
-        constraint_keys += [k for k in t.constraints if k not in constraint_keys]
+        # the legacy list written for optuna-dashboard reads back as keys "0", "1", ...: the named keys suffice
+        constraint_keys += [k for k in t.constraints if k not in constraint_keys and not k.isdigit()]
     rows = []
     for t in trials:
         config = {**t.params, **t.user_attrs.get(ATTR_CONFIG, {})}

@@ -27,6 +27,7 @@ ATTR_FAIL = "fail_reason"
 ATTR_CONFIG, ATTR_ACCURACY, ATTR_PREDICTED = "config", "accuracy", "predicted"
 ATTR_NOTES, ATTR_PHASES = "prediction_notes", "phases_included"
 ATTR_LIFETIME = "lifetime"  # cost_models.lifetime.LifetimeComparison.to_dict(), with a [deployment]
+LEGACY_CONSTRAINTS = "constraints"  # trial system attr: the constraint values as a list, in the study file's order
 
 
 @dataclass
@@ -95,8 +96,12 @@ class Objective:
             for objective, value in zip(self.spec.objectives, values):
                 if not math.isfinite(value):
                     raise ValueError(f"objective {objective.name} is {value}")
-            for constraint in self.spec.constraints:
-                trial.set_constraint(constraint.key, constraint.violation(float(constraint.measure.get(result))))
+            violations = [constraint.violation(float(constraint.measure.get(result)))
+                          for constraint in self.spec.constraints]
+            for constraint, violation in zip(self.spec.constraints, violations):
+                trial.set_constraint(constraint.key, violation)
+            if violations:  # optuna-dashboard (0.21) reads only the legacy list; Optuna reads it as keys "0", "1", ...
+                trial.storage.set_trial_system_attr(trial._trial_id, LEGACY_CONSTRAINTS, [float(v) for v in violations])
             return values
         except KeyboardInterrupt:
             trial.set_user_attr(ATTR_FAIL, "interrupted")

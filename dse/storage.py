@@ -5,15 +5,58 @@ readers (`dse show`, `dse report`, a progress poll, another worker) never block 
 SQLite's default rollback-journal mode a reader's shared lock made a writing `dse run` fail with "database is
 locked". Workers that claim queued trials also need every transaction to take the write lock at its start
 (BEGIN IMMEDIATE): SQLite has no row locks, and Python's driver starts a transaction only at the first write.
+
+Every RDB storage records heartbeats of running trials (Optuna's `heartbeat_interval`, `grace_period`): a trial
+whose worker died (killed, its machine gone) stops beating, and the next worker or coordinator that looks
+(`fail_stale_trials`) closes it as FAIL and queues its configuration again (RetryHeartbeatStaleTrialCallback, the
+Optuna 5 name of RetryFailedTrialCallback), so nothing stays RUNNING until someone reruns `dse run`.
 """
 from __future__ import annotations
 
+import os
+import warnings
 from pathlib import Path
+
+import optuna
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from .errors import UserError
 
 SQLITE_TIMEOUT_S = 60
 SQLITE_HEADER = b"SQLite format 3\x00"
+HEARTBEAT_ENV = "MICROTL_HEARTBEAT_S"  # override of the heartbeat interval (tests use 1 s)
+HEARTBEAT_S = 10
+GRACE_INTERVALS = 3  # a trial is stale after 3 missed heartbeats
+MAX_RETRY = 2  # a configuration whose workers died twice is left FAIL
+ATTRS_NOT_RETRIED = ("fail_reason", "worker")  # the dead run's, not the retry's
+
+
+class Retry(RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry, without the dead run's failure reason and worker copied onto the retry."""
+
+    def __call__(self, study, trial) -> None:
+        import copy
+
+        clean = copy.deepcopy(trial)
+        clean.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ATTRS_NOT_RETRIED}
+        super().__call__(study, clean)
+
+
+def fail_stale(study) -> None:
+    """Optuna's `fail_stale_trials` (FAIL, then the retry callback) without its "experimental" warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def heartbeat_interval() -> int:
+    text = os.environ.get(HEARTBEAT_ENV, "")
+    try:
+        value = int(text) if text else HEARTBEAT_S
+    except ValueError:
+        value = HEARTBEAT_S
+    return max(1, value)
 
 
 class StorageError(UserError):
@@ -104,26 +147,32 @@ def _first_line(exc: BaseException) -> str:
 
 
 def open_storage(url: str, *, claim: bool = False, existing: bool = False):
-    """The storage for `url`; for SQLite, WAL mode and a busy timeout (and BEGIN IMMEDIATE when `claim`).
-    Every failure to open it is a StorageError naming the URL (password masked); `existing`: the database must
-    already be there (readers: show, report, validate, rescore)."""
+    """The storage for `url`; for SQLite, WAL mode and a busy timeout (and BEGIN IMMEDIATE when `claim`); for every
+    RDB storage, heartbeats of running trials and a retry of the ones whose worker died. Every failure to open it
+    is a StorageError naming the URL (password masked); `existing`: the database must already be there (readers:
+    show, report, validate, rescore)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     check_url(url, existing=existing)
     try:
-        return _open(url, claim)
+        with warnings.catch_warnings():  # heartbeats and their retry are "experimental" since Optuna 2.8
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return _open(url, claim)
     except (SQLAlchemyError, ImportError) as exc:
         raise StorageError(f"storage {masked(url)}: {_first_line(exc)}") from None
 
 
 def _open(url: str, claim: bool):
-    import optuna
-
+    if not url.startswith(("sqlite:", "postgresql", "mysql", "oracle", "mssql")):
+        return optuna.storages.get_storage(url)
+    interval = heartbeat_interval()
+    beats = {"heartbeat_interval": interval, "grace_period": GRACE_INTERVALS * interval,
+             "heartbeat_stale_trial_callback": Retry(max_retry=MAX_RETRY)}
     if not url.startswith("sqlite:"):
-        return optuna.storages.get_storage(url)  # PostgreSQL / MySQL lock rows (SELECT ... FOR UPDATE)
+        return optuna.storages.get_storage(RDBStorage(url, **beats))  # PostgreSQL / MySQL lock rows (FOR UPDATE)
     from sqlalchemy import event
 
-    rdb = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}})
+    rdb = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}, **beats)
     engine = rdb.engine
 
     @event.listens_for(engine, "connect")

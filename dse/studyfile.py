@@ -19,6 +19,7 @@ from models.tasks import get_task
 from models.zoo import get_model
 
 from .errors import StudyFileError
+from .redact import mask
 from .objectives import LIMITS, MEASURES, Constraint, Objective, board_constraints, user_constraint
 from .space import PARAM_TYPES, Choice, Domain, Fixed, Range, Space
 
@@ -112,7 +113,9 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def spec_hash(raw: dict) -> str:
-    canonical = json.dumps(_without_trials(raw), sort_keys=True, default=str)
+    # masked: a password is part of no stored hash, and a study file copied with its password masked (study.toml,
+    # study.json) hashes as the original
+    canonical = mask(json.dumps(_without_trials(raw), sort_keys=True, default=str))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

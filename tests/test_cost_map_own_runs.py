@@ -138,7 +138,7 @@ def test_bad_import_changes_nothing(boards, tmp_path, capsys, monkeypatch):
     from dse.cli import main
     import cost_models.emulator_map as em
 
-    runs_csv = boards / "calibration" / "nrf52840dk" / RUNS_DIR / "validations.csv"
+    runs_csv = load_board("nrf52840dk").user_calibration_dir / RUNS_DIR / "validations.csv"  # where imports go
     map_file = boards / "calibration" / "nrf52840dk" / MAP_FILE
     map_before = map_file.read_bytes()
     folder = tmp_path / "validations"
