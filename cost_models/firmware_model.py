@@ -271,14 +271,22 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "recurrent_state": rnn.state_bytes(w.layers),
         "runtime": 1,
     }
-    terms["frozen_arena"] = max(0, arena_bytes(w.layers) - sum(terms[t] for t in WORK_TERMS))
+    terms["frozen_arena"] = region_bytes(w) - sum(terms[t] for t in WORK_TERMS)
     return terms
+
+
+def region_bytes(w: Workload) -> int:
+    """The one region the frozen arena (collection, evaluation) and mt_train's work region (training) share:
+    `dse_arena` of the generated source, max of the two, 4-byte aligned."""
+    return max(ceil(arena_bytes(w.layers) / 4) * 4, train_work_bytes(w))
 
 
 def train_work_bytes(w: Workload) -> int:
     """MT_TRAIN_WORK_BYTES of microtl.h: the region mt_train needs besides the weights and the sample store."""
-    raw = ram_terms(w)
-    return sum(raw[t] for t in WORK_TERMS)
+    params = w.head_params
+    hidden = sum(o for _, o in w.head[:-1])
+    floats = (params if update_buffer(w) else 0) + (params if best_copy(w) else 0) + 2 * hidden + w.head[-1][1]
+    return ceil((floats * FLOAT32 + max(w.train_samples, 1) * UINT16) / 4) * 4
 
 
 def flash_terms(w: Workload, test: int) -> dict[str, int]:

@@ -13,10 +13,10 @@ shapes as in MicroTL (LCN 2022) Table I, CNN
 
 layer  kind       output shape  dtype   bytes  weights       MACs  arena B
 input  input      (32, 32, 3)   int8    3,072        0          0
-conv1  conv2d     (30, 30, 64)  int8   57,600    1,728  1,555,200      108
-pool1  maxpool2d  (15, 15, 64)  int8   14,400        0          0    3,948
-conv2  conv2d     (13, 13, 32)  int8    5,408   18,432  3,115,008   18,348
-pool2  maxpool2d  (6, 6, 32)    int8    1,152        0          0   18,348
+conv1  conv2d     (30, 30, 64)  int8   57,600    1,728  1,555,200      140
+pool1  maxpool2d  (15, 15, 64)  int8   14,400        0          0    3,980
+conv2  conv2d     (13, 13, 32)  int8    5,408   18,432  3,115,008   18,380
+pool2  maxpool2d  (6, 6, 32)    int8    1,152        0          0   18,380
 conv3  conv2d     (4, 4, 16)    int8      256    4,608     73,728   18,688
 arena B: the frozen layers' activation arena of our firmware when cut at the layer (liveness plan)
 
@@ -32,8 +32,8 @@ shapes as in MicroTL (LCN 2022) Table I, RNN
 
 layer  kind    output shape  dtype  bytes  weights     MACs  arena B
 input  input   (128, 9)      int8   1,152        0        0
-conv1  conv1d  (43, 9)       int8     387      243   10,449      108
-lstm1  lstm    (43, 32)      int8   1,376    5,248  225,664      496
+conv1  conv1d  (43, 9)       int8     387      243   10,449      140
+lstm1  lstm    (43, 32)      int8   1,376    5,248  225,664      528
 gru1   gru     (43, 64)      int16  5,504   18,432  792,576    1,764
 gru2   gru     (43, 32)      int16  2,752    9,216  396,288    6,880
 gru3   gru     (43, 6)       int8     258      684   29,412    8,256
