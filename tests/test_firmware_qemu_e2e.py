@@ -44,3 +44,54 @@ def test_qemu_measurements(runs):
     assert qemu.cycles is None and report.cycles is None  # no cycle counter under QEMU
     assert 0 < report.stack_bytes < 16384 and report.heap_bytes is not None and report.heap_bytes >= 0
     assert qemu.versions["qemu"].startswith("QEMU emulator version")
+
+
+# --- the harness's input stream: fed from the host while the firmware runs; a stream that cannot feed the run fails
+# --- it in one error line (exit status 3), never a hang
+
+def _broken_streams(gen, d):
+    data = gen.inputs.read_bytes()
+    short = d / "short.bin"
+    short.write_bytes(data[:20 + 5 * (1 + 64) + 7])  # header, 5 whole records, 7 bytes of the 6th
+    other = d / "other.bin"
+    other.write_bytes(data[:8] + (99).to_bytes(4, "little") + data[12:])  # a stream for 99 samples
+    return {
+        None: r"^firmware error \(input\): no input stream \(dse_inputs.bin\) at header 0$",
+        short: r"^firmware error \(input\): input stream ended at collection sample 5 \(got 7 of 65 bytes\)$",
+        other: r"^firmware error \(input\): samples differ from this build at header 2$",
+    }
+
+
+@pytest.mark.parametrize("board_name", ["host", "qemu-an386"])
+def test_input_stream_failures_are_one_line(runs, tmp_path, board_name):
+    import dataclasses
+
+    from firmware.protocol import FirmwareReportedError, parse
+
+    gen = runs[0]
+    board = get_board(board_name)
+    binary = build(gen, board.target, tmp_path / "b", platform=board.platform)
+    for stream, message in _broken_streams(gen, tmp_path).items():
+        result = board.run(dataclasses.replace(binary, inputs=stream), timeout_s=30)
+        assert result.exit_code == 3 and result.wall_s < 20
+        with pytest.raises(FirmwareReportedError, match=message):
+            parse(result.stdout_raw)
+
+
+def test_deployed_image_has_no_inputs_and_no_harness(runs, tmp_path):
+    from firmware.boards.qemu import elf_symbols
+
+    gen, _, _ = runs
+    validation = build(gen, "cortex-m4", tmp_path / "v", platform="qemu")
+    deployed = build(gen, "cortex-m4", tmp_path / "d", platform="qemu", image="deployed")
+    assert deployed.image == "deployed" and deployed.inputs is None and deployed.path.name == "deployed-qemu.elf"
+    assert validation.inputs == gen.inputs
+    symbols = elf_symbols(deployed.path)
+    assert "dse_frozen_forward" in symbols and "mt_train" in symbols and "plat_sensor_read" in symbols
+    assert not {"plat_input_read", "open_inputs", "out_flush", "mt_fnv1a"} & set(symbols)
+    assert "plat_input_read" in elf_symbols(validation.path)
+    # the harness is code and a little RAM (output line buffer, counters): far below one stored input set
+    harness_flash = validation.flash_bytes - deployed.flash_bytes
+    harness_ram = validation.static_ram_bytes - deployed.static_ram_bytes
+    assert 0 < harness_flash < 4096 and 0 <= harness_ram < 512
+    assert deployed.flash_bytes < 40 * 1024  # digits_cnn to pool2: weights + runtime, no inputs
