@@ -11,13 +11,17 @@ linear model in them (coefficients from calibration only) can be exact up to dat
   every parameter and the gradient rows; the heap-sort shuffle's comparisons and sift steps; per training /
   validation sample and per batch and epoch overheads; weight copies of early stopping), evaluation (T frozen
   forward passes plus the head);
-- RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, momentum velocity, best-
-  weights copy, float32 batch buffer and activations, uint16 shuffle index, ping-pong activations in bytes (int16
-  sequences: 2 per element), the evaluation feature, the LSTM cell) and a runtime constant (libc, output buffer,
+- RAM terms of the *deployed image* (deployed.c: what a product ships and studies price): the arrays of microtl.c /
+  deployed.c / codegen (sample store, head weights, momentum velocity, best-weights copy, float32 batch buffer and
+  activations, uint16 shuffle index, ping-pong activations in bytes (int16 sequences: 2 per element), the inference
+  feature, the LSTM cell, the sensor's one input buffer and the collected labels) and a runtime constant (libc,
   stack high-water);
-- flash terms: frozen weights (LSTM/GRU biases int16), the inputs stored in flash in place of a sensor (collection
-  and test inputs with labels), the code of each kernel kind linked, the q15 sigmoid/tanh tables, the trainer's
-  hidden-layer code, calls (recurrent calls apart), and a code constant.
+- flash terms of the deployed image: frozen weights (LSTM/GRU biases int16), the code of each kernel kind linked,
+  the q15 sigmoid/tanh tables, the trainer's hidden-layer code, calls (recurrent calls apart), and a code constant.
+  No inputs are stored: the sensor fills the input buffer;
+- the validation harness's own share (harness.c, the platforms' input stream: validation ELF - deployed ELF) is a
+  separate constant per metric (HARNESS), fitted from the records' harness_ram / harness_flash, never priced into a
+  study's figures.
 Counts the data cannot separate are split by NNLS; only their sum is tested by the records.
 """
 from __future__ import annotations
@@ -46,23 +50,25 @@ SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in 
 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
 RAM_TERMS = ("sample_store", "head_weights", "velocity", "best_weights", "batch_buffer", "shuffle_index",
-             "activation_buffers", "feature_buffer", "recurrent_state", "runtime")
-FLASH_TERMS = ("frozen_weights", "collection_inputs", "test_inputs", "kernel_conv2d", "kernel_conv1d",
+             "activation_buffers", "feature_buffer", "recurrent_state", "runtime",
+             "sensor_input", "labels")
+FLASH_TERMS = ("frozen_weights", "kernel_conv2d", "kernel_conv1d",
                "kernel_maxpool2d", "kernel_fc", "kernel_relu", "kernel_lstm", "kernel_gru", "rnn_tables",
                "hidden_layer_code", "layer_calls", "recurrent_calls", "code")
+HARNESS = "harness"  # the harness's constant in a calibration's ram / flash scales (bytes)
 GROUPS = {
     "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "velocity", "best_weights"),
             "batch_buffer": ("batch_buffer",), "shuffle_index": ("shuffle_index",),
             "int8_buffers": ("activation_buffers", "feature_buffer"), "recurrent_state": ("recurrent_state",),
-            "runtime": ("runtime",)},
-    "flash": {"frozen_weights": ("frozen_weights",), "stored_inputs": ("collection_inputs", "test_inputs"),
-              **{t: (t,) for t in FLASH_TERMS if t not in ("frozen_weights", "collection_inputs", "test_inputs")}},
+            "runtime": ("runtime",),
+            "sensor_input": ("sensor_input",), "labels": ("labels",)},
+    "flash": {t: (t,) for t in FLASH_TERMS},
 }
 # exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
 # per training sample; the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from the runtime
 # constant by any fit). Fitted, the shuffle index took 1.13 B per byte, most likely standing in for the stack
 # high-water (it differs by model and cut: 272-376 B measured), not for its own bytes.
-FIXED_GROUPS = {"sample_store", "shuffle_index", "recurrent_state"}
+FIXED_GROUPS = {"sample_store", "shuffle_index", "recurrent_state", "sensor_input", "labels"}
 CONSTANT_GROUPS = {"runtime", "code"}
 
 
@@ -216,17 +222,17 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "feature_buffer": w.feature_bytes,
         "recurrent_state": rnn.state_bytes(w.layers),
         "runtime": 1,
+        "sensor_input": w.input_elements * INT8,  # deployed.c's one input buffer, filled by the sensor
+        "labels": max(w.samples, 1) * INT8,  # the collected samples' labels (uint8)
     }
 
 
-def flash_terms(w: Workload, test: int) -> dict[str, int]:
-    """Bytes per flash term (indicator/constant terms: 1 or 0, the unit their fitted size multiplies)."""
+def flash_terms(w: Workload, test: int = 0) -> dict[str, int]:
+    """Bytes per flash term of the deployed image (indicator/constant terms: 1 or 0, the unit their fitted size
+    multiplies). `test` is unused: no test set is stored (the validation harness streams it from the host)."""
     kinds = {layer.kind for layer in w.layers[1:]}
-    inputs = w.input_elements * INT8 + 1  # one int8 input and its uint8 label
     return {
         "frozen_weights": sum(rnn.weight_bytes(layer, w.bias_bytes) for layer in w.layers[1:]),
-        "collection_inputs": w.samples * inputs,
-        "test_inputs": test * inputs,
         **{f"kernel_{k}": int(k in kinds) for k in ("conv2d", "conv1d", "maxpool2d", "fc", "lstm", "gru")},
         "rnn_tables": int(bool(kinds & set(rnn.RECURRENT))),  # the q15 sigmoid/tanh tables and their lookup
         "kernel_relu": int(any(getattr(layer, "relu", False) for layer in w.layers[1:-1])),
@@ -235,6 +241,12 @@ def flash_terms(w: Workload, test: int) -> dict[str, int]:
         "recurrent_calls": sum(layer.kind in rnn.RECURRENT for layer in w.layers[1:]),  # 13-14 arguments each
         "code": 1,
     }
+
+
+def stored_inputs_bytes(w: Workload, test: int) -> int:
+    """Flash the validation build used to spend on inputs in place of a sensor (collection and test inputs with
+    their labels): what records measured before the harness streamed them must drop to price the deployed image."""
+    return (w.samples + test) * (w.input_elements * INT8 + 1)
 
 
 TERMS = {"ram": RAM_TERMS, "flash": FLASH_TERMS}

@@ -53,6 +53,10 @@ class Prediction:
     instructions: dict[str, float | None] = field(default_factory=dict)  # predicted, per phase (our firmware)
     firmware: str = ""  # "microtl-dse" (ours) | "paper" (the published firmware's Table III fit)
     sources: dict[str, str] = field(default_factory=dict)  # figure (ram, flash, instructions, ...) -> its source
+    # our firmware: ram / flash price the deployed image; the validation harness's own share apart (None: the
+    # calibration has no harness records, or the published firmware)
+    harness_ram: int | None = None
+    harness_flash: int | None = None
 
     def to_dict(self) -> dict[str, float | int | str]:
         """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
@@ -100,8 +104,8 @@ def predict(
     defaults to the board's (fitted once per process).
 
     Instructions-only boards (qemu-an386) are priced by the firmware model (firmware_fit): instructions per phase,
-    RAM and flash of this project's firmware. There `test_inputs` is the evaluation's test inputs (also stored in
-    flash) and `best_epoch` the epoch of the best weights (default: estimated from epochs_run and patience);
+    RAM and flash of this project's deployed image (the validation harness's share apart: harness_ram /
+    harness_flash). There `test_inputs` is the evaluation's test inputs (streamed by the harness, not stored) and `best_epoch` the epoch of the best weights (default: estimated from epochs_run and patience);
     `firmware_calibration` overrides the board's fitted one (e.g. a refit).
 
     Real boards: `firmware` "microtl-dse" prices our firmware (RAM and flash from the emulator's firmware model plus
@@ -180,8 +184,8 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
     sources, note = _mapped_texts(m, cal.board, board, tuple(phases), included)
     notes.append(note)
     if test <= 0:
-        notes.append("no test inputs: the evaluation phase is not priced and no test set is in flash (a deployed "
-                     "device does not evaluate; `dse validate` builds include the test set)")
+        notes.append("no test inputs: the evaluation phase is not priced (a deployed device does not evaluate; "
+                     "`dse validate` streams a test set from the host)")
     notes += [f"emulator map stale: {s}" for s in m.stale]
     ram_total, flash_total = sum(ram.values()), sum(flash.values())
     return Prediction(
@@ -190,6 +194,7 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
         phases_included=included, ble_upload=ble_upload(w.samples, w.input_elements, board),
         fits_ram=ram_total <= board.ram_bytes, fits_flash=flash_total <= board.flash_bytes,
         notes=(*notes, *fw.notes), instructions=fw.instructions, firmware="microtl-dse", sources=dict(sources),
+        harness_ram=fw.harness_ram, harness_flash=fw.harness_flash,
     )
 
 
@@ -237,6 +242,7 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
         firmware="microtl-dse", sources={"ram": f"{board.name} firmware calibration", "flash":
                                          f"{board.name} firmware calibration", "instructions":
                                          f"{board.name} firmware calibration (predicted)"},
+        harness_ram=fw.harness_ram, harness_flash=fw.harness_flash,
     )
 
 

@@ -93,7 +93,9 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
         classes = get_task(config.task).classes
     measured = {f"instructions.{k}": v for k, v in m.instructions.items()}
     measured.update(peak_ram=m.peak_ram_bytes, flash=m.flash_bytes, static_ram=m.static_ram_bytes,
-                    stack=m.stack_bytes)
+                    stack=m.stack_bytes, deployed_ram=m.deployed_peak_ram_bytes,
+                    deployed_flash=m.deployed_flash_bytes, harness_ram=m.harness_ram_bytes,
+                    harness_flash=m.harness_flash_bytes)
     p = record.provenance
     emulator = (p.board_versions or {}).get("qemu", record.board)
     provenance = {"source": source, "sources_sha256": p.sources_sha256, "elf_sha256": p.elf_sha256,
