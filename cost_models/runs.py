@@ -56,7 +56,7 @@ class RunRecord:
     board: str
     config: Configuration
     classes: int
-    test: int  # test inputs of the evaluation phase (and stored in flash)
+    test: int  # test inputs of the evaluation phase (streamed by the harness; in flash before it did)
     epochs_run: int
     best_epoch: int  # early stopping copies the weights at every improvement: at most this many copies
     improvements: int | None  # the improvements the firmware counted (None: not reported, best_epoch bounds them)
