@@ -95,3 +95,28 @@ def test_deployed_image_has_no_inputs_and_no_harness(runs, tmp_path):
     harness_ram = validation.static_ram_bytes - deployed.static_ram_bytes
     assert 0 < harness_flash < 4096 and 0 <= harness_ram < 512
     assert deployed.flash_bytes < 40 * 1024  # digits_cnn to pool2: weights + runtime, no inputs
+
+
+def test_deployed_image_runs_with_a_sensor_driver(runs, tmp_path):
+    """The deployed main is the real program: linked on the host with a test sensor driver that serves the input
+    stream's records as readings, it collects, trains and classifies the test inputs exactly as the validation
+    build did (same correct count)."""
+    import json
+    import os
+    import subprocess
+
+    from firmware.build import C_DIR, COMMON_FLAGS, CORE_SOURCES, HOST_CC
+
+    gen, host, _ = runs
+    exe = tmp_path / "deployed-with-sensor"
+    sensor = os.path.join(os.path.dirname(__file__), "data", "sensor_from_stream.c")
+    cmd = [HOST_CC, *COMMON_FLAGS, f"-I{gen.out_dir}", f"-I{C_DIR}", str(C_DIR / "deployed.c"),
+           *(str(C_DIR / name) for name in CORE_SOURCES), str(gen.out_dir / "dse_model.c"),
+           str(C_DIR / "host" / "platform_host.c"), sensor, "-o", str(exe), "-lm"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "DSE_INPUTS": str(gen.inputs)})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])["deployed"]
+    report = host.report()
+    assert (result["correct"], result["test"]) == (report.correct, report.test_count) == (gen.replayed_correct, 40)
