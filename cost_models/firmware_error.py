@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import replacing
-from .firmware_fit import COSTS, fit_firmware, predict_run
+from .firmware_fit import COSTS, deployed_view, fit_firmware, predict_run
 from .runs import RunRecord
 
 
@@ -37,6 +37,7 @@ class CostError:
 
 
 def cross_validate(runs: list[RunRecord], board: str, progress=None) -> list[Point]:
+    runs = deployed_view(runs)
     shapes = sorted({r.shape for r in runs}, key=str)
     points: list[Point] = []
     for i, shape in enumerate(shapes):
@@ -55,6 +56,7 @@ def cross_validate(runs: list[RunRecord], board: str, progress=None) -> list[Poi
 
 
 def in_sample(runs: list[RunRecord], board: str) -> list[Point]:
+    runs = deployed_view(runs)
     cal = fit_firmware(runs, board)
     out = []
     for r in runs:

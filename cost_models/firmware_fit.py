@@ -33,11 +33,16 @@ from .workload import Workload, workload_from_config
 FORMAT = "microtl-dse firmware calibration"
 VERSION = 3  # 2: training shape factors; 3: the cycle estimate's model (a version 2 snapshot reads without it)
 READ_VERSIONS = (2, 3)
-MEMORY_METRICS = {"ram": "peak_ram", "flash": "flash"}
 INSTRUCTIONS, ESTIMATE = "instructions", "cycles_estimate"  # the two per-phase targets fitted on the counts
 TARGETS = (INSTRUCTIONS, ESTIMATE)
 ESTIMATE_COSTS = tuple(f"{ESTIMATE}.{p}" for p in fm.PHASES)
-COSTS = (*(f"instructions.{p}" for p in fm.PHASES), "peak_ram", "flash", *ESTIMATE_COSTS)
+# the deployed image's measured memory (its own ELF; RAM with the validation run's stack and heap) is what the memory
+# models fit; runs measured before the deployed image was built apart have only the validation ELF's (LEGACY): they
+# enter converted (deployed_view)
+MEMORY_METRICS = {"ram": "deployed_ram", "flash": "deployed_flash"}
+LEGACY_METRICS = {"deployed_ram": "peak_ram", "deployed_flash": "flash"}
+HARNESS_METRICS = {"ram": "harness_ram", "flash": "harness_flash"}
+COSTS = (*(f"instructions.{p}" for p in fm.PHASES), "deployed_ram", "deployed_flash", *ESTIMATE_COSTS)
 
 
 class FirmwareCalibrationError(ValueError):
@@ -91,12 +96,14 @@ class FirmwarePrediction:
     """Predicted instructions per phase and memory of one workload on a board running our firmware."""
 
     instructions: dict[str, float | None]  # phase -> instructions (None: a count no record exercised)
-    ram: dict[str, int]  # bytes per term
+    ram: dict[str, int]  # bytes per term of the deployed image
     flash: dict[str, int]
     notes: tuple[str, ...] = field(default=())
     # phase -> the static Cortex-M4 cycle estimate (None: not predictable, `estimate_notes` say why)
     cycles_estimate: dict[str, float | None] = field(default_factory=dict)
     estimate_notes: tuple[str, ...] = field(default=())
+    harness_ram: int | None = None  # the validation harness's own share (None: no harness records)
+    harness_flash: int | None = None
 
     @property
     def ram_total(self) -> int:
@@ -111,7 +118,10 @@ class FirmwarePrediction:
             return self.instructions.get(name.split(".", 1)[1])
         if name.startswith(f"{ESTIMATE}."):
             return self.cycles_estimate.get(name.split(".", 1)[1])
-        return float(self.ram_total if name == "peak_ram" else self.flash_total)
+        if name in HARNESS_METRICS.values():
+            value = self.harness_ram if name == "harness_ram" else self.harness_flash
+            return None if value is None else float(value)
+        return float(self.ram_total if name in ("deployed_ram", "peak_ram") else self.flash_total)
 
 
 # --- fitting -----------------------------------------------------------------------------------------------------
@@ -145,12 +155,34 @@ def shape_key(w: Workload) -> str:
 TRAINING = "training"
 
 
+def deployed_view(runs: list[RunRecord]) -> list[RunRecord]:
+    """`runs` plus, for every run measured without a deployed ELF, its deployed_ram / deployed_flash derived from
+    the validation ELF's figures: flash less the inputs that build stored in place of a sensor, RAM plus the
+    sensor buffer and labels it did not have (the harness's own share, ~0.1-2 KB, stays in: those rows price the
+    deployed image a little high). Idempotent."""
+    have = {(r.key, r.metric) for r in runs}
+    extra = []
+    for r in runs:
+        for metric, legacy in LEGACY_METRICS.items():
+            if r.metric != legacy or (r.key, metric) in have:
+                continue
+            w = _workload(r)
+            if metric == "deployed_flash":
+                value = r.value - fm.stored_inputs_bytes(w, r.test)
+            else:
+                terms = fm.ram_terms(w)
+                value = r.value + terms["sensor_input"] + terms["labels"]
+            extra.append(replace(r, metric=metric, value=float(value)))
+    return [*runs, *extra]
+
+
 def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = (),
                  digest: str = "") -> FirmwareCalibration:
     import numpy as np
 
     if not runs:
         raise FirmwareCalibrationError(f"board {board!r}: no run records to fit")
+    runs = deployed_view(runs)
     for rec in runs:
         if rec.board != board:
             raise FirmwareCalibrationError(f"{rec.where}, column board: {rec.board!r} in the calibration of "
@@ -165,6 +197,12 @@ def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = 
         notes.append(f"{ESTIMATE}: no estimate records; the static cycle estimate is not predicted")
     memory = {m: _fit_memory(m, [r for r in runs if r.metric == metric], notes)
               for m, metric in MEMORY_METRICS.items()}
+    for m, metric in HARNESS_METRICS.items():  # the harness's share: a constant, the mean of what runs measured
+        values = [r.value for r in runs if r.metric == metric]
+        if values:
+            memory[m][fm.HARNESS] = float(sum(values) / len(values))
+        else:
+            notes.append(f"{metric}: no records; the validation harness's share is not predicted")
     cal = FirmwareCalibration(board=board, version=VERSION, digest=digest, files=files,
                               runs=len({r.key for r in runs}), instructions=instructions, status=status,
                               ram=memory["ram"], flash=memory["flash"], notes=tuple(notes),
@@ -281,19 +319,22 @@ def _nnls(X, y, relative: bool):
 def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: int,
                    best_epoch: float | None = None) -> FirmwarePrediction:
     """The pure predictor: counts + calibration -> instructions and the static cycle estimate per phase (training:
-    times the shape's factor when the records have runs of the shape) and bytes per term."""
+    times the shape's factor when the records have runs of the shape) and bytes per term of the deployed image, with
+    the validation harness's own share apart."""
     notes, estimate_notes = [], []
     instructions = {p: _predict_target(cal, INSTRUCTIONS, p, w, epochs, test, best_epoch, notes) for p in fm.PHASES}
     estimate = {p: _predict_target(cal, ESTIMATE, p, w, epochs, test, best_epoch, estimate_notes)
                 for p in fm.PHASES}
-    memory = {}
+    memory, harness = {}, {}
     for metric in ("ram", "flash"):
         scales = getattr(cal, metric)
         raw = fm.terms(metric, w, test)
-        memory[metric] = {t: round(n * scales[g]) for g, members in fm.GROUPS[metric].items() for t in members
-                          for n in (raw[t],)}
+        # a group a calibration predates: fixed groups are the bytes the C declares (scale 1)
+        memory[metric] = {t: round(n * scales.get(g, 1.0 if g in fm.FIXED_GROUPS else 0.0))
+                          for g, members in fm.GROUPS[metric].items() for t in members for n in (raw[t],)}
+        harness[metric] = round(scales[fm.HARNESS]) if fm.HARNESS in scales else None
     return FirmwarePrediction(instructions, memory["ram"], memory["flash"], tuple(notes), estimate,
-                              tuple(estimate_notes))
+                              tuple(estimate_notes), harness_ram=harness["ram"], harness_flash=harness["flash"])
 
 
 def _predict_target(cal: FirmwareCalibration, target: str, phase: str, w: Workload, epochs: float, test: int,

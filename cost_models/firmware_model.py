@@ -13,15 +13,20 @@ linear model in them (coefficients from calibration only) can be exact up to dat
   per-sample update of every parameter, a count of its own: unobserved, so unpriced, until the campaign has such
   runs); the heap-sort shuffle's comparisons and sift steps; per training / validation sample and per batch and epoch overheads; weight copies of early stopping when
   restore_best), evaluation (T frozen forward passes plus the head);
-- RAM terms: the arrays of microtl.c / harness.c / codegen (sample store, head weights, the trainer's work region
-  in its parts: update buffer (none at momentum 0 and batch 1), best-weights copy (restore_best only), float32
-  activations, uint16 shuffle index; mt_predict's activations; the frozen arena of the liveness plan (cost_models/arena.py: layer outputs, fused
-  conv -> pool bands, kernel scratch; int16 sequences 2 B per element), which the work region shares (collection
-  and training are never live together: one region of max(arena, work) bytes), the evaluation feature, the LSTM cell) and a runtime constant (libc, output buffer, stack
+- RAM terms of the *deployed image* (deployed.c: what a product ships and studies price): the arrays of microtl.c /
+  deployed.c / codegen (sample store, head weights, the trainer's work region in its parts: update buffer (none at
+  momentum 0 and batch 1), best-weights copy (restore_best only), float32 activations, uint16 shuffle index;
+  mt_predict's activations; the frozen arena of the liveness plan (cost_models/arena.py: layer outputs, fused
+  conv -> pool bands, kernel scratch; int16 sequences 2 B per element), which shares one region with the work
+  region (collection and training are never live together: max(arena, work) bytes); the inference feature, the
+  LSTM cell, the sensor's one input buffer and the collected labels) and a runtime constant (libc, stack
   high-water);
-- flash terms: frozen weights (LSTM/GRU biases int16), the inputs stored in flash in place of a sensor (collection
-  and test inputs with labels), the code of each kernel kind linked, the q15 sigmoid/tanh tables, the trainer's
-  hidden-layer code, calls (recurrent calls apart), and a code constant.
+- flash terms of the deployed image: frozen weights (LSTM/GRU biases int16), the code of each kernel kind linked,
+  the q15 sigmoid/tanh tables, the trainer's hidden-layer code, calls (recurrent calls apart), and a code constant.
+  No inputs are stored: the sensor fills the input buffer;
+- the validation harness's own share (harness.c, the platforms' input stream: validation ELF - deployed ELF) is a
+  separate constant per metric (HARNESS), fitted from the records' harness_ram / harness_flash, never priced into a
+  study's figures.
 Counts the data cannot separate are split by NNLS; only their sum is tested by the records.
 """
 from __future__ import annotations
@@ -52,20 +57,22 @@ SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in 
 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
 RAM_TERMS = ("sample_store", "head_weights", "update_buffer", "best_weights", "train_activations", "shuffle_index",
-             "predict_activations", "frozen_arena", "feature_buffer", "recurrent_state", "runtime")
+             "predict_activations", "frozen_arena", "feature_buffer", "recurrent_state", "runtime",
+             "sensor_input", "labels")
 # the parts of mt_train's work region (MT_TRAIN_WORK_BYTES): they sum to train_work_bytes()
 WORK_TERMS = ("update_buffer", "best_weights", "train_activations", "shuffle_index")
-FLASH_TERMS = ("frozen_weights", "collection_inputs", "test_inputs", "kernel_conv2d", "kernel_conv1d",
+FLASH_TERMS = ("frozen_weights", "kernel_conv2d", "kernel_conv1d",
                "kernel_maxpool2d", "kernel_fc", "kernel_relu", "kernel_lstm", "kernel_gru", "rnn_tables",
                "hidden_layer_code", "layer_calls", "recurrent_calls", "code")
+HARNESS = "harness"  # the harness's constant in a calibration's ram / flash scales (bytes)
 GROUPS = {
     "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "update_buffer", "best_weights"),
             "float_buffers": ("train_activations", "predict_activations"), "shuffle_index": ("shuffle_index",),
             "frozen_arena": ("frozen_arena",), "feature_buffer": ("feature_buffer",),
             "recurrent_state": ("recurrent_state",),
-            "runtime": ("runtime",)},
-    "flash": {"frozen_weights": ("frozen_weights",), "stored_inputs": ("collection_inputs", "test_inputs"),
-              **{t: (t,) for t in FLASH_TERMS if t not in ("frozen_weights", "collection_inputs", "test_inputs")}},
+            "runtime": ("runtime",),
+            "sensor_input": ("sensor_input",), "labels": ("labels",)},
+    "flash": {t: (t,) for t in FLASH_TERMS},
 }
 # exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
 # per training sample; the frozen arena: the bytes of the shared region beyond the training work, codegen's
@@ -73,7 +80,8 @@ GROUPS = {
 # the runtime constant by any fit; the trainer's and mt_predict's few float activations). Fitted, the shuffle index
 # took 1.13 B per byte, most likely standing in for the stack high-water (it differs by model and cut: 272-376 B
 # measured), not for its own bytes.
-FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state", "float_buffers"}
+FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state", "float_buffers", "sensor_input",
+                "labels"}
 CONSTANT_GROUPS = {"runtime", "code"}
 
 
@@ -270,6 +278,8 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "feature_buffer": w.feature_bytes,
         "recurrent_state": rnn.state_bytes(w.layers),
         "runtime": 1,
+        "sensor_input": w.input_elements * INT8,  # deployed.c's one input buffer, filled by the sensor
+        "labels": max(w.samples, 1) * INT8,  # the collected samples' labels (uint8)
     }
     terms["frozen_arena"] = region_bytes(w) - sum(terms[t] for t in WORK_TERMS)
     return terms
@@ -289,14 +299,12 @@ def train_work_bytes(w: Workload) -> int:
     return ceil((floats * FLOAT32 + max(w.train_samples, 1) * UINT16) / 4) * 4
 
 
-def flash_terms(w: Workload, test: int) -> dict[str, int]:
-    """Bytes per flash term (indicator/constant terms: 1 or 0, the unit their fitted size multiplies)."""
+def flash_terms(w: Workload, test: int = 0) -> dict[str, int]:
+    """Bytes per flash term of the deployed image (indicator/constant terms: 1 or 0, the unit their fitted size
+    multiplies). `test` is unused: no test set is stored (the validation harness streams it from the host)."""
     kinds = {layer.kind for layer in w.layers[1:]}
-    inputs = w.input_elements * INT8 + 1  # one int8 input and its uint8 label
     return {
         "frozen_weights": sum(rnn.weight_bytes(layer, w.bias_bytes) for layer in w.layers[1:]),
-        "collection_inputs": w.samples * inputs,
-        "test_inputs": test * inputs,
         **{f"kernel_{k}": int(k in kinds) for k in ("conv2d", "conv1d", "maxpool2d", "fc", "lstm", "gru")},
         "rnn_tables": int(bool(kinds & set(rnn.RECURRENT))),  # the q15 sigmoid/tanh tables and their lookup
         "kernel_relu": int(any(getattr(layer, "relu", False) for layer in w.layers[1:-1])),
@@ -305,6 +313,12 @@ def flash_terms(w: Workload, test: int) -> dict[str, int]:
         "recurrent_calls": sum(layer.kind in rnn.RECURRENT for layer in w.layers[1:]),  # 13-14 arguments each
         "code": 1,
     }
+
+
+def stored_inputs_bytes(w: Workload, test: int) -> int:
+    """Flash the validation build used to spend on inputs in place of a sensor (collection and test inputs with
+    their labels): what records measured before the harness streamed them must drop to price the deployed image."""
+    return (w.samples + test) * (w.input_elements * INT8 + 1)
 
 
 TERMS = {"ram": RAM_TERMS, "flash": FLASH_TERMS}

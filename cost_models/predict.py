@@ -56,6 +56,10 @@ class Prediction:
     # our firmware: the static Cortex-M4 cycle estimate per phase, predicted (None: no estimate model); an estimate
     # at zero wait states, not the board's cycles (those are in `phases`)
     cycles_estimate: dict[str, float | None] = field(default_factory=dict)
+    # our firmware: ram / flash price the deployed image; the validation harness's own share apart (None: the
+    # calibration has no harness records, or the published firmware)
+    harness_ram: int | None = None
+    harness_flash: int | None = None
 
     def to_dict(self) -> dict[str, float | int | str]:
         """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
@@ -103,8 +107,8 @@ def predict(
     defaults to the board's (fitted once per process).
 
     Instructions-only boards (qemu-an386) are priced by the firmware model (firmware_fit): instructions per phase,
-    RAM and flash of this project's firmware. There `test_inputs` is the evaluation's test inputs (also stored in
-    flash) and `best_epoch` the epoch of the best weights (default: estimated from epochs_run and patience);
+    RAM and flash of this project's deployed image (the validation harness's share apart: harness_ram /
+    harness_flash). There `test_inputs` is the evaluation's test inputs (streamed by the harness, not stored) and `best_epoch` the epoch of the best weights (default: estimated from epochs_run and patience);
     `firmware_calibration` overrides the board's fitted one (e.g. a refit).
 
     Real boards: `firmware` "microtl-dse" prices our firmware (RAM and flash from the emulator's firmware model plus
@@ -191,8 +195,8 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
     sources, note = _mapped_texts(m, cal.board, board, tuple(phases), included)
     notes.append(note)
     if test <= 0:
-        notes.append("no test inputs: the evaluation phase is not priced and no test set is in flash (a deployed "
-                     "device does not evaluate; `dse validate` builds include the test set)")
+        notes.append("no test inputs: the evaluation phase is not priced (a deployed device does not evaluate; "
+                     "`dse validate` streams a test set from the host)")
     notes += [f"emulator map stale: {s}" for s in m.stale]
     ram_total, flash_total = sum(ram.values()), sum(flash.values())
     return Prediction(
@@ -202,6 +206,7 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
         fits_ram=ram_total <= board.ram_bytes, fits_flash=flash_total <= board.flash_bytes,
         notes=(*notes, *fw.notes), instructions=fw.instructions, firmware="microtl-dse", sources=dict(sources),
         cycles_estimate=fw.cycles_estimate,
+        harness_ram=fw.harness_ram, harness_flash=fw.harness_flash,
     )
 
 
@@ -259,6 +264,7 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
                                          f"{board.name} firmware calibration", "instructions":
                                          f"{board.name} firmware calibration (predicted)"},
         cycles_estimate=fw.cycles_estimate,
+        harness_ram=fw.harness_ram, harness_flash=fw.harness_flash,
     )
 
 

@@ -23,10 +23,15 @@ from .workload import BIAS_BYTES
 PHASES = ("collection", "training", "evaluation")
 METRICS = {  # metric -> (unit, needs a phase)
     "instructions": ("insns", True),
-    "peak_ram": ("B", False),  # static RAM of the ELF + stack high-water + heap high-water
-    "flash": ("B", False),  # allocated sections with contents, from the ELF
+    "peak_ram": ("B", False),  # static RAM of the validation ELF + stack high-water + heap high-water
+    "flash": ("B", False),  # allocated sections with contents, from the validation ELF
     "static_ram": ("B", False),
     "stack": ("B", False),
+    # the deployed image (its own ELF, no harness, no stored inputs): what studies price and the memory models fit
+    "deployed_ram": ("B", False),  # its static RAM + the validation run's stack and heap high-water marks
+    "deployed_flash": ("B", False),
+    "harness_ram": ("B", False),  # the validation harness's share: validation ELF - deployed ELF
+    "harness_flash": ("B", False),
     # real boards (nrf52840dk validations: the emulator map's own records)
     "cycles": ("cycles", True),  # DWT->CYCCNT per phase
     "energy_nj": ("nJ", True),  # PPK2: run-average current x supply x phase time
@@ -57,7 +62,7 @@ class RunRecord:
     board: str
     config: Configuration
     classes: int
-    test: int  # test inputs of the evaluation phase (and stored in flash)
+    test: int  # test inputs of the evaluation phase (streamed by the harness; in flash before it did)
     epochs_run: int
     best_epoch: int  # early stopping copies the weights at every improvement: at most this many copies
     improvements: int | None  # the improvements the firmware counted (None: not reported, best_epoch bounds them)

@@ -315,8 +315,10 @@ def sources_text(emulator: str) -> str:
 # --- the real board: the emulator map -------------------------------------------------------------------------------
 
 def measure_platform_delta(probes=PLATFORM_PROBES):
-    """Build the same generated sources for the emulator ("qemu") and the nRF52840 platform; the static RAM and
-    flash the nRF52840 build adds (the same for every probe, or an error: then it is not a platform constant)."""
+    """Build the same generated sources' deployed image (what studies price) for the emulator ("qemu") and the
+    nRF52840 platform; the static RAM and flash the nRF52840 build adds (the same for every probe, or an error: then
+    it is not a platform constant). The validation harness's platform code (semihosting reads, the RTT down
+    buffer) is not part of it."""
     import tempfile
     from datetime import date
 
@@ -331,8 +333,8 @@ def measure_platform_delta(probes=PLATFORM_PROBES):
             config = Configuration(task="digits", model=model, cut=cut, hidden=hidden, samples=samples, epochs=2)
             try:
                 sources = generate(config, f"{tmp}/{i}/gen")
-                qemu = build(sources, "cortex-m4", f"{tmp}/{i}/qemu", platform="qemu")
-                nrf = build(sources, "cortex-m4", f"{tmp}/{i}/nrf", platform="nrf52840")
+                qemu = build(sources, "cortex-m4", f"{tmp}/{i}/qemu", platform="qemu", image="deployed")
+                nrf = build(sources, "cortex-m4", f"{tmp}/{i}/nrf", platform="nrf52840", image="deployed")
             except BuildError as exc:
                 raise UserError(f"measuring the nRF52840 platform layer: {' '.join(str(exc).split())}") from None
             d = (nrf.static_ram_bytes - qemu.static_ram_bytes, nrf.flash_bytes - qemu.flash_bytes)

@@ -26,6 +26,10 @@ CITATION = "Profentzas et al., MicroTL, IEEE LCN 2022"
 METHODS = {"microtl": "MicroTL", "edge_tl": "Edge-TL", "cloud_qat": "Cloud-QAT"}
 TABLE3_METRICS = (("ram", "kB"), ("flash", "kB"), ("time", "s"), ("energy", "mJ"))
 PAPER_MODEL = "published-firmware model (firmware \"paper\": op-count model fitted on Table III)"
+OURS = "microtl-dse"  # Table III's method column for this project's firmware (its deployed image, predicted)
+OURS_NOTE = ("this project's firmware (\"microtl-dse\"), deployed image predicted by its calibrated RAM/flash models: "
+             "frozen network to the cut, MicroTL runtime, one sensor input buffer, no stored inputs; RAM is the "
+             "whole device's peak (Table III's leaves out the frozen network's buffers)")
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,28 @@ def table3(setup: Setup) -> list[Cell]:
                               None if published is None else published.std,
                               f"scope {'+'.join(scope)}; {PAPER_MODEL}"
                               if value is not None else f"not available: {scope[0]} phase uncalibrated"))
+        cells += _ours(setup, board, n, records)
+    return cells
+
+
+def _ours(setup: Setup, board, n: int, records) -> list[Cell]:
+    """Our firmware's predicted deployed RAM and flash for the same configuration, beside the published columns."""
+    from cost_models.predict import predict
+
+    try:
+        ours = predict(setup.configuration(n), board, firmware=OURS)
+    except Exception as exc:  # noqa: BLE001 - a board without our firmware's models: say so in the cell
+        why = f"not available: {_one_line(exc)}"
+        return [Cell("III", setup.task, OURS, str(n), m, "kB", "not available", None, None, None, None, why)
+                for m in ("ram", "flash")]
+    cells = []
+    for metric, total in (("ram", ours.ram_total), ("flash", ours.flash_total)):
+        published = next((r for r in records if r.samples == n and r.metric == metric), None)
+        fits = ours.fits_ram if metric == "ram" else ours.fits_flash
+        cells.append(Cell("III", setup.task, OURS, str(n), metric, "kB", "predicted", total / 1000, None,
+                          None if published is None else published.value / 1000,
+                          None if published is None else published.std,
+                          OURS_NOTE + ("" if fits else f"; does not fit the {board.name}'s {metric}")))
     return cells
 
 
@@ -346,10 +372,14 @@ def summary_markdown(results: list[TaskResult], repeats: int, qat, qat_repeats: 
                                              ("cloud_qat", "downlink"), ("cloud_qat", "ble_energy")]
             row = [_cell_text(cells[("II", m, n, k)]) if ("II", m, n, k) in cells else "" for m, k in keys]
             lines.append(f"| {n if n != 'all' else 'all (Cloud-QAT)'} | " + " | ".join(row) + " |")
-        lines += ["", "Table III (predicted; RAM and flash in the published scope)", "",
-                  "| samples | RAM kB | flash kB | training time s | training energy mJ |", "|---|---|---|---|---|"]
+        lines += ["", "Table III (predicted; published-firmware model: RAM and flash in the published scope; ours: "
+                  "this project's deployed image, whole-device RAM)", "",
+                  "| samples | RAM kB | flash kB | training time s | training energy mJ | ours: RAM kB | ours: flash kB |",
+                  "|---|---|---|---|---|---|---|"]
         for n in s.samples:
             row = [_cell_text(cells[("III", "microtl", str(n), m)]) for m, _ in TABLE3_METRICS]
+            row += [_cell_text(cells[key]) if (key := ("III", OURS, str(n), m)) in cells else ""
+                    for m in ("ram", "flash")]
             lines.append(f"| {n} | " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -392,9 +422,14 @@ def plot_table3(result: TaskResult):
     fig = Figure(figsize=(9, 6))
     for i, (metric, unit) in enumerate(TABLE3_METRICS):
         ax = fig.add_subplot(2, 2, i + 1)
-        cells = [c for c in result.cells if c.table == "III" and c.metric == metric]
+        cells = [c for c in result.cells if c.table == "III" and c.metric == metric and c.method == "microtl"]
         pred = [c for c in cells if c.value is not None]
         ax.plot([int(c.samples) for c in pred], [c.value for c in pred], marker="o", label="predicted")
+        ours = [c for c in result.cells if c.table == "III" and c.metric == metric and c.method == OURS
+                and c.value is not None]
+        if ours:
+            ax.plot([int(c.samples) for c in ours], [c.value for c in ours], marker="^",
+                    label="ours, deployed image (predicted)")
         pub = [c for c in cells if c.published is not None]
         if pub:
             ax.plot([int(c.samples) for c in pub], [c.published for c in pub], ls="--", marker="s", mfc="none",

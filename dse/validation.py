@@ -152,6 +152,8 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
         predicted.notes.append(f"re-pricing failed ({type(exc).__name__}: {exc}); stored prediction used")
     if prediction is not None:
         predicted.ram_total, predicted.flash_total = int(prediction.ram_total), int(prediction.flash_total)
+        predicted.harness_ram = getattr(prediction, "harness_ram", None)
+        predicted.harness_flash = getattr(prediction, "harness_flash", None)
         for phase, cost in prediction.phases.items():
             predicted.cycles[phase] = cost.cycles
             predicted.seconds[phase] = cost.seconds
@@ -246,6 +248,34 @@ def stored_validations(study) -> dict[str, dict]:
 
 # --- the terminal table ---------------------------------------------------------------------------------------------
 
+def _memory_rows(m, p, e, host: bool) -> list[list[str]]:
+    """Deployed image (what the study priced) measured vs predicted; the harness's share as separate rows."""
+    exe = " (host executable)" if host else ""
+    rows = []
+    deployed = m.deployed_flash_bytes is not None
+    ram = m.deployed_peak_ram_bytes if deployed else m.peak_ram_bytes
+    static = m.deployed_static_ram_bytes if deployed else m.static_ram_bytes
+    what = "deployed image" if deployed else "validation ELF (record predates the deployed build)"
+    if ram is not None or static is not None or p.ram_total is not None:
+        detail = ""
+        if static is not None:
+            detail = f"; static {_kb(static)} + stack {_kb(m.stack_bytes) or '?'} + heap {_kb(m.heap_bytes) or '?'} KB"
+        rows.append(["peak RAM (KB)", _kb(ram), _kb(p.ram_total), _pct(e.get("ram_total")), what + detail + exe])
+    flash = m.deployed_flash_bytes if deployed else m.flash_bytes
+    if flash is not None or p.flash_total is not None:
+        rows.append(["flash (KB)", _kb(flash), _kb(p.flash_total), _pct(e.get("flash_total")),
+                     f"{what}, from its ELF{exe}"])
+    if m.harness_ram_bytes is not None:
+        rows.append(["harness RAM (KB)", _kb(m.harness_ram_bytes),
+                     "not predicted" if p.harness_ram is None else _kb(p.harness_ram), _pct(e.get("harness_ram")),
+                     "validation harness's share: validation ELF - deployed ELF, static" + exe])
+    if m.harness_flash_bytes is not None:
+        rows.append(["harness flash (KB)", _kb(m.harness_flash_bytes),
+                     "not predicted" if p.harness_flash is None else _kb(p.harness_flash),
+                     _pct(e.get("harness_flash")), "validation harness's share: validation ELF - deployed ELF" + exe])
+    return rows
+
+
 def _kb(n) -> str:
     return "" if n is None else f"{n / 1024:.1f}"
 
@@ -297,16 +327,7 @@ def validation_table(records: list[ValidationRecord], width: int | None = None) 
             rows.append(["features FNV-1a", m.features_fnv, m.features_expected_fnv or "",
                          "match" if m.features_match else "DIFFER", "integer reference"])
         host = r.board == "host"
-        if m.peak_ram_bytes is not None or p.ram_total is not None:
-            detail = ""
-            if m.static_ram_bytes is not None:
-                detail = (f"static {_kb(m.static_ram_bytes)} + stack {_kb(m.stack_bytes) or '?'} + heap "
-                          f"{_kb(m.heap_bytes) or '?'} KB")
-            rows.append(["peak RAM (KB)", _kb(m.peak_ram_bytes), _kb(p.ram_total), _pct(e.get("ram_total")),
-                         detail + (" (host executable)" if host else "")])
-        if m.flash_bytes is not None or p.flash_total is not None:
-            rows.append(["flash (KB)", _kb(m.flash_bytes), _kb(p.flash_total), _pct(e.get("flash_total")),
-                         "from the ELF" + (" (host executable)" if host else "")])
+        rows += _memory_rows(m, p, e, host)
         for phase in PHASES:
             if m.instructions and phase in m.instructions:
                 pi = p.instructions.get(phase) if isinstance(p.instructions, dict) else None

@@ -1,5 +1,12 @@
 """Generated sources -> a host executable or a Cortex-M4 ELF; flash and static RAM read from the ELF.
 
+Two images of the same generated sources (`image`):
+- "validation" (default): harness.c's main (built with -DDSE_HARNESS): the inputs come from the host while it runs
+  (the input stream codegen wrote; `Binary.inputs` names it for the board), phases, markers, JSON lines;
+- "deployed": deployed.c's main, what a product ships and what studies price: the frozen layers, the MicroTL
+  runtime and one sensor input buffer, no harness. Its flash and static RAM are the deployed image's measured
+  figures; the validation ELF's minus them is the harness's share.
+
 Targets:
 - "host": `cc -std=c99 -O2 -ffp-contract=off` with c/host/platform_host.c; runs as a native process.
 - "cortex-m4": arm-none-eabi-gcc for the nRF52840's Cortex-M4F (hard float, newlib-nano), linked with
@@ -23,10 +30,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .codegen import HEADER, SOURCE, GeneratedSources
+from .codegen import HEADER, INPUTS, SOURCE, GeneratedSources
 
 C_DIR = Path(__file__).resolve().parent / "c"
-CORE_SOURCES = ("harness.c", "microtl.c", "nn_q7.c", "nn_rnn_q7.c")
+CORE_SOURCES = ("microtl.c", "nn_q7.c", "nn_rnn_q7.c")
+IMAGES = {"validation": "harness.c", "deployed": "deployed.c"}  # image -> its main
 TARGETS = ("host", "cortex-m4")
 # frozen-layer kernels: "fast" = the DSP kernels on cortex-m4 (nn_q7_m4.c replaces nn_q7.c; nn_rnn_q7.c's DSP
 # products), "portable" = the plain C everywhere (the host always builds it); cost_models/kernels.py mirrors this
@@ -60,6 +68,8 @@ class Binary:
     toolchain_version: str
     elf_sha256: str
     platform: str | None = None  # cortex-m4: "qemu" or "nrf52840"; host: None
+    image: str = "validation"  # "validation" (harness) or "deployed"
+    inputs: Path | None = None  # validation: the input stream the board feeds (codegen's dse_inputs.bin)
 
 
 def toolchain_version(target: str) -> str:
@@ -80,11 +90,13 @@ def kernel_sources(target: str, kernels: str = "fast") -> list[str]:
 
 
 def build(sources: GeneratedSources | str | Path, target: str, out_dir: str | Path, extra_defines=(),
-          *, platform: str | None = None, kernels: str = "fast") -> Binary:
-    """Compile and link the firmware for `target` into out_dir; returns the binary and its sizes.
+          *, platform: str | None = None, image: str = "validation", kernels: str = "fast") -> Binary:
+    """Compile and link the firmware `image` for `target` into out_dir; returns the binary and its sizes.
     kernels="portable" builds the plain C kernels on cortex-m4 too (the kernel benchmark's baseline)."""
     if target not in TARGETS:
         raise ValueError(f"unknown build target {target!r}; choose one of: {', '.join(TARGETS)}")
+    if image not in IMAGES:
+        raise ValueError(f"unknown firmware image {image!r}; choose one of: {', '.join(IMAGES)}")
     core = kernel_sources(target, kernels)
     gen_dir = sources.out_dir if isinstance(sources, GeneratedSources) else Path(sources)
     gen_dir = Path(gen_dir).resolve()
@@ -93,14 +105,16 @@ def build(sources: GeneratedSources | str | Path, target: str, out_dir: str | Pa
             raise BuildError(f"generated source {gen_dir / name} not found; run firmware.codegen.generate first")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    defines = [f"-D{d}" for d in extra_defines] + (["-DNN_PORTABLE_KERNELS"] if kernels == "portable" else [])
+    defines = [f"-D{d}" for d in extra_defines] + (["-DDSE_HARNESS=1"] if image == "validation" else []) + \
+        (["-DNN_PORTABLE_KERNELS"] if kernels == "portable" else [])
     includes = [f"-I{gen_dir}", f"-I{C_DIR}"]
-    srcs = [str(C_DIR / name) for name in core] + [str(gen_dir / SOURCE)]
+    srcs = [str(C_DIR / IMAGES[image])] + [str(C_DIR / name) for name in core] + [str(gen_dir / SOURCE)]
+    prefix = "firmware" if image == "validation" else "deployed"
     if target == "host":
         if platform not in (None, "host"):
             raise ValueError(f"target host has no platform {platform!r}")
         platform = None
-        exe = out / "firmware-host"
+        exe = out / f"{prefix}-host"
         cmd = [HOST_CC, *COMMON_FLAGS, *defines, *includes, *srcs, str(C_DIR / "host" / "platform_host.c"),
                "-o", str(exe), "-lm"]
     else:
@@ -112,17 +126,21 @@ def build(sources: GeneratedSources | str | Path, target: str, out_dir: str | Pa
         missing = [str(p) for p in needed if not p.is_file()]
         if missing:
             raise BuildError(f"cortex-m4 build needs {', '.join(missing)}")
-        exe = out / f"firmware-{platform}.elf"
+        exe = out / f"{prefix}-{platform}.elf"
         cmd = [ARM_CC, *M4_FLAGS, *COMMON_FLAGS, *defines, *includes, f"-I{cm}", *srcs,
                *(str(cm / name) for name in M4_RUNTIME), str(cm / PLATFORMS[platform]), "-T", str(cm / "nrf52840.ld"), *M4_LINK,
                f"-Wl,-Map={out / (exe.stem + '.map')}", "-o", str(exe), "-lm"]
     version = toolchain_version(target)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    (out / "build.log").write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)
+    (out / f"build-{image}.log").write_text(" ".join(cmd) + "\n" + proc.stdout + proc.stderr)
     if proc.returncode != 0:
-        _raise_build_error(proc.stderr + proc.stdout, out / "build.log")
+        _raise_build_error(proc.stderr + proc.stdout, out / f"build-{image}.log")
     flash, ram = elf_sizes(exe)
-    return Binary(exe, target, flash, ram, version, hashlib.sha256(exe.read_bytes()).hexdigest(), platform)
+    inputs = None
+    if image == "validation":
+        inputs = sources.inputs if isinstance(sources, GeneratedSources) else gen_dir / INPUTS
+    return Binary(exe, target, flash, ram, version, hashlib.sha256(exe.read_bytes()).hexdigest(), platform, image,
+                  inputs)
 
 
 _OVERFLOW = re.compile(r"region [`'\u2018]?(\w+)['\u2019]? overflowed by (\d+) bytes")

@@ -103,7 +103,9 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
         classes = get_task(config.task).classes
     measured = {f"instructions.{k}": v for k, v in m.instructions.items()}
     measured.update(peak_ram=m.peak_ram_bytes, flash=m.flash_bytes, static_ram=m.static_ram_bytes,
-                    stack=m.stack_bytes)
+                    stack=m.stack_bytes, deployed_ram=m.deployed_peak_ram_bytes,
+                    deployed_flash=m.deployed_flash_bytes, harness_ram=m.harness_ram_bytes,
+                    harness_flash=m.harness_flash_bytes)
     # the static Cortex-M4 cycle estimate per phase (qemu-an386: per-block counts x TRM timing), when it was made
     measured.update({f"cycles_estimate.{k}": v for k, v in (m.cycles_estimate or {}).items() if v})
     p = record.provenance

@@ -5,12 +5,15 @@ The sources hold the frozen int8 layers up to the cut only (weights, biases, shi
 followed by a max pool computed fused, one pool row at a time; the caller's input pointer in, the caller's feature
 row out), the head shape and hyper-parameters (floats as exact hex literals of their float32 value),
 the head seed, the feature element type (int8, or int16 at a cut whose layer outputs int16: har_rnn's gru1 /
-gru2) and scale, and in flash the N collection inputs (int8, quantized with the model's input frac
-bits) with their labels - training samples first, then validation samples, each in the order of the Python draw -
-and the T target test inputs with labels. The draw and the head seed are exactly those of repeat `repeat` of
-`models.simulate.simulate(config, repeats, seed)`, so a firmware run is one of the simulated repeats done for real.
+gru2) and scale. No inputs are compiled in: the inputs go to `dse_inputs.bin`, the input stream the validation
+harness reads from the host while the firmware runs (docs/firmware.md): the N collection inputs (int8, quantized
+with the model's input frac bits) with their labels - training samples first, then validation samples, each in the
+order of the Python draw - then the T target test inputs with labels. The draw and the head seed are exactly those
+of repeat `repeat` of `models.simulate.simulate(config, repeats, seed)`, so a firmware run is one of the simulated
+repeats done for real.
 
-Same configuration, repeat and seed: byte-identical sources (no time stamps, no paths, no dict-order surprises).
+Same configuration, repeat and seed: byte-identical sources and input stream (no time stamps, no paths, no
+dict-order surprises).
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ from models.zoo import get_model
 
 PROTOCOL = 1
 HEADER, SOURCE, MANIFEST = "dse_model.h", "dse_model.c", "dse_manifest.json"
+INPUTS = "dse_inputs.bin"  # the harness's input stream (the name the qemu and host platforms open)
+INPUT_MAGIC, INPUT_VERSION = b"DSEI", 1
 SUPPORTED_KINDS = ("conv2d", "conv1d", "maxpool2d", "fc", "lstm", "gru")
 _U16 = 0xFFFF
 _FEATURE_DTYPES = {8: np.dtype(np.int8), 16: np.dtype("<i2")}  # store element width -> numpy dtype
@@ -45,6 +50,8 @@ class GeneratedSources:
     out_dir: Path
     files: list[Path]  # dse_model.h, dse_model.c
     sha256: str  # over the generated sources (header then source)
+    inputs: Path  # dse_inputs.bin: the input stream the validation harness feeds (docs/firmware.md)
+    inputs_sha256: str
     config: Configuration
     repeat: int
     seed: int
@@ -93,7 +100,7 @@ class GeneratedSources:
     def manifest(self) -> dict:
         """JSON-able summary (written as dse_manifest.json next to the sources)."""
         return {
-            "protocol": PROTOCOL, "sha256": self.sha256, "config": self.config.to_dict(), "repeat": self.repeat,
+            "protocol": PROTOCOL, "sha256": self.sha256, "inputs_sha256": self.inputs_sha256, "config": self.config.to_dict(), "repeat": self.repeat,
             "seed": self.seed, "draw_seed": self.draw_seed, "head_seed": self.head_seed,
             "input_frac_bits": self.input_frac_bits, "feature_frac_bits": self.feature_frac_bits,
             "feature_bytes": self.feature_bytes, "feature_bits": self.feature_bits, "classes": self.classes,
@@ -126,12 +133,6 @@ def c_float(value: float) -> str:
     if "." in mantissa:
         mantissa = mantissa.rstrip("0").rstrip(".")
     return f"{mantissa}p{exponent}f"
-
-
-def _c_rows(values: np.ndarray, per_line: int = 24) -> str:
-    """Initializer body of a 2-D array: one braced row per sample."""
-    rows = [np.asarray(values)[i] for i in range(len(values))] or [np.zeros(1, np.int8)]  # C: no empty arrays
-    return "\n".join("    {\n" + _c_array(row, per_line, "        ") + "\n    }," for row in rows)
 
 
 def _c_array(values: np.ndarray, per_line: int = 24, indent: str = "    ") -> str:
@@ -203,12 +204,15 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
     out.mkdir(parents=True, exist_ok=True)
     header = _header(config, qmodel, layers, cut_spec, classes, len(train_idx), len(val_idx), n_test,
                      head_seed, params, dump_features)
-    source = _source(config, qmodel, layers, x_collect, y_collect, x_test_q, y_test[test_idx])
+    source = _source(config, qmodel, layers)
     files = [out / HEADER, out / SOURCE]
     for path, text in zip(files, (header, source)):
         path.write_bytes(text.encode())
+    stream = input_stream(x_collect, y_collect, x_test_q, y_test[test_idx], _size(qmodel.input_shape))
+    (out / INPUTS).write_bytes(stream)
     generated = GeneratedSources(
-        out_dir=out, files=files, sha256=_sha256(files), config=config, repeat=repeat, seed=seed,
+        out_dir=out, files=files, sha256=_sha256(files), inputs=out / INPUTS,
+        inputs_sha256=hashlib.sha256(stream).hexdigest(), config=config, repeat=repeat, seed=seed,
         draw_seed=draw_seed, head_seed=head_seed, input_frac_bits=qmodel.f_input,
         feature_frac_bits=qmodel.frac_bits(config.cut), feature_bytes=cut_spec.bytes, feature_bits=bits,
         classes=classes,
@@ -222,6 +226,19 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
         notes=list(qmodel.notes))
     (out / MANIFEST).write_text(json.dumps(generated.manifest(), indent=1, sort_keys=True) + "\n")
     return generated
+
+
+def input_stream(x_collect: np.ndarray, y_collect: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                 input_size: int) -> bytes:
+    """The harness's input stream: "DSEI", uint32 LE version, samples, test inputs, input size; then one record per
+    collection sample (store order) and per test input: its uint8 label, then input_size int8 values."""
+    def records(x, y) -> bytes:
+        x = np.asarray(x, dtype=np.int8).reshape(len(x), input_size)
+        rows = np.concatenate([np.asarray(y, dtype=np.uint8).reshape(-1, 1), x.view(np.uint8)], axis=1)
+        return rows.tobytes()
+
+    head = INPUT_MAGIC + np.array([INPUT_VERSION, len(x_collect), len(x_test), input_size], "<u4").tobytes()
+    return head + records(x_collect, y_collect) + records(x_test, y_test)
 
 
 def _layers_to_cut(qmodel: QuantizedModel, cut: str) -> list[QLayer]:
@@ -290,14 +307,10 @@ def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, h
         lines += ["#ifndef DSE_DUMP_FEATURES", "#define DSE_DUMP_FEATURES 1", "#endif"]
     lines += [
         "",
-        "/* collection inputs (int8, training samples first, then validation) and labels; test inputs and labels */",
-        f"extern const int8_t dse_collect_x[{max(n, 1)}][{input_size}];",
-        f"extern const uint8_t dse_collect_y[{max(n, 1)}];",
-        f"extern const int8_t dse_test_x[{max(n_test, 1)}][{input_size}];",
-        f"extern const uint8_t dse_test_y[{max(n_test, 1)}];",
-        "",
         "/* the frozen int8 layers up to the cut: input [DSE_INPUT_SIZE] -> feature [DSE_FEATURE] (pre-activation) */",
         f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature);",
+        "/* the region the frozen arena shares with mt_train's work (MT_TRAIN_WORK_BYTES bytes at least, 4-aligned) */",
+        "void *dse_work_region(void);",
         "",
         "#endif",
         "",
@@ -392,10 +405,11 @@ def _forward_body(layers: list[QLayer], plan: ArenaPlan) -> list[str]:
     return ["    " + line for line in body]
 
 
-def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str:
+def _source(config, qmodel, layers) -> str:
     parts = [
         "/* Generated by firmware/codegen.py - do not edit. */",
         '#include "dse_model.h"',
+        '#include "microtl.h"',
         '#include "nn_q7.h"',
         '#include "nn_rnn_q7.h"',
         "",
@@ -432,28 +446,22 @@ def _source(config, qmodel, layers, x_collect, y_collect, x_test, y_test) -> str
                  "[offset, end) */")
     for buf in sorted(plan.buffers, key=lambda b: (b.first, b.offset)):
         parts.append(f"/*   {buf.first}-{buf.last}: {buf.name} [{buf.offset}, {buf.offset + buf.size}) */")
-    if plan.size:
-        parts.append(f"static union {{ uint32_t align; q7_t q7[{plan.size}]; q15_t q15[{plan.size // 2}]; }} "
-                     "dse_arena;")
     parts += [
+        "/* one region for the frozen arena (collection, evaluation) and mt_train's work region (training): never",
+        " * live together (docs/firmware.md) */",
+        "#define DSE_REGION_BYTES (((DSE_ARENA_BYTES > MT_TRAIN_WORK_BYTES ? DSE_ARENA_BYTES : MT_TRAIN_WORK_BYTES) "
+        "+ 3u) / 4u * 4u)",
+        "static union { uint32_t align; q7_t q7[DSE_REGION_BYTES]; q15_t q15[DSE_REGION_BYTES / 2]; } dse_arena;",
+        "",
+        "void *dse_work_region(void)",
+        "{",
+        "    return &dse_arena;",
+        "}",
         "",
         f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature)",
         "{",
         *_forward_body(layers, plan),
         "}",
-        "",
-        f"const int8_t dse_collect_x[{max(len(x_collect), 1)}][{_size(qmodel.input_shape)}] = {{",
-        _c_rows(x_collect.reshape(len(x_collect), _size(qmodel.input_shape))),
-        "};",
-        f"const uint8_t dse_collect_y[{max(len(y_collect), 1)}] = {{",
-        _c_array(y_collect),
-        "};",
-        f"const int8_t dse_test_x[{max(len(x_test), 1)}][{_size(qmodel.input_shape)}] = {{",
-        _c_rows(x_test.reshape(len(x_test), _size(qmodel.input_shape))),
-        "};",
-        f"const uint8_t dse_test_y[{max(len(y_test), 1)}] = {{",
-        _c_array(y_test),
-        "};",
         "",
     ]
     return "\n".join(parts)

@@ -3,7 +3,8 @@
 Lines that are not JSON objects (a board's boot noise, a debugger's banner) are kept in `Report.noise` and otherwise
 ignored. The sequence is validated: hello first, the three phases with their begin/end, features, train, result,
 memory, done last. A malformed or truncated output raises ProtocolError with a one-line message naming what is
-missing or wrong.
+missing or wrong. An "error" line (the validation harness could not feed its inputs: no stream, a short read, the
+host gone) raises FirmwareReportedError with the line's detail, whatever else the output holds.
 """
 from __future__ import annotations
 
@@ -16,6 +17,21 @@ PHASES = ("collection", "training", "evaluation")
 
 class ProtocolError(ValueError):
     """The firmware's output does not follow the protocol; the message is one line naming what is wrong."""
+
+
+class FirmwareReportedError(ProtocolError):
+    """The firmware printed an error line and stopped (e.g. its input stream ended); the message is that line's."""
+
+
+def reported_error(lines: list[dict]) -> str | None:
+    """One line from the first "error" event, None when there is none."""
+    for obj in lines:
+        if obj.get("event") == "error":
+            what, detail = obj.get("what", "?"), obj.get("detail", "?")
+            counts = (f" (got {obj['got']} of {obj['want']} bytes)" if "got" in obj and "want" in obj
+                      and detail.startswith("input stream ended") else "")
+            return f"firmware error ({what}): {detail}{counts}"
+    return None
 
 
 @dataclass
@@ -87,6 +103,9 @@ def parse(text: str, *, cycles_are_ns: bool = False) -> Report:
     if not lines:
         hint = f"; first line: {noise[0][:80]!r}" if noise else ""
         raise ProtocolError(f"firmware output: no protocol lines (expected a hello line){hint}")
+    error = reported_error(lines)
+    if error:
+        raise FirmwareReportedError(error)
     first = lines[0]
     if first.get("event") != "hello":
         raise ProtocolError(f"firmware output: first line is {first.get('event')!r}, expected 'hello'")

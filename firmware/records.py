@@ -44,11 +44,20 @@ class Measured:
     features_fnv: str | None = None  # FNV-1a 32 of the sample store, as the firmware computed it
     features_expected_fnv: str | None = None  # the same hash of the Python (integer reference) features
     features_match: bool | None = None
-    flash_bytes: int | None = None  # from the ELF
-    static_ram_bytes: int | None = None  # .data + .bss (+ reserved sections) from the ELF
+    flash_bytes: int | None = None  # from the validation ELF (deployed image + harness)
+    static_ram_bytes: int | None = None  # .data + .bss (+ reserved sections) from the validation ELF
     stack_bytes: int | None = None  # painted-stack high-water mark
     heap_bytes: int | None = None  # _sbrk high-water mark
     peak_ram_bytes: int | None = None  # static + stack + heap (None when stack or heap is unmeasurable)
+    # the deployed image (deployed.c: no harness, no stored inputs), its own ELF built from the same sources: what
+    # the study priced. Its peak RAM = its static RAM + the validation run's stack and heap high-water marks (the
+    # same kernels and trainer run on the same stack; the harness's calls are shallower than the kernels')
+    deployed_flash_bytes: int | None = None
+    deployed_static_ram_bytes: int | None = None
+    deployed_peak_ram_bytes: int | None = None
+    # the harness's own share: validation ELF - deployed ELF (flash; static RAM)
+    harness_flash_bytes: int | None = None
+    harness_ram_bytes: int | None = None
     instructions: dict[str, int] | None = None  # retired instructions per phase (qemu-an386)
     cycles: dict[str, int] | None = None  # DWT->CYCCNT cycles per phase (nrf52840dk)
     cycles_source: str | None = None  # "DWT->CYCCNT", "host clock (ns)" ...
@@ -76,8 +85,11 @@ class Predicted:
     replay_accuracy: float | None = None
     replay_epochs_run: int | None = None
     replay_best_epoch: int | None = None
-    ram_total: int | None = None  # bytes
+    ram_total: int | None = None  # bytes, the deployed image's (what the study priced)
     flash_total: int | None = None
+    # the validation harness's own share (bytes; None: not predicted - the calibration has no harness records)
+    harness_ram: int | None = None
+    harness_flash: int | None = None
     cycles: dict[str, float | None] = field(default_factory=dict)  # per phase; None: uncalibrated
     seconds: dict[str, float | None] = field(default_factory=dict)
     energy_mj: dict[str, float | None] = field(default_factory=dict)

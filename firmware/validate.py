@@ -26,7 +26,8 @@ from .records import (PHASES, STATUS_FAILED, STATUS_OK, Measured, Predicted, Pro
 HOST_TIMEOUT_S = 300.0  # the host board: a fixed, generous bound (a native process runs any pick in seconds)
 ACCURACY_TOLERANCE_PP = 3.0  # the board's accuracy should be within this of the simulation of the same draw
 # failures whose message is written for the user: the record keeps the message alone, without a traceback
-_KNOWN_FAILURES = ("FirmwareTimeout", "BoardError", "BoardUnavailable", "QemuUnavailable", "FirmwareFailed")
+_KNOWN_FAILURES = ("FirmwareTimeout", "BoardError", "BoardUnavailable", "QemuUnavailable", "FirmwareFailed",
+                   "FirmwareReportedError")
 
 Progress = Callable[[str], None]
 InstructionBound = Callable[[int], int]  # test inputs of the generated draw -> instructions one run may retire
@@ -107,8 +108,13 @@ def errors_of(measured: Measured, predicted: Predicted, board_name: str) -> dict
     if measured.accuracy is not None and predicted.replay_accuracy is not None:
         out["accuracy_replay_pp"] = 100.0 * (measured.accuracy - predicted.replay_accuracy)
     if board_name != "host":  # the host executable's sizes are not the board's
-        for key, m, p in (("ram_total", measured.peak_ram_bytes, predicted.ram_total),
-                          ("flash_total", measured.flash_bytes, predicted.flash_total)):
+        # the prediction prices the deployed image; records from before it was built apart compare the only ELF
+        ram = measured.deployed_peak_ram_bytes if measured.deployed_flash_bytes is not None else \
+            measured.peak_ram_bytes
+        flash = measured.deployed_flash_bytes if measured.deployed_flash_bytes is not None else measured.flash_bytes
+        for key, m, p in (("ram_total", ram, predicted.ram_total), ("flash_total", flash, predicted.flash_total),
+                          ("harness_ram", measured.harness_ram_bytes, predicted.harness_ram),
+                          ("harness_flash", measured.harness_flash_bytes, predicted.harness_flash)):
             e = relative_error(m, p)
             if e is not None:
                 out[key] = e
@@ -179,7 +185,7 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
          instruction_bound: InstructionBound | None, tell: Progress, who: str) -> None:
     from .build import build
     from .codegen import generate
-    from .protocol import parse
+    from .protocol import FirmwareReportedError, parse
 
     ok, why = board.available()
     if not ok:
@@ -208,15 +214,22 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
     t = time.monotonic()
     target = getattr(board, "target", "cortex-m4")
     platform = getattr(board, "platform", None)
+    where = {"platform": platform} if platform else {}
     try:
-        binary = build(gen, target, work / "build", platform=platform) if platform else build(gen, target,
-                                                                                               work / "build")
+        # the deployed image first: what the study priced (if it does not fit, neither does the validation build)
+        deployed = build(gen, target, work / "build", image="deployed", **where)
+        m.deployed_flash_bytes = int(deployed.flash_bytes)
+        m.deployed_static_ram_bytes = int(deployed.static_ram_bytes)
+        binary = build(gen, target, work / "build", **where)
     finally:
         m.wall_s["build"] = time.monotonic() - t
     m.flash_bytes, m.static_ram_bytes = int(binary.flash_bytes), int(binary.static_ram_bytes)
+    m.harness_flash_bytes = m.flash_bytes - m.deployed_flash_bytes
+    m.harness_ram_bytes = m.static_ram_bytes - m.deployed_static_ram_bytes
     prov.elf_sha256, prov.toolchain = binary.elf_sha256, binary.toolchain_version
-    tell(f"{who}: built {Path(binary.path).name}: flash {m.flash_bytes / 1024:.1f} KB, static RAM "
-         f"{m.static_ram_bytes / 1024:.1f} KB ({m.wall_s['build']:.1f} s)")
+    tell(f"{who}: built {Path(deployed.path).name}: flash {m.deployed_flash_bytes / 1024:.1f} KB, static RAM "
+         f"{m.deployed_static_ram_bytes / 1024:.1f} KB; {Path(binary.path).name} adds the harness: flash "
+         f"{m.harness_flash_bytes:+d} B, static RAM {m.harness_ram_bytes:+d} B ({m.wall_s['build']:.1f} s)")
 
     if timeout_s is None:
         timeout_s = run_timeout(board, instruction_bound(gen.n_test))
@@ -229,7 +242,10 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
     text = getattr(result, "stdout_raw", None)
     if text is None:
         text = "\n".join(getattr(result, "lines", []) or [])
-    report = parse(text, cycles_are_ns=board.name == "host")
+    try:
+        report = parse(text, cycles_are_ns=board.name == "host")
+    except FirmwareReportedError as exc:  # the harness could not feed its inputs: say which board
+        raise FirmwareReportedError(f"{board.name}: {exc}") from None
     if getattr(result, "exit_code", 0) not in (0, None) or report.status != 0:
         raise FirmwareFailed(f"{board.name}: firmware exited with status {getattr(result, 'exit_code', None)} "
                              f"(done status {report.status})")
@@ -250,6 +266,8 @@ def _measured_from(record: ValidationRecord, report, result, gen, board) -> None
     m.stack_bytes, m.heap_bytes = report.stack_bytes, report.heap_bytes
     if m.stack_bytes is not None and m.heap_bytes is not None and m.static_ram_bytes is not None:
         m.peak_ram_bytes = m.static_ram_bytes + m.stack_bytes + m.heap_bytes
+        if m.deployed_static_ram_bytes is not None:
+            m.deployed_peak_ram_bytes = m.deployed_static_ram_bytes + m.stack_bytes + m.heap_bytes
     instructions = {k: int(v) for k, v in (getattr(result, "instructions", None) or {}).items() if v is not None}
     m.instructions = instructions or None
     if report.cycles:

@@ -7,7 +7,9 @@ from pathlib import Path
 RAM_BASE, RAM_SIZE = 0x20000000, 256 * 1024
 CB_ADDR = 0x20001000  # where the fake "ELF" puts _SEGGER_RTT
 BUF_ADDR = 0x20002000
+DOWN_ADDR = 0x20003000  # the harness's RTT down buffer (inputs from the host)
 NAME_ADDR = 0x20000F00
+DOWN_NAME_ADDR = 0x20000F40
 TRANSCRIPT = Path(__file__).resolve().parent / "data" / "nrf52840dk_rtt_transcript.jsonl"
 
 
@@ -32,14 +34,23 @@ class FakeClock:
 class FakeFirmware:
     """The firmware side of RTT: after `init_after` steps it zeroes its .bss (the control block), fills the
     control block with the id last, then writes one line at a time when it fits whole (DSE_RTT_BLOCK), and halts
-    (plat_exit's BKPT) once the host has read everything. One step per probe memory read while running."""
+    (plat_exit's BKPT) once the host has read everything. One step per probe memory read while running.
+
+    With `inputs` (a byte count) it is a validation build: the control block has a down buffer of `down_size`
+    bytes, and after its first line (hello) the firmware reads the host's input stream from it (`received`) and
+    writes the rest only once all `inputs` bytes have arrived; after `patience` steps without a new byte it writes
+    the harness's error line instead and stops (the host is gone)."""
 
     def __init__(self, probe: "FakeProbe", lines: list[str], *, size: int = 64, init_after: int = 3,
-                 halt: bool = True) -> None:
+                 halt: bool = True, inputs: int | None = None, down_size: int = 32, patience: int = 200) -> None:
         self.probe, self.size, self.init_after, self.halt = probe, size, init_after, halt
         self.pending = [(line + "\n").encode() for line in lines]
         self.steps = 0
         self.initialized = False
+        self.inputs, self.down_size, self.patience = inputs, down_size, patience
+        self.received = bytearray()
+        self.idle = 0
+        self.lines_written = 0
 
     def u32(self, address: int, value: int) -> None:
         self.probe.poke(address, value.to_bytes(4, "little"))
@@ -47,19 +58,34 @@ class FakeFirmware:
     def step(self) -> None:
         self.steps += 1
         if self.steps == 1:
-            self.probe.poke(CB_ADDR, bytes(48))  # startup zeroes .bss
+            self.probe.poke(CB_ADDR, bytes(72))  # startup zeroes .bss
         if self.steps < self.init_after:
             return
         desc = CB_ADDR + 24
         if not self.initialized:
             self.probe.poke(NAME_ADDR, b"Terminal\0")
             self.u32(CB_ADDR + 16, 1)
-            self.u32(CB_ADDR + 20, 0)
+            self.u32(CB_ADDR + 20, 0 if self.inputs is None else 1)
             for i, v in enumerate((NAME_ADDR, BUF_ADDR, self.size, 0, 0, 2)):
                 self.u32(desc + 4 * i, v)
+            if self.inputs is not None:
+                self.probe.poke(DOWN_NAME_ADDR, b"Input\0")
+                for i, v in enumerate((DOWN_NAME_ADDR, DOWN_ADDR, self.down_size, 0, 0, 0)):
+                    self.u32(desc + 24 + 4 * i, v)
             self.probe.poke(CB_ADDR, b"SEGGER RTT")
             self.initialized = True
             return
+        waiting = self.inputs is not None and self.lines_written >= 1 and len(self.received) < self.inputs
+        if waiting:
+            before = len(self.received)
+            self.consume(desc + 24)
+            self.idle = 0 if len(self.received) > before else self.idle + 1
+            if len(self.received) < self.inputs and self.idle <= self.patience:
+                return
+            if len(self.received) < self.inputs:  # the host is gone: the harness's error line, then exit 3
+                self.pending = [(f'{{"event":"error","what":"input","detail":"input stream ended at collection '
+                                 f'sample 0","got":{len(self.received)},"want":{self.inputs}}}\n').encode()]
+                self.inputs = len(self.received)
         wr = int.from_bytes(self.probe.peek(desc + 12, 4), "little")
         rd = int.from_bytes(self.probe.peek(desc + 16, 4), "little")
         free = rd - wr - 1 if rd > wr else self.size - (wr - rd) - 1
@@ -75,8 +101,19 @@ class FakeFirmware:
                     self.pending[0] = rest
                 else:
                     self.pending.pop(0)
+                    self.lines_written += 1
         elif rd == wr and self.halt:
             self.probe.halted = True
+
+
+    def consume(self, down: int) -> None:
+        """Read what the host has put in the down buffer (the firmware owns RdOff)."""
+        wr = int.from_bytes(self.probe.peek(down + 12, 4), "little")
+        rd = int.from_bytes(self.probe.peek(down + 16, 4), "little")
+        while rd != wr:
+            self.received += self.probe.peek(DOWN_ADDR + rd, 1)
+            rd = (rd + 1) % self.down_size
+        self.u32(down + 16, rd)
 
 
 class FakeProbe:

@@ -27,7 +27,7 @@ def test_refit_writes_snapshot_and_report(records, tmp_path, capsys):
     assert main(["calibrate", "--board", "qemu-an386", "--refit", "--records", str(records), "--out", str(out),
                  "--report", "--plots", str(tmp_path / "plots"), "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "leave-one-shape-out" in text and "instructions.training" in text and "peak_ram" in text
+    assert "leave-one-shape-out" in text and "instructions.training" in text and "deployed_ram" in text
     assert (tmp_path / "plots" / "residuals-cv.png").stat().st_size > 1000
     from cost_models.firmware_fit import read_firmware_calibration
 

@@ -14,17 +14,25 @@ import firmware.boards.nrf52840dk as nrf
 from firmware.boards import get_board
 from firmware.boards.base import BoardError, FirmwareTimeout
 from firmware.build import Binary
-from firmware.protocol import parse
+from firmware.protocol import ProtocolError, parse
 from nrf_fakes import CB_ADDR, FakeClock, FakeMeter, FakeProbe, transcript_lines
 
 LINES = transcript_lines()
 CYCLES = {"collection": 16752147, "training": 986231, "evaluation": 149819062}
 
 
-def fake_binary(tmp_path: Path) -> Binary:
+def fake_binary(tmp_path: Path, inputs: Path | None = None) -> Binary:
     elf = tmp_path / "firmware-nrf52840.elf"
     elf.write_bytes(b"\x7fELF fake")
-    return Binary(elf, "cortex-m4", 1000, 2000, "arm-none-eabi-gcc (fake)", "0" * 64, "nrf52840")
+    return Binary(elf, "cortex-m4", 1000, 2000, "arm-none-eabi-gcc (fake)", "0" * 64, "nrf52840",
+                  inputs=inputs)
+
+
+def input_stream(tmp_path: Path, n: int) -> tuple[Path, bytes]:
+    data = bytes((7 * i + 3) % 256 for i in range(n))
+    path = tmp_path / "dse_inputs.bin"
+    path.write_bytes(data)
+    return path, data
 
 
 def fake_board(probe: FakeProbe, clock: FakeClock | None = None, **options) -> nrf.Nrf52840DkBoard:
@@ -109,6 +117,42 @@ def test_run_orchestration_on_the_recorded_transcript(tmp_path):
     assert (report.correct, report.test_count, report.epochs_run) == (166, 178, 5)
     assert (report.stack_bytes, report.heap_bytes) == (356, 0)
     assert not hasattr(result, "energy_mj")
+
+
+@pytest.mark.parametrize("down_size", [16, 32, 4096])
+def test_run_feeds_the_input_stream_through_the_down_buffer(tmp_path, down_size):
+    path, data = input_stream(tmp_path, 1000)
+    probe = FakeProbe(size=128, inputs=len(data), down_size=down_size)
+    result = fake_board(probe).run(fake_binary(tmp_path, path), timeout_s=60)
+    assert bytes(probe.firmware.received) == data  # every byte, in order, through the ring buffer
+    assert [json.dumps(o, separators=(",", ":")) for o in result.lines] == LINES
+    assert parse(result.stdout_raw).correct == 166
+
+
+def test_run_host_stops_feeding_fails_with_the_firmware_error_line(tmp_path):
+    path, data = input_stream(tmp_path, 600)  # the firmware wants 1000 bytes: the host runs dry
+    probe = FakeProbe(size=128, inputs=1000, down_size=32)
+    result = fake_board(probe).run(fake_binary(tmp_path, path), timeout_s=60)
+    assert bytes(probe.firmware.received) == data
+    with pytest.raises(ProtocolError, match=r"^firmware error \(input\): input stream ended at collection sample 0 "
+                                            r"\(got 600 of 1000 bytes\)$"):
+        parse(result.stdout_raw)
+    assert probe.calls[-2:] == ["halt", "close"]
+
+
+def test_run_missing_input_stream_is_one_line(tmp_path):
+    probe = FakeProbe(size=128, inputs=1000)
+    with pytest.raises(BoardError, match=r"^nrf52840dk: input stream .*missing\.bin not found"):
+        fake_board(probe).run(fake_binary(tmp_path, tmp_path / "missing.bin"), timeout_s=60)
+    assert "flash" not in probe.calls
+
+
+def test_run_inputs_for_a_firmware_without_down_buffer_fails(tmp_path):
+    path, _ = input_stream(tmp_path, 100)
+    probe = FakeProbe(size=128)  # a deployed-style control block: no down buffer
+    with pytest.raises(BoardError, match="has no down buffer"):
+        fake_board(probe).run(fake_binary(tmp_path, path), timeout_s=60)
+    assert probe.calls[-2:] == ["halt", "close"]
 
 
 def test_run_with_ppk2_energy(tmp_path):

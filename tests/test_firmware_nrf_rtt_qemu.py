@@ -1,6 +1,7 @@
 """platform_nrf52840.c's RTT output read by the nrf52840dk board's own code, with QEMU standing in for the chip and
 its GDB stub for the debug probe: the real firmware (built for the nrf52840 platform), the real control block in
-RAM, found by the ELF symbol, polled and drained as on the DK. What QEMU cannot show: DWT->CYCCNT reads 0 there,
+RAM, found by the ELF symbol, polled and drained as on the DK, and the harness's input stream written into the
+down buffer while the firmware runs. What QEMU cannot show: DWT->CYCCNT reads 0 there,
 so the firmware reports no cycles, and a blocking RTT write falls back to skipping (no cycle counter to time out
 with); the instruction cache register of the nRF52840 does not exist on mps2-an386 (built with DSE_NRF_ICACHE=0).
 """
@@ -126,8 +127,10 @@ class GdbStubProbe:
         return bytes.fromhex(reply)
 
     def write_memory(self, address: int, data: bytes) -> None:
-        reply = self._paused(lambda: self.command(f"M{address:x},{len(data):x}:{bytes(data).hex()}"))
-        assert reply == "OK", reply
+        for at in range(0, len(data), 1024):  # QEMU's stub takes packets of at most 4 KB (2 hex digits a byte)
+            piece = bytes(data[at:at + 1024])
+            reply = self._paused(lambda: self.command(f"M{address + at:x},{len(piece):x}:{piece.hex()}"))
+            assert reply == "OK", reply
 
     def info(self) -> dict[str, str]:
         return {"probe": "QEMU gdb stub (mps2-an386)", "target": "nrf52840 (emulated)"}

@@ -157,7 +157,14 @@ def test_validate_on_qemu(study, pick, capsys):
     assert all(v > 0 for v in m.instructions.values())
     assert "qemu" in record.provenance.board_versions and "arm-none-eabi-gcc" in record.provenance.toolchain
     assert {"accuracy_pp", "ram_total", "flash_total"} <= set(record.errors)
-    assert record.errors["ram_total"] == pytest.approx(m.peak_ram_bytes / record.predicted.ram_total - 1)
+    # the prediction prices the deployed image: its own ELF, with the run's stack and heap
+    assert m.deployed_peak_ram_bytes == m.deployed_static_ram_bytes + m.stack_bytes + m.heap_bytes
+    assert record.errors["ram_total"] == pytest.approx(m.deployed_peak_ram_bytes / record.predicted.ram_total - 1)
+    assert record.errors["flash_total"] == pytest.approx(m.deployed_flash_bytes / record.predicted.flash_total - 1)
+    # the harness's share, measured apart: validation ELF - deployed ELF
+    assert m.harness_flash_bytes == m.flash_bytes - m.deployed_flash_bytes > 0
+    assert m.harness_ram_bytes == m.static_ram_bytes - m.deployed_static_ram_bytes >= 0
+    assert "harness flash (KB)" in out and "deployed image" in out
     check_accuracy(record, "qemu-an386")
     # the timeout came from the instruction bound: it is above what the run retired
     info = V.load_trial(study, pick)
@@ -316,6 +323,9 @@ def test_nrf52840dk_validation_on_fake_probe_replaying_qemu(study, pick, monkeyp
                               for p, n in run.instructions.items()]
                 lines.append(json.dumps(obj))
             self.firmware.pending = [(line + "\n").encode() for line in lines]
+            # a validation build: the host must feed the whole input stream through the RTT down buffer
+            self.firmware.inputs = (Path(elf).parent.parent / "gen" / "dse_inputs.bin").stat().st_size
+            self.firmware.down_size = 512
 
     real_lookup = nrf.symbol_address
     monkeypatch.setattr(nrf, "symbol_address", lambda elf, name: (real_lookup(elf, name), CB_ADDR)[1])
@@ -326,6 +336,7 @@ def test_nrf52840dk_validation_on_fake_probe_replaying_qemu(study, pick, monkeyp
                                 sleep=clock.sleep)
     record = V.validate_trial(study, pick, board, progress=None)
     assert record.status == "ok", record.reason
+    assert bytes(probe.firmware.received) == (Path(probe.flashed).parent.parent / "gen" / "dse_inputs.bin").read_bytes()
     m = record.measured
     assert m.features_match and m.cycles_source == "DWT->CYCCNT"
     assert set(m.cycles) == {"collection", "training", "evaluation"}

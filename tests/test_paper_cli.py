@@ -65,13 +65,28 @@ def test_paper_cifar3_end_to_end(cifar, tmp_path, monkeypatch, capsys):
     assert cloud["kind"] == "simulated" and float(cloud["published"]) == 93
     assert float(table2["cloud_qat", "all", "uplink"]["value"]) == pytest.approx(105 * 3.072)
     assert table2["cloud_qat", "all", "ble_energy"]["kind"] == "predicted"
-    table3 = {(r["samples"], r["metric"]): r for r in _rows(out / "table3.csv")}
+    rows3 = _rows(out / "table3.csv")
+    table3 = {(r["samples"], r["metric"]): r for r in rows3 if r["method"] == "microtl"}
     ram = table3["100", "ram"]
     assert ram["kind"] == "predicted" and float(ram["published"]) == 70
     assert abs(float(ram["difference"])) < 2  # Table III's RAM within 2 kB
     assert float(table3["100", "flash"]["published"]) == 98 and table3["20", "time"]["published"] == ""
+    # our firmware's deployed image, predicted, beside the published-firmware columns
+    ours = {(r["samples"], r["metric"]): r for r in rows3 if r["method"] == "microtl-dse"}
+    assert set(ours) == {(n, m) for n, _ in table3 for m in ("ram", "flash")}
+    from cost_models.predict import predict
+    from dse.paper import load_setup
+
+    expected = predict(load_setup("cifar3").configuration(100), "nrf52840dk", firmware="microtl-dse")
+    assert ours["100", "flash"]["kind"] == "predicted" and float(ours["100", "flash"]["published"]) == 98
+    assert float(ours["100", "flash"]["value"]) == pytest.approx(expected.flash_total / 1000)
+    assert float(ours["100", "ram"]["value"]) == pytest.approx(expected.ram_total / 1000)
+    assert "deployed image" in ours["100", "ram"]["note"]
+    assert float(ours["100", "ram"]["value"]) > float(ours["20", "ram"]["value"])  # 80 more stored features
+    assert float(ours["100", "flash"]["value"]) == float(ours["20", "flash"]["value"])  # no stored inputs
     summary = (out / "summary.md").read_text()
     assert "(paper 84;" in summary and "(paper 70;" in summary and "simulated" in summary and "predicted" in summary
+    assert "ours: flash kB" in summary
 
 
 def test_har_without_integer_path_is_reported_not_stubbed(cifar, tmp_path, monkeypatch, capsys):
@@ -93,8 +108,12 @@ def test_har_without_integer_path_is_reported_not_stubbed(cifar, tmp_path, monke
     assert len(har_acc) == 5 and all(r["kind"] == "not available" and r["value"] == "" for r in har_acc)
     assert all(r["note"] == "not available: int8 LSTM is not implemented yet" for r in har_acc)
     assert any(r["task"] == "cifar3" and r["kind"] == "simulated" for r in rows)
-    har_ram = [r for r in _rows(out / "table3.csv") if r["task"] == "har3b" and r["metric"] == "ram"]
+    har_ram = [r for r in _rows(out / "table3.csv") if r["task"] == "har3b" and r["metric"] == "ram"
+               and r["method"] == "microtl"]
     assert [float(r["published"]) for r in har_ram if r["published"]] == [63]
+    # the cost columns need no accuracy: our firmware's deployed image is priced for HAR-3b too
+    har_ours = [r for r in _rows(out / "table3.csv") if r["task"] == "har3b" and r["method"] == "microtl-dse"]
+    assert {r["metric"] for r in har_ours} == {"ram", "flash"} and all(r["kind"] == "predicted" for r in har_ours)
     assert (out / "table2_har3b.png").is_file() and "not available" in (out / "summary.md").read_text()
 
 

@@ -1,6 +1,8 @@
-"""The host board: the firmware built for the host, run as a native process (fast; no device timing)."""
+"""The host board: the firmware built for the host, run as a native process (fast; no device timing). The validation
+harness reads its input stream from the file named by $DSE_INPUTS (the binary's `inputs`)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -25,10 +27,12 @@ class HostBoard(Board):
         path = Path(getattr(binary, "path", binary))
         if not path.is_file():
             raise BoardError(f"host: executable {path} not found")
+        inputs = getattr(binary, "inputs", None)
+        env = {**os.environ, "DSE_INPUTS": str(Path(inputs).resolve()) if inputs else ""}
         start = time.monotonic()
         try:
             proc = subprocess.run([str(path)], stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s,
-                                  check=False)
+                                  check=False, env=env, cwd=path.parent)
         except subprocess.TimeoutExpired as exc:  # subprocess.run kills the child before raising
             partial = (exc.stdout or b"").decode(errors="replace")
             raise FirmwareTimeout(self.name, timeout_s, partial) from None

@@ -1,5 +1,6 @@
 """The real board nrf52840dk: flash the ELF with pyOCD (target nrf52840), reset, read the JSON lines over RTT
-until the done line, cycles per phase from the firmware's DWT->CYCCNT lines, optional energy from a Nordic PPK2.
+until the done line while feeding the validation harness's input stream into the RTT down buffer, cycles per phase
+from the firmware's DWT->CYCCNT lines, optional energy from a Nordic PPK2.
 
 Not yet run on hardware by this project: the parsing and orchestration are tested against a recorded transcript
 with fake probe objects. Every piece of I/O sits behind a small object (`ProbeSession`, `Ppk2Meter`, the probe
@@ -188,6 +189,58 @@ class RttReader:
         return data
 
 
+class RttWriter:
+    """Feeds the validation harness's input stream into down buffer 0 of the control block at `address` while the
+    firmware runs (platform_nrf52840.c built with DSE_HARNESS): the host owns WrOff, the firmware RdOff."""
+
+    def __init__(self, probe: ProbeSession, address: int, data: bytes) -> None:
+        self.probe, self.address, self.data = probe, address, bytes(data)
+        self.sent = 0
+        self.desc: int | None = None
+        self.buffer = self.size = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.sent >= len(self.data)
+
+    def attach(self) -> None:
+        """Locate the down buffer (call once the reader has attached: the control block is complete)."""
+        head = self.probe.read_memory(self.address, RTT_CB_HEADER)
+        max_up = int.from_bytes(head[16:20], "little", signed=True)
+        max_down = int.from_bytes(head[20:24], "little", signed=True)
+        if max_down < 1:
+            raise BoardError(f"{NAME}: the firmware's RTT control block has no down buffer to feed its inputs "
+                             "(not a validation build with DSE_HARNESS)")
+        self.desc = self.address + RTT_CB_HEADER + max_up * RTT_UP_DESCRIPTOR
+        raw = self.probe.read_memory(self.desc, RTT_UP_DESCRIPTOR)
+        self.buffer = int.from_bytes(raw[4:8], "little")
+        self.size = int.from_bytes(raw[8:12], "little")
+        if self.buffer == 0 or self.size < 2:
+            raise BoardError(f"{NAME}: RTT down buffer at {self.desc:#x} is empty (size {self.size})")
+
+    def feed(self) -> int:
+        """Write as much of the rest of the stream as the buffer has room for; returns the bytes written."""
+        if self.desc is None:
+            self.attach()
+        if self.finished:
+            return 0
+        raw = self.probe.read_memory(self.desc + 12, 8)
+        wr, rd = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
+        if wr >= self.size or rd >= self.size:
+            raise BoardError(f"RTT down buffer offsets out of range (WrOff {wr}, RdOff {rd}, size {self.size})")
+        free = rd - wr - 1 if rd > wr else self.size - (wr - rd) - 1
+        chunk = self.data[self.sent:self.sent + free]
+        if not chunk:
+            return 0
+        first = chunk[:self.size - wr]
+        self.probe.write_memory(self.buffer + wr, first)
+        if len(chunk) > len(first):
+            self.probe.write_memory(self.buffer, chunk[len(first):])
+        self.probe.write_memory(self.desc + 12, ((wr + len(chunk)) % self.size).to_bytes(4, "little"))
+        self.sent += len(chunk)
+        return len(chunk)
+
+
 @dataclass
 class Transcript:
     lines: list[str] = field(default_factory=list)
@@ -213,8 +266,9 @@ def is_done(line: str) -> bool:
 
 def read_transcript(reader: RttReader, probe: ProbeSession, timeout_s: float, *,
                     clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                    poll_s: float = 0.005) -> Transcript:
-    """Poll RTT until the done line (or the core halts with nothing left to read); FirmwareTimeout otherwise."""
+                    poll_s: float = 0.005, writer: RttWriter | None = None) -> Transcript:
+    """Poll RTT until the done line (or the core halts with nothing left to read); FirmwareTimeout otherwise.
+    With a `writer`, feed the input stream into the down buffer between reads."""
     deadline = clock() + timeout_s
     out = Transcript()
     pending = b""
@@ -231,6 +285,7 @@ def read_transcript(reader: RttReader, probe: ProbeSession, timeout_s: float, *,
         if not attached:
             attached = reader.attach()
         data = reader.read() if attached else b""
+        fed = writer.feed() if attached and writer is not None else 0
         if data and take(data):
             out.done = True
             return out
@@ -243,7 +298,7 @@ def read_transcript(reader: RttReader, probe: ProbeSession, timeout_s: float, *,
             return out
         if clock() >= deadline:
             raise FirmwareTimeout(NAME, timeout_s, out.raw.decode("utf-8", "replace"))
-        if not data:  # more may be waiting right after a read: poll again at once
+        if not data and not fed:  # more may be waiting right after a read or a write: poll again at once
             sleep(poll_s)
 
 
@@ -393,6 +448,10 @@ class Nrf52840DkBoard(Board):
             raise BoardError(reason)
         elf = Path(binary.path)
         address = symbol_address(elf, RTT_SYMBOL)
+        inputs = getattr(binary, "inputs", None)
+        if inputs is not None and not Path(inputs).is_file():
+            raise BoardError(f"{NAME}: input stream {inputs} not found (codegen writes it beside the sources)")
+        stream = Path(inputs).read_bytes() if inputs is not None else None
         meter = self._meter_factory(self.ppk2, self.supply_mv) if self.ppk2 is not None else None
         start = self._clock()
         probe = self._session_factory(self.probe_id)
@@ -402,12 +461,14 @@ class Nrf52840DkBoard(Board):
             probe.reset_halt()
             reader = RttReader(probe, address)
             reader.clear()
+            writer = RttWriter(probe, address, stream) if stream is not None else None
             if meter is not None:
                 versions.update(meter.info())
                 meter.start()
             probe.resume()
             try:
-                transcript = read_transcript(reader, probe, timeout_s, clock=self._clock, sleep=self._sleep)
+                transcript = read_transcript(reader, probe, timeout_s, clock=self._clock, sleep=self._sleep,
+                                             writer=writer)
             finally:
                 average_ua = meter.stop() if meter is not None else None
                 try:

@@ -9,6 +9,10 @@ Instructions per phase = snapshot(end) - snapshot(begin) for collection, trainin
         -icount shift=0,align=off,sleep=off -plugin libinsncount.so,out=COUNTS,marker=ADDR
     stdin /dev/null, stdout and stderr to files.
 
+Inputs: the validation harness opens "dse_inputs.bin" through semihosting (SYS_OPEN/SYS_READ, relative to QEMU's
+working directory); the runner links the binary's input stream there (`inputs`) and starts QEMU in that directory.
+Without it the firmware reports the missing stream in one error line and exits with status 3.
+
 Where the output lands (measured, QEMU 7.2): SYS_WRITE to the handle SYS_OPEN(":tt", "w") returns goes to QEMU's
 own stdout (the host's fd 1), *not* to the semihosting chardev; only the console calls SYS_WRITEC/SYS_WRITE0 use the
 chardev. The runner sends stdout to a file (nothing else writes there with -display/-monitor/-serial none; QEMU's
@@ -62,6 +66,7 @@ MIN_INSNS_PER_SECOND = 100e6
 EMULATED_CLOCK_HZ = 25_000_000
 STARTUP_SECONDS = 0.5
 DEFAULT_TIMEOUT_S = 600.0
+INPUTS_NAME = "dse_inputs.bin"  # the name platform_qemu.c opens (firmware.codegen.INPUTS)
 
 
 class QemuUnavailable(BoardError):
@@ -206,10 +211,12 @@ def _read_counts(path: Path) -> tuple[list[int], int | None]:
 
 def run_elf(elf: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S, count: bool = True,
             icount: bool = True, marker_symbol: str = MARKER_SYMBOL,
-            workdir: str | os.PathLike[str] | None = None, blocks: bool = False) -> QemuRun:
+            workdir: str | os.PathLike[str] | None = None, blocks: bool = False,
+            inputs: str | os.PathLike[str] | None = None) -> QemuRun:
     """Run ``elf`` on mps2-an386 until it exits through semihosting. Raises FirmwareTimeout (with the output so
     far) when it has not exited after ``timeout`` seconds; QEMU is killed first. ``blocks`` (needs ``count``):
-    also record per-block execution counts (QemuRun.blocks)."""
+    also record per-block execution counts (QemuRun.blocks). ``inputs``: the harness's input stream, offered to
+    the firmware as dse_inputs.bin in QEMU's working directory."""
     elf = Path(elf).resolve()
     if not elf.is_file():
         raise FileNotFoundError(elf)
@@ -229,6 +236,8 @@ def run_elf(elf: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S, 
         blocks_file = tmp_dir / "blocks.counts" if (count and blocks) else None
         cmd = build_command(elf, console_file, plugin=plugin, marker=marker, counts_file=counts_file,
                             icount=icount, blocks_file=blocks_file)
+        if inputs is not None and Path(inputs).is_file():
+            os.symlink(Path(inputs).resolve(), tmp_dir / INPUTS_NAME)
 
         def collect() -> str:
             # SYS_WRITE to ":tt" reaches QEMU's stdout; SYS_WRITEC/SYS_WRITE0 go to the console chardev
@@ -237,7 +246,7 @@ def run_elf(elf: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S, 
 
         with open(stdout_file, "wb") as out_fh, open(stderr_file, "wb") as err_fh:
             start = time.monotonic()
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_fh, stderr=err_fh)
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_fh, stderr=err_fh, cwd=tmp_dir)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -301,7 +310,7 @@ class QemuBoard(Board):
         # scratch files beside the ELF (the study's validations/work), not in the system temp folder: a killed
         # `dse validate` leaves nothing behind there
         run = run_elf(path, timeout=timeout_s, count=self.count_instructions, icount=self.icount,
-                      blocks=self.estimate_cycles, workdir=path.parent)
+                      blocks=self.estimate_cycles, workdir=path.parent, inputs=getattr(binary, "inputs", None))
         lines, _ = split_lines(run.output)
         phases = run.phase_instructions
         instructions: dict[str, int | None] = {phase: phases.get(phase) for phase in PHASES}

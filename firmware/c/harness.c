@@ -1,6 +1,10 @@
-/* The firmware's main(): collect features through the frozen int8 layers, train the head, evaluate, report.
+/* The validation build's main(): the deployed image's work (collect features through the frozen int8 layers,
+ * train the head, classify) driven by a harness that feeds the collection and test inputs with their labels from
+ * the host (plat_input_read: the input stream of docs/firmware.md), evaluates, and reports.
  * Output: JSON lines, protocol 1 (docs/firmware.md), written with a tiny integer-only writer (no printf, no float
- * formatting: keeps flash small). plat_phase_marker(k) brackets each phase's work, outside any printing. */
+ * formatting: keeps flash small). plat_phase_marker(k) brackets each phase's work, outside any printing. The time
+ * spent waiting for the host's inputs is left out of the printed cycles (it is the harness's, not the device's);
+ * on qemu-an386 the instructions of plat_input_read (a few dozen per input, the host does the copy) stay in. */
 #include <stdint.h>
 
 #include "dse_model.h"
@@ -92,16 +96,74 @@ void mt_trace_epoch(uint32_t epoch, float val_loss)
 }
 #endif
 
-/* ---- main ------------------------------------------------------------------------------------------------- */
+/* ---- input stream ------------------------------------------------------------------------------------------ */
 
+#define DSE_INPUT_MAGIC 0x49455344u /* "DSEI" little-endian */
+#define DSE_INPUT_VERSION 1u
+
+static int8_t input[DSE_INPUT_SIZE];  /* the one input buffer: the deployed image's sensor buffer */
+static uint8_t labels[DSE_N_SAMPLES > 0 ? DSE_N_SAMPLES : 1];
 static mt_feature_t feature[DSE_FEATURE];  /* evaluation: one test sample's feature */
-/* the trainer's work region (update buffer, best copy, activations, shuffle order); only mt_train uses it */
-static uint32_t train_work[MT_TRAIN_WORK_BYTES / 4];
+static uint64_t feed_cycles;  /* plat_cycles() spent waiting for inputs, per phase (subtracted) */
+
+/* The stream cannot feed the run: one error line, exit status 3 (the board's parser reports the line). */
+static void input_failed(const char *detail, const char *what, uint32_t i, uint32_t got, uint32_t want)
+    __attribute__((noreturn));
+static void input_failed(const char *detail, const char *what, uint32_t i, uint32_t got, uint32_t want)
+{
+    out_str("{\"event\":\"error\",\"what\":\"input\",\"detail\":\"");
+    out_str(detail);
+    out_str(" at ");
+    out_str(what);
+    out_str(" ");
+    out_u64(i);
+    out_str("\",\"got\":");
+    out_u64(got);
+    out_str(",\"want\":");
+    out_u64(want);
+    out_str("}\n");
+    out_flush();
+    plat_exit(3);
+}
+
+static uint32_t read_u32(const char *what, uint32_t i)
+{
+    uint8_t b[4];
+    uint32_t got = plat_input_read(b, 4);
+    if (got != 4) input_failed("input stream ended", what, i, got, 4);
+    return (uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) | ((uint32_t)b[3] << 24);
+}
+
+/* One record: its label, then DSE_INPUT_SIZE int8 values into `input`. */
+static uint8_t feed(const char *what, uint32_t i)
+{
+    uint8_t label;
+    uint64_t t = plat_cycles();
+    uint32_t got = plat_input_read(&label, 1);
+    if (got == 1) got += plat_input_read(input, DSE_INPUT_SIZE);
+    feed_cycles += plat_cycles() - t;
+    if (got != 1u + DSE_INPUT_SIZE) input_failed("input stream ended", what, i, got, 1u + DSE_INPUT_SIZE);
+    if (label >= DSE_CLASSES) input_failed("label out of range", what, i, label, DSE_CLASSES);
+    return label;
+}
+
+static void open_inputs(void)
+{
+    if (plat_input_open() != 0) input_failed("no input stream (dse_inputs.bin)", "header", 0, 0, 0);
+    if (read_u32("header", 0) != DSE_INPUT_MAGIC) input_failed("not an input stream", "header", 0, 0, 0);
+    if (read_u32("header", 1) != DSE_INPUT_VERSION) input_failed("input stream version", "header", 1, 0, 0);
+    uint32_t n = read_u32("header", 2), t = read_u32("header", 3), size = read_u32("header", 4);
+    if (n != DSE_N_SAMPLES) input_failed("samples differ from this build", "header", 2, n, DSE_N_SAMPLES);
+    if (t != DSE_N_TEST) input_failed("test inputs differ from this build", "header", 3, t, DSE_N_TEST);
+    if (size != DSE_INPUT_SIZE) input_failed("input size differs from this build", "header", 4, size, DSE_INPUT_SIZE);
+}
+
+/* ---- main ------------------------------------------------------------------------------------------------- */
 
 int main(void)
 {
     uint32_t i, correct = 0, hash;
-    uint64_t t0, t1, t2, t3, t4, t5;
+    uint64_t t0, t1, t2, t3, t4, t5, feed_collection;
     mt_train_result train;
 
     plat_init();
@@ -116,15 +178,22 @@ int main(void)
     out_str(",\"feature\":");
     out_u64(DSE_FEATURE_BYTES);  /* bytes of one stored feature (2 per element for int16) */
     out_str("}\n");
+    out_flush();
+    open_inputs();
 
-    /* collection: N forward passes to the cut, features into the store */
+    /* collection: N inputs from the sensor (here: the host) forward to the cut, features into the store */
     out_phase("collection", "begin");
     plat_phase_marker(0);
     t0 = plat_cycles();
-    for (i = 0; i < DSE_N_SAMPLES; i++) dse_frozen_forward(dse_collect_x[i], mt_store_row(i));
+    for (i = 0; i < DSE_N_SAMPLES; i++) {
+        labels[i] = feed("collection sample", i);
+        dse_frozen_forward(input, mt_store_row(i));
+    }
     t1 = plat_cycles();
     plat_phase_marker(1);
     out_phase("collection", "end");
+    feed_collection = feed_cycles;
+    feed_cycles = 0;
 
     hash = MT_FNV_OFFSET;
     /* over the stored bytes as they lie in memory: int16 elements little-endian (host and Cortex-M alike) */
@@ -155,7 +224,7 @@ int main(void)
     out_phase("training", "begin");
     plat_phase_marker(2);
     t2 = plat_cycles();
-    mt_train(dse_collect_y, &train, train_work);
+    mt_train(labels, &train, dse_work_region());
     t3 = plat_cycles();
     plat_phase_marker(3);
     out_phase("training", "end");
@@ -172,8 +241,9 @@ int main(void)
     plat_phase_marker(4);
     t4 = plat_cycles();
     for (i = 0; i < DSE_N_TEST; i++) {
-        dse_frozen_forward(dse_test_x[i], feature);
-        if (mt_predict(feature) == dse_test_y[i]) correct++;
+        uint8_t label = feed("test input", i);
+        dse_frozen_forward(input, feature);
+        if (mt_predict(feature) == label) correct++;
     }
     t5 = plat_cycles();
     plat_phase_marker(5);
@@ -185,9 +255,9 @@ int main(void)
     out_str("}\n");
 
     if (plat_has_cycles()) {
-        out_cycles("collection", t1 - t0);
+        out_cycles("collection", t1 - t0 - feed_collection);
         out_cycles("training", t3 - t2);
-        out_cycles("evaluation", t5 - t4);
+        out_cycles("evaluation", t5 - t4 - feed_cycles);
     }
     out_str("{\"event\":\"memory\",\"stack_bytes\":");
     out_i32(plat_stack_used());

@@ -33,4 +33,20 @@ int32_t plat_heap_used(void);
  * silicon after flushing the output). */
 void plat_exit(int status) __attribute__((noreturn));
 
+/* The deployed image's sensor (deployed.c): fill one input of DSE_INPUT_SIZE int8 values (quantized with the
+ * model's input frac bits) and return its label (0..classes-1; during inference any value >= 0), or a negative
+ * value when there is no input. deployed.c holds a weak default (no sensor: returns -1) that the product's sensor
+ * driver replaces. */
+int plat_sensor_read(int8_t *buf);
+
+/* The validation harness's input stream from the host (harness.c; built with DSE_HARNESS): the bytes of the
+ * inputs file codegen wrote (docs/firmware.md, "Input stream"). qemu-an386: semihosting SYS_OPEN/SYS_READ of
+ * "dse_inputs.bin" in QEMU's working directory; host: the file named by $DSE_INPUTS (default dse_inputs.bin);
+ * nrf52840dk: RTT down channel 0, written by the host while the firmware runs.
+ * plat_input_open: 0 when the stream is there, -1 otherwise. plat_input_read: reads up to len bytes, waiting for
+ * them where the host feeds a channel (bounded: a host that is gone ends the wait); returns the bytes read, fewer
+ * than len only when the stream ended or the host is gone. */
+int plat_input_open(void);
+uint32_t plat_input_read(void *buf, uint32_t len);
+
 #endif

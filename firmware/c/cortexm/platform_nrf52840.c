@@ -1,6 +1,7 @@
 /* platform.h for the real board nrf52840dk (nRF52840 SoC, Cortex-M4F at 64 MHz), driven by a debug probe:
  *
- *  - output: a SEGGER-RTT-compatible control block written here (id "SEGGER RTT", one up buffer, no down buffer),
+ *  - output: a SEGGER-RTT-compatible control block written here (id "SEGGER RTT", one up buffer; one down buffer
+ *    "Input" in the validation build (DSE_HARNESS), none in the deployed image),
  *    in RAM at the symbol _SEGGER_RTT. The host (firmware/boards/nrf52840dk.py, through pyOCD) finds it by the
  *    symbol's address in the ELF, polls WrOff and advances RdOff. Two modes (DSE_RTT_MODE):
  *      DSE_RTT_BLOCK (default): wait while the buffer is full, at most DSE_RTT_TIMEOUT_CYCLES per write; after a
@@ -8,6 +9,9 @@
  *      DSE_RTT_SKIP: never wait; a write that does not fit whole is dropped (and counted in dse_rtt_dropped).
  *    Output happens outside the measured phases (the harness prints between markers), so waiting costs no cycles
  *    in the figures.
+ *  - input (DSE_HARNESS): the host writes the inputs file into down buffer 0 (WrOff its, RdOff ours) while the
+ *    firmware runs; plat_input_read waits for bytes at most DSE_RTT_TIMEOUT_CYCLES since the last one arrived
+ *    (without a cycle counter: DSE_RTT_INPUT_SPINS polls), then gives up (host gone: the harness reports it).
  *  - cycles: DWT->CYCCNT (DEMCR.TRCENA, DWT_CTRL.CYCCNTENA), extended to 64 bits: SysTick fires every 2^24 cycles
  *    and folds the 32-bit counter into a 64-bit one, so phases longer than 2^32 cycles (67 s) still count right.
  *  - stack and heap high-water marks as on the emulated board (startup.c paints the stack, syscalls.c tracks _sbrk).
@@ -32,6 +36,12 @@
 #endif
 #ifndef DSE_RTT_TIMEOUT_CYCLES
 #define DSE_RTT_TIMEOUT_CYCLES (2u * 64000000u) /* 2 s at 64 MHz per blocked write */
+#endif
+#ifndef DSE_RTT_DOWN_SIZE
+#define DSE_RTT_DOWN_SIZE 4096u
+#endif
+#ifndef DSE_RTT_INPUT_SPINS
+#define DSE_RTT_INPUT_SPINS 50000000u
 #endif
 #ifndef DSE_NRF_ICACHE
 #define DSE_NRF_ICACHE 1 /* NVMC ICACHECNF.CACHEEN, as Nordic's SDKs enable it */
@@ -70,11 +80,20 @@ typedef struct {
     uint32_t flags;
 } dse_rtt_up_t;
 
+#ifdef DSE_HARNESS
+#define DSE_RTT_DOWN_BUFFERS 1
+#else
+#define DSE_RTT_DOWN_BUFFERS 0
+#endif
+
 typedef struct {
     char id[16];
     int32_t max_up;
     int32_t max_down;
     dse_rtt_up_t up[1];
+#if DSE_RTT_DOWN_BUFFERS
+    dse_rtt_up_t down[DSE_RTT_DOWN_BUFFERS]; /* same descriptor layout; here the host writes wr_off */
+#endif
 } dse_rtt_cb_t;
 
 /* In .bss: zero at reset, so a host polling the id never sees a previous run's block once startup has run. */
@@ -83,11 +102,22 @@ static char rtt_buffer[DSE_RTT_BUFFER_SIZE] __attribute__((aligned(4)));
 volatile uint32_t dse_rtt_dropped;  /* bytes dropped (buffer full, no host reading) */
 volatile int32_t dse_exit_status = -1; /* set by plat_exit; the host may read it by symbol */
 static int rtt_host_gone;            /* a blocking write timed out: stop waiting for the rest of the run */
+#if DSE_RTT_DOWN_BUFFERS
+static char rtt_down_buffer[DSE_RTT_DOWN_SIZE] __attribute__((aligned(4)));
+#endif
 
 static void rtt_init(void)
 {
     _SEGGER_RTT.max_up = 1;
-    _SEGGER_RTT.max_down = 0;
+    _SEGGER_RTT.max_down = DSE_RTT_DOWN_BUFFERS;
+#if DSE_RTT_DOWN_BUFFERS
+    _SEGGER_RTT.down[0].name = "Input";
+    _SEGGER_RTT.down[0].buffer = rtt_down_buffer;
+    _SEGGER_RTT.down[0].size = DSE_RTT_DOWN_SIZE;
+    _SEGGER_RTT.down[0].wr_off = 0;
+    _SEGGER_RTT.down[0].rd_off = 0;
+    _SEGGER_RTT.down[0].flags = 0u;
+#endif
     _SEGGER_RTT.up[0].name = "Terminal";
     _SEGGER_RTT.up[0].buffer = rtt_buffer;
     _SEGGER_RTT.up[0].size = DSE_RTT_BUFFER_SIZE;
@@ -214,6 +244,38 @@ void plat_write(const char *text, size_t len)
         len -= want;
     }
 }
+
+#if DSE_RTT_DOWN_BUFFERS
+int plat_input_open(void)
+{
+    return _SEGGER_RTT.down[0].size ? 0 : -1;
+}
+
+uint32_t plat_input_read(void *buf, uint32_t len)
+{
+    dse_rtt_up_t *down = &_SEGGER_RTT.down[0];
+    char *out = (char *)buf;
+    uint32_t done = 0;
+    while (done < len) {
+        uint32_t start = DWT_CYCCNT, spins = 0;
+        uint32_t wr;
+        while ((wr = down->wr_off) == down->rd_off) { /* empty: wait for the host, bounded */
+            if (cycles_ok ? DWT_CYCCNT - start > DSE_RTT_TIMEOUT_CYCLES : ++spins > DSE_RTT_INPUT_SPINS) {
+                return done;
+            }
+        }
+        dmb(); /* the host's bytes before the offset that published them */
+        uint32_t rd = down->rd_off;
+        while (rd != wr && done < len) {
+            out[done++] = down->buffer[rd];
+            rd = rd + 1u == down->size ? 0u : rd + 1u;
+        }
+        dmb();
+        down->rd_off = rd;
+    }
+    return done;
+}
+#endif
 
 volatile uint32_t dse_last_marker;
 

@@ -1,5 +1,7 @@
-/* platform.h for the emulated board qemu-an386 (QEMU mps2-an386, Cortex-M4F): output and exit through Arm
- * semihosting (BKPT 0xAB; QEMU runs with -semihosting-config enable=on,target=native), no cycle counter (DWT reads
+/* platform.h for the emulated board qemu-an386 (QEMU mps2-an386, Cortex-M4F): output, exit and the harness's
+ * input stream (SYS_OPEN/SYS_READ of the host file dse_inputs.bin, relative to QEMU's working directory, where the
+ * board puts it) through Arm semihosting (BKPT 0xAB; QEMU runs with -semihosting-config enable=on,target=native),
+ * no cycle counter (DWT reads
  * 0 under QEMU; instruction counts come from the TCG plugin, which snapshots its counter whenever
  * plat_phase_marker is entered), stack and heap high-water marks from startup.c / syscalls.c. */
 #include <stddef.h>
@@ -10,6 +12,7 @@
 
 #define SYS_OPEN 0x01
 #define SYS_WRITE 0x05
+#define SYS_READ 0x06
 #define SYS_EXIT 0x18
 #define SYS_EXIT_EXTENDED 0x20
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
@@ -66,6 +69,30 @@ __attribute__((noinline, noipa, used)) void plat_phase_marker(uint32_t k)
 int plat_has_cycles(void)
 {
     return 0;
+}
+
+static int input_handle = -1;
+
+int plat_input_open(void)
+{
+    static const char path[] = "dse_inputs.bin";
+    const uint32_t args[3] = {(uint32_t)(uintptr_t)path, 1u /* "rb" */, (uint32_t)(sizeof path - 1)};
+    input_handle = semihost(SYS_OPEN, args);
+    return input_handle < 0 ? -1 : 0;
+}
+
+uint32_t plat_input_read(void *buf, uint32_t len)
+{
+    uint32_t done = 0;
+    while (input_handle >= 0 && done < len) {
+        const uint32_t args[3] = {(uint32_t)input_handle, (uint32_t)(uintptr_t)((char *)buf + done), len - done};
+        int left = semihost(SYS_READ, args); /* bytes NOT read; all of them at the end of the file */
+        if (left < 0 || (uint32_t)left >= len - done) {
+            break;
+        }
+        done += (len - done) - (uint32_t)left;
+    }
+    return done;
 }
 
 uint64_t plat_cycles(void)
