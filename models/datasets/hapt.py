@@ -61,7 +61,8 @@ def file() -> Path:
         dist = metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         raise DataError(f"task 'har3b' without a UCI HAR download needs the package {DISTRIBUTION}, which is not "
-                        f"installed; {INSTALL}, or give the UCI HAR download (task.data or MICROTL_UCI_HAR)") from None
+                        f"installed; {INSTALL}, or give your UCI HAR download (UCI HAR Dataset.zip) by task.data or "
+                        f"MICROTL_UCI_HAR") from None
     path = Path(dist.locate_file(MEMBER))
     if not path.is_file():
         raise DataError(f"HAPT recordings {path} not found in the installed {DISTRIBUTION} {dist.version}; {INSTALL}")
