@@ -153,6 +153,7 @@ def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, **arrays)
+            os.chmod(tmp, 0o644)  # mkstemp creates 0600; the cache is meant to be shared
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
