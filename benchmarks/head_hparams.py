@@ -74,7 +74,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True, choices=("cifar3", "har3b"), help="the paper study "
                                                                                   "studies/paper_<task>.toml")
-    parser.add_argument("--data", default=None, help="the task's download (default: as the study finds it)")
+    parser.add_argument("--data", default=None, help="the task's download (default: as the study finds it), or "
+                                                     "'generated' for cifar3: generated files in CIFAR-10's layout "
+                                                     "(300 images per class, brightness-coded; not CIFAR-10)")
     parser.add_argument("--draws", type=int, default=10)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -88,6 +90,12 @@ def main() -> int:
 
     torch.set_num_threads(1)
     setup = load_setup(args.task)
+    if args.data == "generated":
+        from firmware.calibrate_cifar import generated_cifar10
+
+        if args.task != "cifar3":
+            raise SystemExit("--data generated: only for cifar3")
+        args.data = str(generated_cifar10(ROOT / "benchmarks" / "results" / "generated-cifar10", train_per_class=60))
     start = time.perf_counter()
     prep = prepare(setup.task, setup.model, setup.scheme, args.data, cuts=(setup.cut,), progress=print)
     pool = cached_features(prep.qmodel, weights_hash(prep.pretrained.network), prep.data, "target_pool", setup.cut)
