@@ -238,7 +238,7 @@ def table2(setup: Setup, data, data_dir: Path | None, repeats: int, qat, qat_rep
     import numpy as np
 
     from cost_models.board import load_board
-    from models.baselines import cloud_qat, edge_inputs, edge_tl, link_cost
+    from models.baselines import edge_inputs, edge_tl, link_cost
     from models.baselines.cloud_qat import check_supported
     from models.head import SGDParams
     from models.simulate import prepare, simulate
@@ -286,8 +286,8 @@ def table2(setup: Setup, data, data_dir: Path | None, repeats: int, qat, qat_rep
     try:
         check_supported(prep.pretrained.network.spec, setup.cut)
         say(f"paper: {setup.task}: Cloud-QAT on all {pool} target samples x {qat_repeats} repeats")
-        cloud = cloud_qat(prep.pretrained.network, prep.data, setup.cut, setup.hidden, qat, qat_repeats, setup.seed,
-                          board, progress=lambda m: say(f"paper: {setup.task}: {m}"))
+        cloud = cached_cloud_qat(prep.pretrained.network, prep.data, setup.cut, setup.hidden, qat, qat_repeats,
+                                 setup.seed, board, progress=lambda m: say(f"paper: {setup.task}: {m}"))
     except NotImplementedError as exc:
         reason = f"not available: {_one_line(exc)}"
         result.notes.append(f"{setup.task} Cloud-QAT {reason}")
@@ -300,6 +300,57 @@ def table2(setup: Setup, data, data_dir: Path | None, repeats: int, qat, qat_rep
                                                    f"fake-quantized vs integer top-1 agreement "
                                                    f"{100 * min(cloud.qat_agreements):.1f}% in the lowest run)"))
     result.cells.extend(_link_cells(setup.task, "cloud_qat", "all", cloud.link, "the whole int8 network"))
+    return result
+
+
+CLOUD_QAT_FORMAT = 1
+
+
+def cached_cloud_qat(network, data, cut: str, hidden: int, qat, repeats: int, seed: int, board, progress):
+    """models.baselines.cloud_qat, its per-repeat results kept on disk (<cache>/paper/cloud-qat-<key>.json) so that
+    a warm `dse paper` does not retrain: QAT of a recurrent network on the whole pool is most of a cold run's time.
+    The key covers the source weights, the data, the setup, the QAT parameters and the source of the modules that
+    compute the numbers; the link cost is recomputed from the board each time."""
+    import dataclasses
+    import hashlib
+    import json
+
+    import numpy as np
+
+    import models
+    from models.baselines import cloud_qat, link_cost
+    from models.baselines.cloud_qat import CloudQATResult
+    from models.feature_cache import weights_hash
+    from models.pretrain import cache_root
+
+    from . import atomic
+
+    code = hashlib.sha256()
+    for path in sorted((Path(models.__file__).parent).rglob("*.py")):
+        if "datasets" not in path.parts:
+            code.update(path.read_bytes())
+    blob = json.dumps({"weights": weights_hash(network), "data": data.content_hash, "cut": cut, "hidden": hidden,
+                       "qat": dataclasses.asdict(qat), "repeats": repeats, "seed": seed, "code": code.hexdigest(),
+                       "format": CLOUD_QAT_FORMAT}, sort_keys=True)
+    path = cache_root() / "paper" / f"cloud-qat-{hashlib.sha256(blob.encode()).hexdigest()}.json"
+    try:
+        kept = json.loads(path.read_text())
+        progress(f"Cloud-QAT results loaded from {path}")
+        uplink = len(data.target_pool) * int(np.prod(data.input_shape))
+        return CloudQATResult(kept["samples"], kept["accuracies"], kept["float_accuracies"], kept["qat_agreements"],
+                              link_cost(uplink, kept["network_bytes"], board), kept["network_bytes"],
+                              tuple(kept["notes"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # absent or damaged: compute and rewrite
+    result = cloud_qat(network, data, cut, hidden, qat, repeats, seed, board, progress=progress)
+    kept = {"samples": result.samples, "accuracies": result.accuracies, "float_accuracies": result.float_accuracies,
+            "qat_agreements": result.qat_agreements, "network_bytes": result.network_bytes,
+            "notes": list(result.notes)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(path, json.dumps(kept))
+    except OSError:
+        pass  # a read-only cache costs time, not correctness
     return result
 
 
