@@ -177,8 +177,11 @@ def comparison(result: TaskResult) -> list[str]:
     if diffs:
         notes.append(f"{task}: MicroTL minus published: {min(diffs):+.1f} to {max(diffs):+.1f} points "
                      f"(mean {sum(diffs) / len(diffs):+.1f}) over {len(diffs)} sample counts")
-    notes.append(f"{task}: MicroTL from {micro[0].value:.1f}% at {counts[0]} to {micro[-1].value:.1f}% at "
-                 f"{counts[-1]} samples (best {max(c.value for c in micro):.1f}%)")
+    rise = f"{task}: MicroTL from {micro[0].value:.1f}% at {counts[0]} to {micro[-1].value:.1f}% at " \
+        f"{counts[-1]} samples ({micro[-1].value - micro[0].value:+.1f} points"
+    if micro[0].published is not None and micro[-1].published is not None:
+        rise += f"; published {micro[-1].published - micro[0].published:+.0f}"
+    notes.append(rise + f"; best {max(c.value for c in micro):.1f}%)")
     edge_ok = sum(acc["microtl", n].value >= acc["edge_tl", n].value for n in counts if ("edge_tl", n) in acc)
     line = f"{task}: ordering: MicroTL >= Edge-TL at {edge_ok} of {len(counts)} sample counts"
     cloud = acc.get(("cloud_qat", "all"))
