@@ -24,4 +24,4 @@ fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check "torch==2.13.0"
-"$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev,test,board,timeseries]"
+"$VENV/bin/pip" install -q --disable-pip-version-check -e ".[dev,test,board,timeseries,har]"

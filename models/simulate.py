@@ -133,6 +133,7 @@ def prepare(task: str, model: str, scheme: str = "q7", data_path: str | Path | N
     key = _key(task, model, scheme, data_path, cache_dir, source_labels, target_labels)
     say(f"models: preparing {model} on task {task} ({scheme}): data, pretraining (cached on disk), quantization")
     prep = _prepared(key)
+    say(f"models: data: {prep.data.provenance}")
     how = "loaded from cache" if prep.pretrained.loaded else f"trained in {prep.pretrained.seconds:.1f} s"
     say(f"models: {model} {how}; source top-1 float {prep.float_accuracy:.1%}, int8 {prep.int_accuracy:.1%} "
         f"(agreement {prep.agreement:.1%})")

