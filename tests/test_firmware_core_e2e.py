@@ -114,25 +114,32 @@ def _symbol_size(elf, name: str) -> int:
 
 
 @needs_arm
-@pytest.mark.parametrize("cut", ["conv1", "pool2", "fc1"])
-def test_frozen_arena_is_what_the_ram_model_prices(tmp_path, cut):
-    """The generated firmware's one activation arena (the liveness plan, cost_models/arena.py) has exactly the
-    bytes the RAM model's fixed term prices, 4-byte aligned in RAM."""
+@pytest.mark.parametrize("cut,lean", [("conv1", False), ("pool2", False), ("fc1", False), ("conv2", True)])
+def test_frozen_arena_is_what_the_ram_model_prices(tmp_path, cut, lean):
+    """The generated firmware's one region (the frozen arena of the liveness plan, cost_models/arena.py, shared with
+    mt_train's work region) has exactly the bytes the RAM model prices for the two, 4-byte aligned in RAM."""
     from elftools.elf.elffile import ELFFile
 
     from cost_models import firmware_model as fm
+    from cost_models.arena import arena_bytes
     from cost_models.workload import workload_from_config
 
-    config = Configuration("digits", "digits_cnn", cut, hidden=8, samples=20, epochs=2)
+    # lean: no update buffer, no best copy, no hidden layer - the frozen arena is the larger part of the region
+    config = Configuration("digits", "digits_cnn", cut, hidden=0 if lean else 8, samples=20, epochs=2,
+                           batch=1 if lean else 8, momentum=0.0 if lean else 0.9, restore_best=not lean)
     gen = generate(config, tmp_path / "gen", test_limit=5)
     binary = build(gen, "cortex-m4", tmp_path / "m4")
-    priced = fm.ram_terms(workload_from_config(config))["frozen_arena"]
-    assert f"#define DSE_ARENA_BYTES {priced}u" in gen.files[0].read_text()
-    assert _symbol_size(binary.path, "dse_arena") == priced > 0
+    w = workload_from_config(config)
+    assert (fm.region_bytes(w) > fm.train_work_bytes(w)) == lean
+    raw = fm.ram_terms(w)
+    priced = raw["frozen_arena"] + sum(raw[t] for t in fm.WORK_TERMS)
+    assert f"#define DSE_ARENA_BYTES {arena_bytes(w.layers)}u" in gen.files[0].read_text()
+    assert _symbol_size(binary.path, "dse_arena") == priced == fm.region_bytes(w) > 0
     with open(binary.path, "rb") as fh:
         arena = next(s for s in ELFFile(fh).get_section_by_name(".symtab").iter_symbols() if s.name == "dse_arena")
         assert arena["st_value"] % 4 == 0
     assert "dse_act0" not in gen.files[1].read_text()  # no ping-pong buffers any more
+    assert "train_work" not in (gen.files[1].read_text())  # the trainer has no region of its own
 
 
 @needs_arm
