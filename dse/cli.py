@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="whose firmware a real board prices: this project's (default where the board has an emulator "
                         "map) or the paper's published firmware (its Table III fit)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    from .lifetime_report import add_arguments as add_deployment_arguments
+    from .lifetime_cli import add_arguments as add_deployment_arguments
 
     add_deployment_arguments(p)
     p.set_defaults(func=cmd_predict)
@@ -286,7 +286,7 @@ def cmd_predict(args) -> int:
     from models.zoo import get_model
 
     from .evaluate import price
-    from .lifetime_report import deployment_from_args
+    from .lifetime_cli import deployment_from_args
 
     deployment = deployment_from_args(args)
     lifetime = None
@@ -319,7 +319,7 @@ def cmd_predict(args) -> int:
 
         print(cost_breakdown(prediction, config, args.board, classes, terminal_width()))
         if lifetime is not None:
-            from .lifetime_report import breakdown_text
+            from .lifetime_cli import breakdown_text
 
             print("\n" + breakdown_text(lifetime, deployment))
     return 0
