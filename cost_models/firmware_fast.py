@@ -14,7 +14,7 @@ fitted from calibration only) is exact up to the data-dependent branches (table 
   groups of the hand-scheduled 2x2 loop (`m4_b2_groups`), the pass's set-up and four outputs (`m4_b2_passes`), a
   zero-padded last group (`m4_b2_tails`); an odd channel runs nn_dot_q15 per pixel (`m4_dot_groups`, `m4_dot_calls`,
   `m4_dot_tails`). nn_block1 likewise (`m4_b1_groups`, `m4_b1_passes`, `m4_b1_tails`). The weights' tail words are
-  read byte by byte (`m4_tail_gt1`, `m4_tail_gt2`: the branches on K % 4 > 1, > 2; the expanded vector's alike).
+  read byte by byte (`m4_b2_tail_gt1`, `m4_b2_tail_gt2` and the b1 / dot sites' alike: the branches on K % 4 > 1, > 2; the expanded vector's `m4_vec_tail_gt1`, `m4_vec_tail_gt2`).
 - fc: the input expanded once (`m4_vec_groups`, `m4_vec_tails`), then nn_block1 over the rows.
 - maxpool2d (channels % 4 == 0): per output pixel and word of 4 channels (`m4_pool_words`) k x k SSUB8/SEL maxima
   (`m4_pool_maxes`) in k window rows (`m4_pool_krows`), per output pixel / row a loop pass (`m4_pool_pixels`,
@@ -36,7 +36,7 @@ from math import prod
 CONV = ("m4_pixel_pairs", "m4_single_pixels", "m4_patch_rows", "m4_patch_expand", "m4_patch_zero", "m4_staged_patches",
         "m4_stage_rows", "m4_stage_words", "m4_stage_bytes", "m4_stage_groups", "m4_b2_groups", "m4_b2_passes", "m4_b2_tails",
         "m4_b1_groups", "m4_b1_passes", "m4_b1_tails", "m4_dot_groups", "m4_dot_calls", "m4_dot_tails",
-        "m4_tail_gt1", "m4_tail_gt2", "m4_vec_groups", "m4_vec_tails", "m4_vec_tail_gt1", "m4_vec_tail_gt2")
+        "m4_b2_tail_gt1", "m4_b2_tail_gt2", "m4_b1_tail_gt1", "m4_b1_tail_gt2", "m4_dot_tail_gt1", "m4_dot_tail_gt2", "m4_vec_groups", "m4_vec_tails", "m4_vec_tail_gt1", "m4_vec_tail_gt2")
 POOL = ("m4_pool_maxes", "m4_pool_krows", "m4_pool_words", "m4_pool_pixels", "m4_pool_rows")
 RELU = ("m4_relu_words", "m4_relu_bytes")
 RNN = ("m4_rnn_calls", "m4_rnn_groups_8", "m4_rnn_groups_16", "m4_rnn_groups6", "m4_rnn_row_groups", "m4_rnn_tails",
@@ -79,18 +79,19 @@ def _block(c: dict, prefix: str, pixels: int, K: int, cout: int) -> None:
     c[f"m4_{prefix}_groups"] += pairs * g
     c[f"m4_{prefix}_passes"] += pairs
     c[f"m4_{prefix}_tails"] += pairs * (r > 0)
-    _tail_words(c, 2 * pairs, r)
+    _tail_words(c, prefix, pairs, r)
     # the odd channel: nn_dot_q15 once per pixel of the block
     c["m4_dot_groups"] += odd * pixels * g
     c["m4_dot_calls"] += odd * pixels
     c["m4_dot_tails"] += odd * pixels * (r > 0)
-    _tail_words(c, odd * pixels, r)
+    _tail_words(c, "dot", odd * pixels, r)
 
 
-def _tail_words(c: dict, n: int, r: int) -> None:
-    """n weight tail words of r = K % 4 bytes (nn_tail_word: one branch for r > 1, one for r > 2)."""
-    c["m4_tail_gt1"] += n * (r > 1)
-    c["m4_tail_gt2"] += n * (r > 2)
+def _tail_words(c: dict, site: str, n: int, r: int) -> None:
+    """n tails of weight words of r = K % 4 bytes at one code site (nn_tail_word inlined there: branches on r > 1
+    and r > 2, scheduled differently per site)."""
+    c[f"m4_{site}_tail_gt1"] += n * (r > 1)
+    c[f"m4_{site}_tail_gt2"] += n * (r > 2)
 
 
 def _vec_tail(c: dict, n: int) -> None:

@@ -147,6 +147,32 @@ def _count_relu(c: dict[str, float], size: int, fast: bool) -> None:
         c["relu_elements"] += size
 
 
+def _count_layer(c: dict[str, float], layer, out_rows: list[int] | None) -> None:
+    """Add one conv / fc / recurrent layer's kernel counts to `c` (conv2d: over `out_rows` only, when given)."""
+    if layer.kind in ("conv2d", "conv1d"):
+        # only the taps inside the input are multiplied (zero padding): conv1d one run of valid taps x in_ch
+        # per output, conv2d one per valid kernel row
+        conv = rnn.conv_counts(layer, out_rows)
+        c[f"macs_{layer.kind}"] += conv["macs"]
+        for k in ("dot_calls", "dot_tail_macs", "long_dot_calls", "tail_dot_calls"):
+            c[k] += conv[k]
+        pixels = layer.elements // layer.out_shape[-1]
+        if layer.kind == "conv2d":
+            computed = layer.out_shape[0] if out_rows is None else len(out_rows)
+            pixels = computed * layer.out_shape[1]
+            c["rows"] += computed  # per output row computed: its valid kernel rows, loop set-up
+        c["pixels"] += pixels
+        c["output_elements"] += pixels * layer.out_shape[-1]
+    elif layer.kind == "fc":
+        c["output_elements"] += layer.elements
+        fc = rnn.fc_counts(layer)
+        c["macs_fc"] += fc.pop("macs")
+        for k, v in fc.items():
+            c[k] += v
+    else:  # lstm / gru: their loops are counted by rnn.frozen_recurrent_counts
+        c["output_elements"] += layer.elements
+
+
 def _head_forward(w: Workload) -> dict[str, float]:
     """One stored sample through the head (mt_forward): dense layers, the first over the stored integers converted
     on the fly (one conversion per first-layer MAC), one exponential per class."""
