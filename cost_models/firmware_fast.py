@@ -6,10 +6,12 @@ Pure functions of a zoo layer; each count follows one loop of the C code, so a l
 fitted from calibration only) is exact up to the data-dependent branches (table lookups' clamps, saturations):
 - conv2d / conv1d (nn_conv_fast, per call over a range of output pixels): pixels go two at a time (`m4_pixel_pairs`:
   two nn_patch calls and one nn_block2) and a leftover pixel (`m4_single_pixels`: one patch, nn_block1). A patch
-  (K = taps x in_ch values, expanded to ceil4(K) q15): with in_ch % 4 == 0 per valid kernel row a loop pass
+  (nn_valid_taps per axis, with branches where the window is clipped by zero padding: `m4_pad_lo`, `m4_pad_hi`;
+  K = taps x in_ch values, expanded to ceil4(K) q15): with in_ch % 4 == 0 per valid kernel row a loop pass
   (`m4_patch_rows`), the valid taps' groups of 4 expanded (`m4_patch_expand`), the padded taps' groups zeroed
   (`m4_patch_zero`); with few channels (RGB) the q7 patch is staged first (per valid kernel row `m4_stage_rows`;
-  word copies / zero fills `m4_stage_words` and their byte tails `m4_stage_bytes`) and then expanded whole
+  the run's word copies `m4_stage_words` and byte tail `m4_stage_bytes`; the zero fills around it, which gcc compiles
+  to memset calls, `m4_memset_calls` and `m4_memset_bytes`) and then expanded whole
   (`m4_stage_groups` = K // 4 per pixel, `m4_staged_patches` the path's set-up, `m4_vec_tails` for K % 4). nn_block2 per pair of output channels: G = K // 4
   groups of the hand-scheduled 2x2 loop (`m4_b2_groups`), the pass's set-up and four outputs (`m4_b2_passes`), a
   zero-padded last group (`m4_b2_tails`); an odd channel runs nn_dot_q15 per pixel (`m4_dot_groups`, `m4_dot_calls`,
@@ -33,8 +35,8 @@ from __future__ import annotations
 from math import prod
 
 
-CONV = ("m4_pixel_pairs", "m4_single_pixels", "m4_patch_rows", "m4_patch_expand", "m4_patch_zero", "m4_staged_patches",
-        "m4_stage_rows", "m4_stage_words", "m4_stage_bytes", "m4_stage_groups", "m4_b2_groups", "m4_b2_passes", "m4_b2_tails",
+CONV = ("m4_pixel_pairs", "m4_single_pixels", "m4_pad_lo", "m4_pad_hi", "m4_patch_rows", "m4_patch_expand", "m4_patch_zero", "m4_staged_patches",
+        "m4_stage_rows", "m4_memset_calls", "m4_memset_bytes", "m4_stage_words", "m4_stage_bytes", "m4_stage_groups", "m4_b2_groups", "m4_b2_passes", "m4_b2_tails",
         "m4_b1_groups", "m4_b1_passes", "m4_b1_tails", "m4_dot_groups", "m4_dot_calls", "m4_dot_tails",
         "m4_b2_tail_gt1", "m4_b2_tail_gt2", "m4_b1_tail_gt1", "m4_b1_tail_gt2", "m4_dot_tail_gt1", "m4_dot_tail_gt2", "m4_vec_groups", "m4_vec_tails", "m4_vec_tail_gt1", "m4_vec_tail_gt2")
 POOL = ("m4_pool_maxes", "m4_pool_krows", "m4_pool_words", "m4_pool_pixels", "m4_pool_rows")
@@ -105,6 +107,9 @@ def _vec_tail(c: dict, n: int) -> None:
 def _patch(c: dict, kh: int, kw: int, cin: int, ty: tuple[int, int], tx: tuple[int, int]) -> None:
     """One nn_patch with valid kernel rows ty = (ky0, ky1) and columns tx = (kx0, kx1) of kh x kw."""
     ry, rx = ty[1] - ty[0], tx[1] - tx[0]
+    # nn_valid_taps per axis: branches where the window starts before the input / ends past it (zero padding)
+    c["m4_pad_lo"] += (ty[0] > 0) + (tx[0] > 0)
+    c["m4_pad_hi"] += (ty[1] < kh) + (tx[1] < kw)
     if cin % 4 == 0:
         c["m4_patch_rows"] += ry
         c["m4_patch_expand"] += ry * rx * cin // 4
@@ -114,12 +119,15 @@ def _patch(c: dict, kh: int, kw: int, cin: int, ty: tuple[int, int], tx: tuple[i
     K = kh * row
     c["m4_staged_patches"] += 1
     c["m4_stage_rows"] += ry
-    # the zero fills above and below, then per valid row: left zeros, the copied run, right zeros
-    fills = [ty[0] * row, (kh - ty[1]) * row] + ry * [tx[0] * cin, rx * cin, (kw - tx[1]) * cin]
-    for n in fills:
-        w, b = _words_bytes(n)
-        c["m4_stage_words"] += w
-        c["m4_stage_bytes"] += b
+    # the zero fills above and below and per valid row left / right of the copied run: gcc turns nn_zero_q7's two
+    # loops into memset calls (newlib's, byte by byte) of the whole words and of the byte tail, each when not empty
+    for n in [ty[0] * row, (kh - ty[1]) * row] + ry * [tx[0] * cin, (kw - tx[1]) * cin]:
+        for part in (n & ~3, n & 3):
+            c["m4_memset_calls"] += part > 0
+            c["m4_memset_bytes"] += part
+    w, b = _words_bytes(rx * cin)  # nn_copy_q7: inline word and byte loops
+    c["m4_stage_words"] += ry * w
+    c["m4_stage_bytes"] += ry * b
     c["m4_stage_groups"] += K // 4
     _vec_tail(c, K)
 
