@@ -5,18 +5,18 @@ counts (nn_q7.c: 4-way unrolled nn_dot per kernel row, ...) are in firmware_rnn.
 Pure functions of a zoo layer; each count follows one loop of the C code, so a linear model in them (coefficients
 fitted from calibration only) is exact up to the data-dependent branches (table lookups' clamps, saturations):
 - conv2d / conv1d (nn_conv_fast, per call over a range of output pixels): pixels go two at a time (`m4_pixel_pairs`:
-  two nn_patch calls and one nn_block2) and a leftover pixel (`m4_single_pixels`: one patch, nn_block1). A patch
-  (nn_valid_taps per axis, with branches where the window is clipped by zero padding: `m4_pad_lo`, `m4_pad_hi`;
-  K = taps x in_ch values, expanded to ceil4(K) q15): with in_ch % 4 == 0 per valid kernel row a loop pass
-  (`m4_patch_rows`), the valid taps' groups of 4 expanded (`m4_patch_expand`), the padded taps' groups zeroed
-  (`m4_patch_zero`); with few channels (RGB) the q7 patch is staged first (per valid kernel row `m4_stage_rows`;
-  the run's word copies `m4_stage_words` and byte tail `m4_stage_bytes`; the zero fills around it, which gcc compiles
-  to memset calls, `m4_memset_calls` and `m4_memset_bytes`) and then expanded whole
-  (`m4_stage_groups` = K // 4 per pixel, `m4_staged_patches` the path's set-up, `m4_vec_tails` for K % 4). nn_block2 per pair of output channels: G = K // 4
-  groups of the hand-scheduled 2x2 loop (`m4_b2_groups`), the pass's set-up and four outputs (`m4_b2_passes`), a
-  zero-padded last group (`m4_b2_tails`); an odd channel runs nn_dot_q15 per pixel (`m4_dot_groups`, `m4_dot_calls`,
-  `m4_dot_tails`). nn_block1 likewise (`m4_b1_groups`, `m4_b1_passes`, `m4_b1_tails`). The weights' tail words are
-  read byte by byte (`m4_b2_tail_gt1`, `m4_b2_tail_gt2` and the b1 / dot sites' alike: the branches on K % 4 > 1, > 2; the expanded vector's `m4_vec_tail_gt1`, `m4_vec_tail_gt2`).
+  two nn_patch calls and one nn_block2) and a leftover pixel (`m4_single_pixels`: one patch, nn_block1). A patch:
+  nn_valid_taps per axis, with branches where zero padding clips the window (`m4_pad_lo`, `m4_pad_hi`); K = taps x
+  in_ch values expanded to ceil4(K) q15. With in_ch % 4 == 0 per valid kernel row a loop pass (`m4_patch_rows`), the
+  valid taps' groups of 4 expanded (`m4_patch_expand`), the padded taps' groups zeroed (`m4_patch_zero`). With few
+  channels (RGB) the q7 patch is staged first (`m4_staged_patches`; per valid kernel row `m4_stage_rows`; the run's
+  word copies `m4_stage_words` and byte tail `m4_stage_bytes`; the zero fills around it, which gcc compiles to memset
+  calls, `m4_memset_calls`, `m4_memset_bytes`), then expanded whole (`m4_stage_groups` = K // 4, `m4_vec_tails`).
+  nn_block2 per pair of output channels: G = K // 4 groups of the hand-scheduled 2x2 loop (`m4_b2_groups`), the
+  pass's set-up and four outputs (`m4_b2_passes`), a zero-padded last group (`m4_b2_tails`); an odd channel runs
+  nn_dot_q15 per pixel (`m4_dot_groups`, `m4_dot_calls`, `m4_dot_tails`). nn_block1 likewise (`m4_b1_*`). The
+  weights' tail words are read byte by byte: branches on K % 4 > 1 and > 2 per code site (`m4_b2_tail_gt1`,
+  `m4_b2_tail_gt2`, the b1 and dot sites' alike; the expanded vector's `m4_vec_tail_gt1`, `m4_vec_tail_gt2`).
 - fc: the input expanded once (`m4_vec_groups`, `m4_vec_tails`), then nn_block1 over the rows.
 - maxpool2d (channels % 4 == 0): per output pixel and word of 4 channels (`m4_pool_words`) k x k SSUB8/SEL maxima
   (`m4_pool_maxes`) in k window rows (`m4_pool_krows`), per output pixel / row a loop pass (`m4_pool_pixels`,
@@ -34,11 +34,12 @@ from __future__ import annotations
 
 from math import prod
 
-
-CONV = ("m4_pixel_pairs", "m4_single_pixels", "m4_pad_lo", "m4_pad_hi", "m4_patch_rows", "m4_patch_expand", "m4_patch_zero", "m4_staged_patches",
-        "m4_stage_rows", "m4_memset_calls", "m4_memset_bytes", "m4_stage_words", "m4_stage_bytes", "m4_stage_groups", "m4_b2_groups", "m4_b2_passes", "m4_b2_tails",
+CONV = ("m4_pixel_pairs", "m4_single_pixels", "m4_pad_lo", "m4_pad_hi", "m4_patch_rows", "m4_patch_expand",
+        "m4_patch_zero", "m4_staged_patches", "m4_stage_rows", "m4_memset_calls", "m4_memset_bytes", "m4_stage_words",
+        "m4_stage_bytes", "m4_stage_groups", "m4_b2_groups", "m4_b2_passes", "m4_b2_tails",
         "m4_b1_groups", "m4_b1_passes", "m4_b1_tails", "m4_dot_groups", "m4_dot_calls", "m4_dot_tails",
-        "m4_b2_tail_gt1", "m4_b2_tail_gt2", "m4_b1_tail_gt1", "m4_b1_tail_gt2", "m4_dot_tail_gt1", "m4_dot_tail_gt2", "m4_vec_groups", "m4_vec_tails", "m4_vec_tail_gt1", "m4_vec_tail_gt2")
+        "m4_b2_tail_gt1", "m4_b2_tail_gt2", "m4_b1_tail_gt1", "m4_b1_tail_gt2", "m4_dot_tail_gt1", "m4_dot_tail_gt2",
+        "m4_vec_groups", "m4_vec_tails", "m4_vec_tail_gt1", "m4_vec_tail_gt2")
 POOL = ("m4_pool_maxes", "m4_pool_krows", "m4_pool_words", "m4_pool_pixels", "m4_pool_rows")
 RELU = ("m4_relu_words", "m4_relu_bytes")
 RNN = ("m4_rnn_calls", "m4_rnn_groups_8", "m4_rnn_groups_16", "m4_rnn_groups6", "m4_rnn_row_groups", "m4_rnn_tails",

@@ -15,6 +15,10 @@ compile to IT blocks, the same instructions whatever the data). The image kernel
 filled after the sequence kernels' so that those see the same data whatever image shapes are added. ReLU works in
 place: each call rectifies its own scratch copy of the input pool, made before its first marker. Pure generation
 and fitting here; `measure` builds with the firmware's flags and runs on qemu-an386.
+
+kernels="fast" measures the Cortex-M4 DSP kernels (what qemu-an386 and nrf52840dk run) against
+cost_models/firmware_fast.py's counts (`call_counts(shape, "fast")`); they have more counts than the portable loops
+(pixel and channel pairs, groups of 4 and tails, staged patches), so `fast_grid` adds random shapes of every parity.
 """
 from __future__ import annotations
 
