@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from . import firmware_model as fm
+from .kernels import board_kind
 from .runs import RunRecord, load_runs
 from .workload import Workload, workload_from_config
 
@@ -137,10 +138,12 @@ def _cached_workload(config, classes: int) -> Workload:
 
 
 @lru_cache(maxsize=None)
-def _count_row(phase: str, config, classes: int, epochs: float, test: int, best_epoch: float) -> tuple[float, ...]:
-    """A record's counts of `phase` in fm.COUNTS order. Cached: cross-validation refits the same records once per
-    left-out shape (80+ times), and building workloads and counts was nearly all of its time."""
-    counts = fm.instruction_counts(phase, workload_from_config(config, classes), epochs, test, best_epoch)
+def _count_row(phase: str, config, classes: int, epochs: float, test: int, best_epoch: float,
+               kind: str = "portable") -> tuple[float, ...]:
+    """A record's counts of `phase` in fm.COUNTS order, on a board of `kind` (cost_models.kernels.board_kind).
+    Cached: cross-validation refits the same records once per left-out shape (80+ times), and building workloads and
+    counts was nearly all of its time."""
+    counts = fm.instruction_counts(phase, workload_from_config(config, classes), epochs, test, best_epoch, kind)
     return tuple(counts[k] for k in fm.COUNTS[phase])
 
 
@@ -234,7 +237,8 @@ def _fit_target(metric: str, runs: list[RunRecord], notes: list[str]) -> tuple[d
         if not rows:
             notes.append(f"{phase}: no {metric} records; the phase's {metric} is not predicted")
             continue
-        X = np.array([_count_row(phase, r.config, r.classes, r.epochs_run, r.test, r.copies) for r in rows])
+        X = np.array([_count_row(phase, r.config, r.classes, r.epochs_run, r.test, r.copies, board_kind(r.board))
+                      for r in rows])
         y = np.array([r.value for r in rows])
         coef = _nnls(X, y, relative=True)
         for j, name in enumerate(names):
@@ -344,8 +348,10 @@ def _predict_target(cal: FirmwareCalibration, target: str, phase: str, w: Worklo
     if all(s == "unobserved" for s in status.values()):
         notes.append(f"{phase}: no {what} records on {cal.board}")
         return None
-    counts = fm.instruction_counts(phase, w, epochs, test, best_epoch)
-    missing = [k for k, n in counts.items() if n and status.get(k) == "unobserved" and k not in ("constant",)]
+    counts = fm.instruction_counts(phase, w, epochs, test, best_epoch, board_kind(cal.board))
+    # a count the calibration does not know (a snapshot of an older counts model) is unobserved too
+    missing = [k for k, n in counts.items() if n and status.get(k, "unobserved") == "unobserved"
+               and k not in ("constant",)]
     if missing:
         notes.append(f"{phase}: no {what} record exercises {', '.join(missing)}" if target == ESTIMATE else
                      f"{phase}: no calibration record exercises {', '.join(missing)}")
@@ -357,7 +363,7 @@ def _predict_target(cal: FirmwareCalibration, target: str, phase: str, w: Worklo
 def _counts_model(cal: FirmwareCalibration, target: str, phase: str, w: Workload, epochs: float, test: int,
                   best_epoch: float | None) -> float:
     """The counts model alone (no shape factor)."""
-    counts = fm.instruction_counts(phase, w, epochs, test, best_epoch)
+    counts = fm.instruction_counts(phase, w, epochs, test, best_epoch, board_kind(cal.board))
     coefficients = cal.coefficients(target)[phase]
     return float(sum(coefficients[k] * n for k, n in counts.items()))
 

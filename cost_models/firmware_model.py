@@ -34,8 +34,10 @@ from __future__ import annotations
 from functools import lru_cache
 from math import ceil
 
+from . import firmware_fast as ff
 from . import firmware_rnn as rnn
 from .arena import arena_bytes, band_rows, steps_of
+from .kernels import fast_path
 from .workload import Workload
 
 FLOAT32, INT8, UINT16 = 4, 1, 2
@@ -43,7 +45,7 @@ PHASES = ("collection", "training", "evaluation")
 
 _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls", "long_dot_calls",
            "tail_dot_calls", "output_elements", "pixels", "rows", "compares", "relu_elements", "layer_calls",
-           *rnn.COUNTS)
+           *rnn.COUNTS, *ff.COUNTS)
 _HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
 COUNTS = {
     "collection": (*_FROZEN, "samples", "constant"),
@@ -85,34 +87,64 @@ FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_stat
 CONSTANT_GROUPS = {"runtime", "code"}
 
 
-def _frozen_counts(w: Workload) -> dict[str, float]:
-    """One forward pass of the frozen layers (firmware/c/nn_q7.c) up to the cut, as codegen calls them: the steps
-    of the arena plan (cost_models/arena.py). A fused conv -> max pool makes one nn_conv2d_rows_q7 call (its band's
-    rows) and one single-row nn_maxpool2d_q7 call per pool row, and computes only the conv rows the pool reads
-    (overlapping pools: again per pool row); a max pool's input ReLU runs on its output (max and ReLU commute)."""
+def _frozen_counts(w: Workload, kind: str = "portable") -> dict[str, float]:
+    """One forward pass of the frozen layers up to the cut, as codegen calls them: the steps of the arena plan
+    (cost_models/arena.py), each layer counted by the loops of the kernel that runs it on a board of `kind`
+    (cost_models.kernels.fast_path: the DSP kernels of firmware/c/nn_q7_m4.c, counted by cost_models/firmware_fast.py;
+    else the portable nn_q7.c). A fused conv -> max pool makes one nn_conv2d_rows_q7 call (its band's rows) and one
+    single-row nn_maxpool2d_q7 call per pool row, and computes only the conv rows the pool reads (overlapping pools:
+    again per pool row); a max pool's input ReLU runs on its output (max and ReLU commute)."""
     c = dict.fromkeys(_FROZEN, 0.0)
+    fast = kind != "portable"
     prev = w.layers[0]
     for group in steps_of(w.layers[1:]):
         layer, pool = group if len(group) == 2 else (group[0], None)
         if layer.kind == "maxpool2d":
             layer, pool = None, layer  # a pool step of its own
         if prev.relu:  # codegen applies the previous layer's ReLU in place before this layer (a pool: after it)
-            c["relu_elements"] += pool.elements if layer is None else prev.elements
+            _count_relu(c, pool.elements if layer is None else prev.elements, fast)
         if layer is not None:
-            _count_layer(c, layer, band_rows(layer, pool) if pool is not None else None)
+            rows = band_rows(layer, pool) if pool is not None else None
+            if fast_path(layer, kind):
+                _add(c, ff.conv_counts(layer, rows, pool.kernel if pool is not None else None)
+                     if layer.kind in ("conv2d", "conv1d") else
+                     ff.fc_counts(layer) if layer.kind == "fc" else {"output_elements": layer.elements})
+            else:
+                _count_layer(c, layer, rows)
         if pool is not None:
-            c["compares"] += pool.compares
-            c["pixels"] += pool.elements // pool.out_shape[-1]
-            c["rows"] += pool.out_shape[0]
-            c["output_elements"] += pool.elements
+            if fast_path(pool, kind):  # fused: one single-row call per pool row
+                _add(c, ff.pool_counts(pool) if layer is None else ff.pool_counts(pool, 1, pool.out_shape[0]))
+            else:
+                c["compares"] += pool.compares
+                c["pixels"] += pool.elements // pool.out_shape[-1]
+                c["rows"] += pool.out_shape[0]
+                c["output_elements"] += pool.elements
             if layer is not None and layer.relu:  # the fused conv's ReLU, after the pool
-                c["relu_elements"] += pool.elements
+                _count_relu(c, pool.elements, fast)
         # kernel calls: one per step, a fused pair one conv-rows and one single-row pool call per pool row
         c["layer_calls"] += 2 * pool.out_shape[0] if pool is not None and layer is not None else 1
         prev = group[-1]
     for k, v in rnn.frozen_recurrent_counts(w.layers).items():
-        c[k] += v
+        if not (fast and k in ("rnn_macs_8", "rnn_macs_16", "rnn_dot_calls")):  # the DSP gate rows: ff's counts
+            c[k] += v
+    if fast:
+        for p, layer in zip(w.layers, w.layers[1:]):
+            if layer.kind in rnn.RECURRENT and fast_path(layer, kind):
+                _add(c, ff.recurrent_counts(layer, p.out_bits))
     return c
+
+
+def _add(c: dict[str, float], counts: dict[str, float]) -> None:
+    for k, v in counts.items():
+        c[k] += v
+
+
+def _count_relu(c: dict[str, float], size: int, fast: bool) -> None:
+    """One nn_relu_q7 call of `size` bytes: the portable loop per element, the DSP one per word and tail byte."""
+    if fast:
+        _add(c, ff.relu_counts(size))
+    else:
+        c["relu_elements"] += size
 
 
 def _count_layer(c: dict[str, float], layer, out_rows: list[int] | None) -> None:
@@ -204,15 +236,16 @@ def estimated_best_epoch(epochs_run: float, budget: int, patience: int) -> float
 
 
 def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
-                       best_epoch: float | None = None) -> dict[str, float]:
+                       best_epoch: float | None = None, kind: str = "portable") -> dict[str, float]:
     """Counts of `phase` for `epochs` epochs run, `test` evaluation inputs and the epoch of the best weights
-    (bounds the weight copies of early stopping; default: every epoch improved). Where the improvements themselves
-    are known (the firmware reports them: run records' `copies`), pass them as `best_epoch`: the copies are exact."""
+    (bounds the weight copies of early stopping; default: every epoch improved), on a board of `kind`
+    (cost_models.kernels.board_kind: which frozen-layer kernels run). Where the improvements themselves are known
+    (the firmware reports them: run records' `copies`), pass them as `best_epoch`: the copies are exact."""
     if phase == "collection":
-        c = {k: v * w.samples for k, v in _frozen_counts(w).items()}
+        c = {k: v * w.samples for k, v in _frozen_counts(w, kind).items()}
         return {**c, "samples": float(w.samples), "constant": 1.0}
     if phase == "evaluation":
-        c = {k: v * test for k, v in _frozen_counts(w).items()}
+        c = {k: v * test for k, v in _frozen_counts(w, kind).items()}
         c.update({k: v * test for k, v in _head_forward(w).items()})
         return {**c, "samples": float(test), "constant": 1.0}
     if phase == "training":

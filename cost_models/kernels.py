@@ -20,6 +20,14 @@ Q15 = 2  # bytes of one expanded q15 value
 
 # board kinds: "cortex-m4" builds the DSP kernels (qemu-an386, nrf52840dk); "portable" is the plain C (host)
 FAST_BOARD_KINDS = ("cortex-m4",)
+KINDS = ("portable", "cortex-m4")
+BOARD_KINDS = {"qemu-an386": "cortex-m4", "nrf52840dk": "cortex-m4"}  # firmware/build.py's target of each board
+
+
+def board_kind(board: str) -> str:
+    """The kernels a board's firmware runs: "cortex-m4" (the DSP build) for the Cortex-M4 boards, else "portable"
+    (the host build). What the instruction-count model of a calibration of `board` must count."""
+    return BOARD_KINDS.get(board, "portable")
 
 
 def fast_path(layer, board_kind: str = "cortex-m4") -> bool:

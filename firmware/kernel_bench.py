@@ -15,6 +15,10 @@ compile to IT blocks, the same instructions whatever the data). The image kernel
 filled after the sequence kernels' so that those see the same data whatever image shapes are added. ReLU works in
 place: each call rectifies its own scratch copy of the input pool, made before its first marker. Pure generation
 and fitting here; `measure` builds with the firmware's flags and runs on qemu-an386.
+
+kernels="fast" measures the Cortex-M4 DSP kernels (what qemu-an386 and nrf52840dk run) against
+cost_models/firmware_fast.py's counts (`call_counts(shape, "fast")`); they have more counts than the portable loops
+(pixel and channel pairs, groups of 4 and tails, staged patches), so `fast_grid` adds random shapes of every parity.
 """
 from __future__ import annotations
 
@@ -137,6 +141,32 @@ def image_grid() -> list[KernelShape]:
         (300, 40))]
     relu = [KernelShape.relu(n) for n in (1, 2, 3, 7, 16, 64, 100, 255, 576, 1000, 2047, 3000)]
     return conv + pool + fc + relu
+
+
+def fast_grid(n: int = 48, seed: int = 7) -> list[KernelShape]:
+    """More shapes for the DSP kernels, whose counts are more (pixel pairs and a leftover pixel, channel pairs and an
+    odd channel, whole groups of 4 and a tail, staged few-channel patches, padded taps): `n` random conv2d, conv1d
+    and fc shapes each (a fixed seed) with every parity and in_ch % 4, and pools with channels % 4 == 0."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        k = rng.choice((1, 2, 3, 3, 4, 5))
+        s, p = rng.choice((1, 1, 2, 3)), rng.randint(0, k // 2)
+        h, w = rng.randint(k, 14), rng.randint(k, 14)
+        out.append(KernelShape.conv2d(h, w, rng.randint(1, 20), rng.randint(1, 17), k, s, p))
+    for _ in range(n):
+        k = rng.choice((1, 2, 3, 4, 5, 7))
+        s, p = rng.choice((1, 1, 2, 3)), rng.randint(0, k // 2)
+        out.append(KernelShape("conv1d", rng.randint(k, 60), rng.randint(1, 20), rng.randint(1, 17), kernel=k,
+                               stride=s, padding=p))
+    out += [KernelShape.fc(rng.randint(1, 300), rng.randint(1, 40)) for _ in range(n)]
+    for _ in range(n // 4):
+        k = rng.choice((2, 3))
+        out.append(KernelShape.maxpool2d(rng.randint(k, 16), rng.randint(k, 16), 4 * rng.randint(1, 8), k,
+                                         rng.choice((1, 2, 3))))
+    return sorted(set(out), key=lambda x: x.name)
 
 
 def relu_sign_grid() -> list[KernelShape]:
@@ -301,14 +331,18 @@ def measure(shapes: list[KernelShape], work: str | Path, timeout_s: float = 300.
 
 # --- the counts model per kernel -----------------------------------------------------------------------------------
 
-def call_counts(shape: KernelShape) -> dict[str, float]:
+def call_counts(shape: KernelShape, kernels: str = "portable") -> dict[str, float]:
     """The whole-firmware cost model's counts of one call (cost_models.firmware_rnn; firmware_model's frozen counts
-    for conv1d / conv2d / maxpool2d / fc / relu) plus `calls` (one per call: entry, set-up, the marker; the cost
+    for conv1d / conv2d / maxpool2d / fc / relu; kernels="fast": cost_models.firmware_fast where
+    cost_models.kernels.fast_path takes the shape) plus `calls` (one per call: entry, set-up, the marker; the cost
     model's layer_calls). Counts identical by construction for a kind are merged into one term, which NNLS could
     only split arbitrarily."""
     from cost_models import firmware_rnn as rnn
+    from cost_models.kernels import fast_path
 
     layer = shape.layer()
+    if kernels == "fast" and (shape.kind == "relu" or fast_path(layer, "cortex-m4")):
+        return _fast_counts(shape, layer)
     dots = ("dot_tail_macs", "long_dot_calls", "tail_dot_calls")
     if shape.kind == "conv1d":
         c = rnn.conv_counts(layer)
@@ -334,13 +368,32 @@ def call_counts(shape: KernelShape) -> dict[str, float]:
     return {**counts, "calls": 1}
 
 
-def fit(runs: list[KernelRun]) -> dict[str, float]:
+def _fast_counts(shape: KernelShape, layer: LayerSpec) -> dict[str, float]:
+    """call_counts of a DSP kernel call (cost_models.firmware_fast; the recurrent kernels' per unit-step and step
+    counts as in the portable model). Zero counts are left out."""
+    from cost_models import firmware_fast as ff
+
+    if shape.kind in ("conv1d", "conv2d"):
+        c = ff.conv_counts(layer)
+    elif shape.kind == "fc":
+        c = ff.fc_counts(layer)
+    elif shape.kind == "maxpool2d":
+        c = ff.pool_counts(layer)
+    elif shape.kind == "relu":
+        c = ff.relu_counts(shape.in_dim)
+    else:
+        c = {**ff.recurrent_counts(layer, shape.in_bits), "unit_steps": shape.steps * shape.units,
+             "rnn_steps": shape.steps}
+    return {**{k: float(v) for k, v in c.items() if v}, "calls": 1}
+
+
+def fit(runs: list[KernelRun], kernels: str = "portable") -> dict[str, float]:
     """NNLS of the calls' instructions on their counts (relative residuals), one kernel kind at a time."""
     import numpy as np
     from scipy.optimize import nnls
 
-    names = sorted({k for r in runs for k in call_counts(r.shape)})
-    X = np.array([[call_counts(r.shape).get(k, 0.0) for k in names] for r in runs])
+    names = sorted({k for r in runs for k in call_counts(r.shape, kernels)})
+    X = np.array([[call_counts(r.shape, kernels).get(k, 0.0) for k in names] for r in runs])
     y = np.array([float(r.instructions) for r in runs])
     A = X / y[:, None]
     scale = np.linalg.norm(A, axis=0)
@@ -349,16 +402,16 @@ def fit(runs: list[KernelRun]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(names, c / scale)}
 
 
-def predict(coef: dict[str, float], shape: KernelShape) -> float:
-    return sum(coef.get(k, 0.0) * v for k, v in call_counts(shape).items())
+def predict(coef: dict[str, float], shape: KernelShape, kernels: str = "portable") -> float:
+    return sum(coef.get(k, 0.0) * v for k, v in call_counts(shape, kernels).items())
 
 
-def leave_one_out(runs: list[KernelRun]) -> list[tuple[KernelRun, float]]:
+def leave_one_out(runs: list[KernelRun], kernels: str = "portable") -> list[tuple[KernelRun, float]]:
     """(run, predicted / measured - 1) with each shape predicted by the fit on the other shapes of its kind."""
     out = []
     for r in runs:
         others = [o for o in runs if o.shape.kind == r.shape.kind and o.shape != r.shape]
-        out.append((r, predict(fit(others), r.shape) / r.instructions - 1))
+        out.append((r, predict(fit(others, kernels), r.shape, kernels) / r.instructions - 1))
     return out
 
 

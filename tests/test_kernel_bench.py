@@ -168,3 +168,60 @@ def test_image_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
     by_shape = {r.shape: r.instructions for r in runs}
     for s in kb.relu_sign_grid():
         assert abs(by_shape[s] - by_shape[kb.KernelShape.relu(s.in_dim)]) <= 2, s.name
+
+
+def test_fast_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
+    """The Cortex-M4 DSP kernels (cost_models/firmware_fast.py's counts) over the default and the fast grid (about
+    290 calls, 10 s). Bounds from benchmarks/kernel_counts.py's run of 2026-12-06 with margin: leave-one-shape-out
+    worst lstm 0.32%, gru 0.45%, maxpool2d 0.38%, conv1d 12.6% (conv1d/5x1/o1/k3s1p1: 1,298 instructions), conv2d
+    6.1% (a 1x1 kernel over 10 channels), fc 33% (fc/5/r1: 134 instructions), means 1.05% / 0.97% / 1.7%; in-sample
+    conv1d 1.5%, conv2d 1.1%, fc 5.3%. The hand-written
+    inner loops are exact: 21 instructions per 2x2 group (nn_block2) and 8 per ReLU word."""
+    from qemu_fw_util import require_tools
+
+    require_tools()
+    runs = kb.measure(kb.default_grid() + kb.fast_grid(), tmp_path, kernels="fast")
+
+    def errors(kind, loo=True):
+        rs = [r for r in runs if r.shape.kind == kind and r.shape.sign == 0]
+        if loo:
+            return [abs(e) for _, e in kb.leave_one_out(rs, "fast")]
+        coef = kb.fit(rs, "fast")
+        return [abs(kb.predict(coef, r.shape, "fast") / r.instructions - 1) for r in rs]
+
+    for kind, bound in (("lstm", 0.005), ("gru", 0.006), ("maxpool2d", 0.005)):
+        assert max(errors(kind)) < bound, kind
+    for kind, bound in (("conv1d", 0.02), ("conv2d", 0.015), ("fc", 0.06)):
+        assert max(errors(kind, loo=False)) < bound, kind
+    # the mean left-out error of the image kernels (the worst are the smallest calls)
+    for kind, bound in (("conv2d", 0.012), ("fc", 0.02), ("conv1d", 0.013)):
+        e = errors(kind)
+        assert sum(e) / len(e) < bound, kind
+    relu = {r.shape.in_dim: r.instructions for r in runs if r.shape.kind == "relu"}
+    assert relu[3000] - relu[1000] == 8 * 500  # four bytes per word, 8 instructions
+
+
+def test_fast_collection_counts_follow_the_dsp_loops():
+    """cifar_cnn to conv3 on a cortex-m4 board: the fused conv1 -> pool1 computes 15 pool rows x 2 conv rows x 30
+    pixels two at a time (RGB: staged patches of K = 27, a tail of 3), 64 output channels in pairs; pools of 64 / 32
+    channels run word-wise; no portable MAC is counted. The host board counts the portable loops."""
+    from cost_models import firmware_model as fm
+    from cost_models.workload import build_workload
+
+    w = build_workload("cifar_cnn", "conv3", 3, 16, 40, 4, 8, True, "q7")
+    fast, portable = fm._frozen_counts(w, "cortex-m4"), fm._frozen_counts(w, "portable")
+    assert fast == fm._frozen_counts(w, "cortex-m4") and portable == fm._frozen_counts(w)
+    assert fast["macs_conv2d"] == fast["compares"] == fast["relu_elements"] == 0 and portable["macs_conv2d"] > 0
+    assert all(portable[k] == 0 for k in ("m4_b2_groups", "m4_pool_maxes", "m4_relu_words"))
+    cifar = get_model("cifar_cnn")
+    conv1, conv2, conv3 = (cifar.layer(n) for n in ("conv1", "conv2", "conv3"))
+    assert fast["m4_staged_patches"] == 15 * 2 * conv1.out_shape[1]  # only conv1 has in_ch % 4 != 0
+    pairs = 15 * 30 + 6 * conv2.out_shape[1] + conv3.out_shape[0] * conv3.out_shape[1] // 2
+    assert fast["m4_pixel_pairs"] == pairs
+    # every MAC of the 2x2 blocks: groups x 4 MACs x 4 (two pixels, two channels) plus the zero-padded tails
+    k1 = 3 * 3 * 3
+    assert fast["m4_b2_groups"] == 15 * 30 * 32 * (k1 // 4) + 6 * 13 * 16 * (9 * 64 // 4) + 8 * 8 * (9 * 32 // 4)
+    assert fast["m4_b2_tail_gt2"] == 15 * 30 * conv1.out_shape[-1] // 2 * (k1 % 4 > 2)
+    assert fast["m4_pool_words"] == 15 * 15 * 64 // 4 + 6 * 6 * 32 // 4
+    assert fast["m4_relu_words"] == (15 * 15 * 64 + 6 * 6 * 32) // 4 and fast["m4_relu_bytes"] == 0
+    assert fast["layer_calls"] == portable["layer_calls"] == 2 * 15 + 2 * 6 + 1
