@@ -11,7 +11,8 @@ feature bytes. Appends rows to benchmarks/results/kernel_speed.csv and ends with
 
     cifar_pass_instructions=N cifar_pass_cycles_est=N har_pass_instructions=N har_pass_cycles_est=N cifar_arena_bytes=N
 
-(figures of the fast kernels; cifar_arena_bytes = activation buffers + scratch of the fast build).
+(figures of the fast kernels; cifar_arena_bytes = the frozen arena of the liveness plan, DSE_ARENA_BYTES: layer
+outputs, fused conv -> pool bands and the kernels' scratch).
 
     .venv/bin/python benchmarks/kernel_speed.py [--work DIR]
 """
@@ -43,6 +44,7 @@ BENCH_MAIN = """/* kernel_speed.py: one frozen forward pass, markers between lay
 #include "platform.h"
 
 static uint8_t feature[DSE_FEATURE_BYTES + 4];
+#include "bench_input.h"  /* bench_input[DSE_INPUT_SIZE]: the first collection input of the generated draw */
 
 int main(void)
 {
@@ -50,7 +52,7 @@ int main(void)
     uint32_t i;
     char b[2];
     plat_init();
-    dse_frozen_forward(dse_collect_x[0], (void *)feature);
+    dse_frozen_forward(bench_input, (void *)feature);
     plat_write("feature ", 8);
     for (i = 0; i < DSE_FEATURE_BYTES; i++) {
         b[0] = hexd[feature[i] >> 4];
@@ -163,6 +165,7 @@ def build(gen_dir: Path, out: Path, kernels: str, layer_names: list[str]) -> tup
     text, steps = instrument((gen_dir / "dse_model.c").read_text(), layer_names)
     (out / "dse_model.c").write_text(text)
     (out / "bench_main.c").write_text(BENCH_MAIN)
+    (out / "bench_input.h").write_text(_input_header(gen_dir))
     cm = C_DIR / "cortexm"
     core = [C_DIR / n for n in kernel_sources("cortex-m4", kernels) if n.startswith("nn_")]
     elf = out / "kernel_speed.elf"
@@ -175,6 +178,26 @@ def build(gen_dir: Path, out: Path, kernels: str, layer_names: list[str]) -> tup
     if proc.returncode != 0:
         raise BenchError(f"kernel_speed: {ARM_CC} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
     return elf, steps
+
+
+def _input_header(gen_dir: Path) -> str:
+    """The first input of the generated input stream (dse_inputs.bin: a header of 5 little-endian uint32 - magic,
+    version, samples, test inputs, input size - then per input its label byte and int8 values) as a C array."""
+    import struct
+
+    data = (gen_dir / "dse_inputs.bin").read_bytes()
+    size = struct.unpack_from("<5I", data)[4]
+    values = struct.unpack_from(f"<{size}b", data, 20 + 1)
+    return ("static const int8_t bench_input[DSE_INPUT_SIZE] = {\n" + ",".join(map(str, values)) + "\n};\n")
+
+
+def arena_define(gen_dir: Path) -> int:
+    """DSE_ARENA_BYTES of the generated header: the frozen arena of the liveness plan (dse_arena is the region it
+    shares with mt_train's work, which a head may make larger)."""
+    m = re.search(r"#define DSE_ARENA_BYTES (\d+)u", (gen_dir / "dse_model.h").read_text())
+    if m is None:
+        raise BenchError("kernel_speed: DSE_ARENA_BYTES not found in the generated dse_model.h")
+    return int(m.group(1))
 
 
 def activation_ram(elf: Path) -> dict[str, int]:
@@ -242,6 +265,7 @@ def main() -> int:
     tmp = None if args.work else tempfile.TemporaryDirectory(prefix="kernel-speed-")
     work = Path(args.work or tmp.name)
     results: dict[str, dict[str, PassRun]] = {}
+    arenas: dict[str, int] = {}
     csv_rows = []
     date, tool, emu = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), \
         toolchain_version("cortex-m4"), f"qemu {qemu_version()}"
@@ -251,6 +275,7 @@ def main() -> int:
             names = [layer.name for layer in spec.layers[1:spec.layers.index(spec.layer(cut)) + 1]]
             macs = {layer.name: layer.macs for layer in spec.layers}
             gen = generate(task, model, cut, work)
+            arenas[short] = arena_define(Path(gen.out_dir))
             results[short] = {}
             for kernels in ("portable", "fast"):
                 elf, steps = build(Path(gen.out_dir), work / f"{model}-{kernels}", kernels, names)
@@ -260,7 +285,7 @@ def main() -> int:
                                      "macs": step.macs, "instructions": step.instructions,
                                      "cycles_est": step.cycles_est,
                                      "cycles_per_mac_est": round(step.cycles_est / step.macs, 3) if step.macs else "",
-                                     "activation_ram_bytes": sum(run.ram.values()), "toolchain": tool,
+                                     "activation_ram_bytes": arenas[short], "toolchain": tool,
                                      "emulator": emu, "host": platform.node()})
             if results[short]["portable"].feature_hex != results[short]["fast"].feature_hex:
                 raise BenchError(f"kernel_speed: {model}: the fast kernels' feature differs from the portable one's")
@@ -277,7 +302,7 @@ def main() -> int:
           f"kernels' instructions; rows appended to {path}")
     print(f"cifar_pass_instructions={cifar['fast'].instructions} cifar_pass_cycles_est={cifar['fast'].cycles_est} "
           f"har_pass_instructions={har['fast'].instructions} har_pass_cycles_est={har['fast'].cycles_est} "
-          f"cifar_arena_bytes={sum(cifar['fast'].ram.values())}")
+          f"cifar_arena_bytes={arenas['cifar']}")
     return 0
 
 

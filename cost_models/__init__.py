@@ -3,28 +3,22 @@
 Public API, re-exported here. Imports only the pure-Python parts of `models` (configuration, zoo, tasks);
 scipy is loaded on the first calibration fit.
 """
-from importlib import import_module
-
-# name -> submodule; loaded on first use (PEP 562): importing one light submodule (cost_models.deployment from a
-# study file's check, cost_models.arena from `dse model`) must not load the calibration fits and their data at every
-# start of `dse` - a deferral on purpose, for start-up time
-_EXPORTS = {
-    "Board": "board", "BoardError": "board", "list_boards": "board", "load_board": "board",
-    "Calibration": "calibration", "CalibrationError": "calibration", "FitSettings": "calibration",
-    "clear_cache": "calibration", "fit_calibration": "calibration", "load_calibration": "calibration",
-    "read_calibration": "calibration", "report": "calibration", "save_calibration": "calibration",
-    "PhaseCost": "predict", "Prediction": "predict", "predict": "predict", "price": "predict",
-    "BleUpload": "radio", "ble_upload": "radio",
-    "Record": "records", "RecordError": "records", "load_record_dir": "records", "load_records": "records",
-    "Workload": "workload", "build_workload": "workload", "workload_from_config": "workload",
-}
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from .board import Board, BoardError, list_boards, load_board
+from .calibration import (
+    Calibration,
+    CalibrationError,
+    FitSettings,
+    clear_cache,
+    fit_calibration,
+    load_calibration,
+    read_calibration,
+    report,
+    save_calibration,
+)
+from .predict import PhaseCost, Prediction, predict, price
+from .radio import BleUpload, ble_upload
+from .records import Record, RecordError, load_record_dir, load_records
+from .workload import Workload, build_workload, workload_from_config
 
 __all__ = [
     "BleUpload", "Board", "BoardError", "Calibration", "CalibrationError", "FitSettings", "PhaseCost",
