@@ -216,7 +216,11 @@ def cmd_report(args) -> int:
     from .paths import check_output_folder
     from .report import write_reports
 
-    if not Path(args.folder).is_dir():
+    try:
+        is_folder = Path(args.folder).is_dir()
+    except OSError:  # a name the file system refuses (too long, ...)
+        is_folder = False
+    if not is_folder:
         StudyFolder(args.folder).load()  # its one-line error, without creating the folder for a lock
     with folder_lock(args.folder, "dse report"):
         study, spec = StudyFolder(args.folder).load()

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import StudyFolderError
+from .paths import shown
 
 PROC_LOCKS = Path("/proc/locks")
 
@@ -24,12 +25,12 @@ def folder_lock(folder: str | Path, command: str):
     """Hold the folder's writer lock for the block; refuse in one line (StudyFolderError) when another process holds
     it. A folder created here for the lock is removed again when the block fails and left it empty."""
     folder = Path(folder)
-    created = not folder.exists()
     try:
+        created = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise StudyFolderError(f"{folder}: cannot use it as a study folder ({exc.strerror or exc})") from None
+        raise StudyFolderError(f"{shown(folder)}: cannot use it as a study folder ({exc.strerror or exc})") from None
     ok = False
     try:
         try:

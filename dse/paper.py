@@ -120,14 +120,19 @@ def check_data(setups: list[Setup], data_dir: Path | None):
 
     data_dir None: each task finds its data as a study does (MICROTL_CIFAR10 / MICROTL_UCI_HAR; har3b without a
     download uses the HAPT recordings the har extra installs). A data_dir given must hold every task's download."""
-    from models.data import load_task, max_balanced
+    from models.data import DataError, load_task, max_balanced
 
     if data_dir is not None and not data_dir.exists():
         raise UserError(f"data directory {data_dir} not found; it should hold your downloads "
                         f"(cifar-10-python.tar.gz for cifar3, UCI HAR Dataset.zip for har3b)")
     loaded = {}
     for setup in setups:
-        data = load_task(setup.task, data_dir)
+        try:
+            data = load_task(setup.task, data_dir)
+        except DataError as exc:
+            if data_dir is not None:
+                raise
+            raise DataError(f"--data DIR not given, and {setup.task}: {exc}") from None
         limit = max_balanced(data.target_pool.y, data.target_classes)
         too_many = [n for n in setup.samples if n > limit]
         if too_many:

@@ -24,7 +24,6 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from .errors import UserError
 
 SQLITE_TIMEOUT_S = 60
-SQLITE_HEADER = b"SQLite format 3\x00"
 HEARTBEAT_ENV = "MICROTL_HEARTBEAT_S"  # override of the heartbeat interval (tests use 1 s)
 HEARTBEAT_S = 10
 GRACE_INTERVALS = 3  # a trial is stale after 3 missed heartbeats
@@ -109,19 +108,24 @@ def check_url(url: str, *, existing: bool = False) -> None:
         return
     if not file.is_file():
         raise StorageError(f"storage {masked(url)}: {shown(file)} is not a file")
+    # never open() the database file ourselves: closing any descriptor of it drops every POSIX lock this process
+    # holds on it, the locks of a storage already open here included (SQLite's "how to corrupt" 2.2; seen: a
+    # coordinator's storage read a stale snapshot, then "database disk image is malformed"). Size by stat, the
+    # header and tables through SQLite itself, which shares its locks within the process.
     try:
-        with file.open("rb") as fh:
-            head = fh.read(len(SQLITE_HEADER))
+        size = file.stat().st_size
     except OSError as exc:
         raise StorageError(f"storage {masked(url)}: cannot read {file} ({exc.strerror})") from None
-    if not head:
+    if not size:
         raise StorageError(f"storage {masked(url)}: {file} is empty (0 bytes), not a study database")
-    if head != SQLITE_HEADER:
+    problem = _optuna_tables_problem(file)
+    if problem == NOT_SQLITE:
         raise StorageError(f"storage {masked(url)}: {file} is not an SQLite database")
-    if existing:  # a reader: Optuna would write its schema into a database that lacks it
-        problem = _optuna_tables_problem(file)
-        if problem:
-            raise StorageError(f"storage {masked(url)}: {file} {problem}")
+    if problem and (existing or problem != NO_TABLES):  # a reader: Optuna would write its schema into it
+        raise StorageError(f"storage {masked(url)}: {file} {problem}")
+
+
+NOT_SQLITE, NO_TABLES = "is not an SQLite database", "holds no Optuna study tables"
 
 
 def _optuna_tables_problem(file: Path) -> str | None:
@@ -134,9 +138,9 @@ def _optuna_tables_problem(file: Path) -> str | None:
             names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
             db.close()
-    except sqlite3.Error as exc:
-        return f"cannot be read ({exc})"
-    return None if "studies" in names else "holds no Optuna study tables"
+    except sqlite3.DatabaseError as exc:
+        return NOT_SQLITE if "not a database" in str(exc) else f"cannot be read ({exc})"
+    return None if "studies" in names else NO_TABLES
 
 
 def _first_line(exc: BaseException) -> str:
