@@ -65,7 +65,7 @@ RAM_TERMS = ("sample_store", "head_weights", "update_buffer", "best_weights", "t
 WORK_TERMS = ("update_buffer", "best_weights", "train_activations", "shuffle_index")
 FLASH_TERMS = ("frozen_weights", "kernel_conv2d", "kernel_conv1d",
                "kernel_maxpool2d", "kernel_fc", "kernel_relu", "kernel_lstm", "kernel_gru", "rnn_tables",
-               "hidden_layer_code", "layer_calls", "recurrent_calls", "code")
+               "hidden_layer_code", "update_buffer_code", "best_copy_code", "layer_calls", "recurrent_calls", "code")
 HARNESS = "harness"  # the harness's constant in a calibration's ram / flash scales (bytes)
 GROUPS = {
     "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "update_buffer", "best_weights"),
@@ -342,6 +342,10 @@ def flash_terms(w: Workload, test: int = 0) -> dict[str, int]:
         "rnn_tables": int(bool(kinds & set(rnn.RECURRENT))),  # the q15 sigmoid/tanh tables and their lookup
         "kernel_relu": int(any(getattr(layer, "relu", False) for layer in w.layers[1:-1])),
         "hidden_layer_code": int(len(w.head) > 1),
+        # the trainer's compile-time variants (microtl.h MT_UPDATE_BUFFER, MT_BEST_COPY): the buffered update or the
+        # direct per-sample one; the best-weights copy and restore
+        "update_buffer_code": int(update_buffer(w)),
+        "best_copy_code": int(best_copy(w)),
         "layer_calls": len(w.layers) - 1,
         "recurrent_calls": sum(layer.kind in rnn.RECURRENT for layer in w.layers[1:]),  # 13-14 arguments each
         "code": 1,

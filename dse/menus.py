@@ -104,7 +104,7 @@ def cost_breakdown(prediction, config, board: str, classes: int, width: int | No
         for phase in phases:  # which figure comes from where, per phase
             source = prediction.phases[phase].source
             if source:
-                lines.append(f"  {phase}: {source}")
+                lines += _wrap(f"  {phase}: {source}", width)
     ble = [[k, sig(v) if isinstance(v, float) else thousands(v) if isinstance(v, int) else str(v)]
            for k, v in flat.items() if k.startswith("ble.")]
     if ble:
