@@ -81,6 +81,21 @@ def _wait_for(condition, timeout: float, what: str):
         time.sleep(0.1)
 
 
+def _frozen_with_trial(out: Path, pid: int, timeout: float, what: str):
+    """Stop (SIGSTOP) worker `pid` at a moment it holds a RUNNING trial and return that trial: a check, then a kill,
+    would race the trial's end (a tiny trial takes a fraction of a second; seen on CI: the trial had finished)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if _running(out, pid):
+            os.kill(pid, signal.SIGSTOP)
+            held = _running(out, pid)
+            if held:
+                return held[0]
+            os.kill(pid, signal.SIGCONT)
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def _running(out: Path, worker_pid: int | None = None) -> list:
     try:
         trials = _trials(out)
@@ -154,7 +169,7 @@ def test_kill_9_of_a_worker_fails_its_trial_and_retries_the_configuration(study)
     try:
         victim = _wait_for(lambda: next((p for p in _children(coordinator.pid) if _running(out, p)), None), 180,
                            "no worker of the coordinator started a trial")
-        (killed,) = _running(out, victim)
+        killed = _frozen_with_trial(out, victim, 180, "the worker started no further trial")
         os.kill(victim, signal.SIGKILL)
         _, err = coordinator.communicate(timeout=900)
     finally:
@@ -182,8 +197,7 @@ def test_kill_9_of_a_joined_worker_is_caught_by_its_heartbeat(study):
     try:
         _wait_for(lambda: any(t.state == TrialState.WAITING for t in _trials(out)), 120, "nothing queued")
         joiner = _dse("worker", str(path), "--storage", url, "--quiet")  # as on another machine: not a child
-        _wait_for(lambda: _running(out, joiner.pid), 180, "the joined worker started no trial")
-        (killed,) = _running(out, joiner.pid)
+        killed = _frozen_with_trial(out, joiner.pid, 180, "the joined worker started no trial")
         joiner.send_signal(signal.SIGKILL)
         joiner.wait(timeout=30)
         _, err = coordinator.communicate(timeout=900)
