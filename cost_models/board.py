@@ -128,16 +128,7 @@ def _load_file(path: Path) -> Board:
         table = data.get(section)
         if not isinstance(table, dict):
             raise BoardError(f"{path}: missing section [{section}]")
-        for key, types in {**keys, "source": (str,)}.items():
-            if key not in table:
-                raise BoardError(f"{path}: missing key [{section}].{key}")
-            value = table[key]
-            if not isinstance(value, types) or isinstance(value, bool):
-                raise BoardError(f"{path}: [{section}].{key} has the wrong type ({value!r})")
-            if key != "source" and not isinstance(value, str) and not value > 0:
-                raise BoardError(f"{path}: [{section}].{key} must be > 0, got {value!r}")
-            values[f"{section}.{key}"] = value
-        sources.append((section, table["source"]))
+        _read_section(path, section, table, keys, values, sources)
     for section, keys in _OPTIONAL.items():
         if section in data and not only:
             _read_section(path, section, data[section], keys, values, sources)
@@ -165,7 +156,7 @@ def _load_file(path: Path) -> Board:
 
 
 def _read_section(path: Path, section: str, table, keys, values: dict, sources: list) -> None:
-    """An optional section: when present, every key (and `source`) is required and checked like the others."""
+    """One section: every key (and `source`) required, of its type, numbers > 0 (optional sections: when present)."""
     if not isinstance(table, dict):
         raise BoardError(f"{path}: [{section}] must be a table, got {table!r}")
     for key, types in {**keys, "source": (str,)}.items():
@@ -174,7 +165,7 @@ def _read_section(path: Path, section: str, table, keys, values: dict, sources: 
         value = table[key]
         if not isinstance(value, types) or isinstance(value, bool):
             raise BoardError(f"{path}: [{section}].{key} has the wrong type ({value!r})")
-        if key != "source" and not value > 0:
+        if key != "source" and not isinstance(value, str) and not value > 0:
             raise BoardError(f"{path}: [{section}].{key} must be > 0, got {value!r}")
         values[f"{section}.{key}"] = value
     sources.append((section, table["source"]))
