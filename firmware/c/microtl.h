@@ -136,6 +136,12 @@ void mt_train(const uint8_t *labels, mt_train_result *result, void *work);
 void mt_trace_epoch(uint32_t epoch, float val_loss);
 #endif
 
+#ifdef DSE_TRACE_WEIGHTS
+/* The head's parameters, MT_PARAMS floats [W1 | b1 | W2 | b2] (built with DSE_TRACE_WEIGHTS: harness.c prints their
+ * FNV-1a after training, which codegen's replay predicts) */
+const float *mt_head_params(void);
+#endif
+
 /* Class (argmax of the logits, first maximum) of one feature of DSE_FEATURE elements (small statics only: the
  * hidden activations and logits of one sample). */
 uint32_t mt_predict(const mt_feature_t *feature);
