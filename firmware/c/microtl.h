@@ -19,7 +19,10 @@
  * float32 throughout; built with -ffp-contract=off so that no fused multiply-add changes a rounding.
  * Weights and the sample store are static; everything else training needs (update buffer, best copy, hidden
  * activations and deltas, logits, shuffle order) lives in the caller's work region of MT_TRAIN_WORK_BYTES, which
- * nothing needs outside mt_train (the frozen network's arena can share it: collection and training never overlap). */
+ * nothing needs outside mt_train (the frozen network's arena can share it: collection and training never overlap).
+ * Streaming (DSE_STREAMING 1, docs/firmware.md): no store, no shuffle, no validation; mt_stream_begin, then
+ * mt_stream_sample per collected sample (batch-1 steps on it and on a ring of the last DSE_REPLAY features); the
+ * work region then lives through the collection, beside the frozen arena. */
 #ifndef DSE_MICROTL_H
 #define DSE_MICROTL_H
 
