@@ -337,6 +337,9 @@ def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: i
         memory[metric] = {t: round(n * scales.get(g, 1.0 if g in fm.FIXED_GROUPS else 0.0))
                           for g, members in fm.GROUPS[metric].items() for t in members for n in (raw[t],)}
         harness[metric] = round(scales[fm.HARNESS]) if fm.HARNESS in scales else None
+    if w.streaming and cal.status.get(TRAINING, {}).get("stream_samples") != "fitted":
+        notes.append(f"streaming: {cal.board} calibration has no streaming runs; streaming's own RAM and flash "
+                     "constants (stream_runtime, stream_code, ring_code) are not fitted")
     return FirmwarePrediction(instructions, memory["ram"], memory["flash"], tuple(notes), estimate,
                               tuple(estimate_notes), harness_ram=harness["ram"], harness_flash=harness["flash"])
 

@@ -73,7 +73,7 @@ SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
 RAM_TERMS = ("sample_store", "head_weights", "update_buffer", "best_weights", "train_activations", "shuffle_index",
              "predict_activations", "frozen_arena", "feature_buffer", "recurrent_state", "runtime",
-             "sensor_input", "labels", "ring")
+             "sensor_input", "labels", "ring", "stored_runtime", "stream_runtime")
 # the parts of mt_train's work region (MT_TRAIN_WORK_BYTES): they sum to train_work_bytes()
 WORK_TERMS = ("update_buffer", "best_weights", "train_activations", "shuffle_index")
 FLASH_TERMS = ("frozen_weights", "kernel_conv2d", "kernel_conv1d",
@@ -86,7 +86,7 @@ GROUPS = {
             "float_buffers": ("train_activations", "predict_activations"), "shuffle_index": ("shuffle_index",),
             "frozen_arena": ("frozen_arena",), "feature_buffer": ("feature_buffer",),
             "recurrent_state": ("recurrent_state",),
-            "runtime": ("runtime",),
+            "runtime": ("runtime",), "stored_runtime": ("stored_runtime",), "stream_runtime": ("stream_runtime",),
             "sensor_input": ("sensor_input",), "labels": ("labels",), "ring": ("ring",)},
     "flash": {t: (t,) for t in FLASH_TERMS},
 }
@@ -98,7 +98,9 @@ GROUPS = {
 # measured), not for its own bytes.
 FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state", "float_buffers", "sensor_input",
                 "labels", "ring"}
-CONSTANT_GROUPS = {"runtime", "code"}
+# runtime: what both modes have; stored_runtime / stream_runtime: each mode's own constant on top (its statics, its
+# main's stack), so that either mode may need more (NNLS keeps every part >= 0)
+CONSTANT_GROUPS = {"runtime", "stored_runtime", "stream_runtime", "code"}
 
 
 def _frozen_counts(w: Workload, kind: str = "portable") -> dict[str, float]:
@@ -309,7 +311,8 @@ def stream_training_counts(w: Workload) -> dict[str, float]:
     over every parameter; at momentum 0 the direct per-sample update); no shuffle, validation, early stopping or
     weight copies. What streaming adds has counts of its own: per collected sample (the call, the loop's set-up),
     per ring entry trained (its index and pointers), per push (the label, the ring index) and per pushed feature
-    byte (the copy into the ring), and mt_stream_begin's weight init per parameter and constant."""
+    byte (the copy into the ring), and mt_stream_begin's weight init per parameter and constant (the harness counts
+    mt_stream_begin and every mt_stream_sample call as training: firmware/protocol.py marker_spans)."""
     steps = float(w.steps)
     first_in, first_out = w.head[0]
     hidden = sum(o for _, o in w.head[:-1])
@@ -324,7 +327,9 @@ def stream_training_counts(w: Workload) -> dict[str, float]:
         "direct_updates": 0.0 if update_buffer(w) else steps * w.head_params,
         "gradient_rows": steps * rows,
         "hidden_gradients": steps * hidden,
-        "train_samples": steps, "batches": steps,  # one sample per mt_step call
+        # one sample per mt_step call, its call and set-up counted per collected sample / ring entry (streaming's
+        # mt_step is compiled for nb = 1: no batch loop, so not stored mode's per-batch cost)
+        "train_samples": steps,
         "stream_samples": float(w.samples), "ring_steps": float(w.ring_steps),
         "ring_pushes": pushes, "ring_push_bytes": pushes * w.feature_bytes,
         "stream_parameters": float(w.head_params), "stream_constant": 1.0,
@@ -368,7 +373,10 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "runtime": 1,
         "sensor_input": w.input_elements * INT8,  # deployed.c's one input buffer, filled by the sensor
         "labels": max(w.samples, 1) * INT8 if stored else 0,  # the collected samples' labels (uint8)
-        "ring": w.replay * (w.feature_bytes + INT8) if w.streaming else 0,  # K features and their uint8 labels
+        # K features, their uint8 labels, the ring's count and next slot (uint32 each)
+        "ring": w.replay * (w.feature_bytes + INT8) + 2 * 4 if w.streaming and w.replay else 0,
+        "stored_runtime": int(stored),
+        "stream_runtime": int(w.streaming),
     }
     terms["frozen_arena"] = region_bytes(w) - sum(terms[t] for t in WORK_TERMS)
     return terms
