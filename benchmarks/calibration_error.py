@@ -76,6 +76,11 @@ DRAW_RULES: tuple[DrawRule, ...] = (
     DrawRule("restore_best off", {"restore_best": False}),
     DrawRule("momentum 0", {"momentum": 0.0}),  # the update buffer without momentum (batch > 1 where drawn so)
     DrawRule("momentum 0, batch 1", {"momentum": 0.0, "batch": 1}),  # no update buffer: the direct update
+    # streaming (TinyOL, issue 14): the drawn head, N and momentum trained one batch-1 step per collected sample,
+    # without and with a replay ring (K = 8, at most N); streaming fixes batch 1, one pass, the last weights
+    DrawRule("streaming", {"batch": 1, "epochs": 1, "restore_best": False, "mode": "streaming", "replay": 0}),
+    DrawRule("streaming, replay 8", {"batch": 1, "epochs": 1, "restore_best": False, "mode": "streaming",
+                                     "replay": lambda c: min(8, c.samples)}),
 )
 
 
@@ -86,7 +91,7 @@ def _unkeyed(key: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--n", type=int, default=12, help="draws per study (default 12: 3 per draw rule)")
+    ap.add_argument("--n", type=int, default=12, help="draws per study (default 12: 2 per draw rule)")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--study", action="append", help="a study file whose space to draw from (repeatable; default: "
                                                      "one per zoo model)")
