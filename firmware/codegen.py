@@ -79,6 +79,8 @@ class GeneratedSources:
     replayed_best_epoch: int = 0
     replayed_val_loss_bits: list[str] = field(default_factory=list)
     replayed_steps: int = 0  # SGD steps of the replay (streaming: what the board's train event reports)
+    replayed_weights_fnv1a: int = 0  # FNV-1a of the replay's kept weights as the firmware lays them out (the
+    # "weights" event of a build with DSE_TRACE_WEIGHTS)
     simulated_steps: int = 0
     dump_features: bool = False
     notes: list[str] = field(default_factory=list)
@@ -113,6 +115,7 @@ class GeneratedSources:
             "replayed_correct": self.replayed_correct, "replayed_epochs_run": self.replayed_epochs_run,
             "replayed_best_epoch": self.replayed_best_epoch, "replayed_val_loss_bits": self.replayed_val_loss_bits,
             "replayed_steps": self.replayed_steps, "simulated_steps": self.simulated_steps,
+            "replayed_weights_fnv1a": f"0x{self.replayed_weights_fnv1a:08x}",
             "dump_features": self.dump_features,
             "notes": self.notes,
         }
@@ -124,6 +127,11 @@ def fnv1a32(data: bytes) -> int:
     for byte in data:
         h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
     return h
+
+
+def weights_fnv1a(layers) -> int:
+    """FNV-1a 32 of a head's float32 parameters in the firmware's flat layout [W1 | b1 | W2 | b2], little-endian."""
+    return fnv1a32(np.concatenate([np.asarray(a, "<f4").ravel() for pair in layers for a in pair]).tobytes())
 
 
 def c_float(value: float) -> str:
@@ -226,6 +234,7 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
         replayed_best_epoch=replay.best_epoch,
         replayed_val_loss_bits=[f"0x{np.float32(v).view(np.uint32):08x}" for v in replay.val_losses],
         replayed_steps=replay.steps, simulated_steps=result.steps,
+        replayed_weights_fnv1a=weights_fnv1a(replay.weights),
         dump_features=dump_features,
         notes=list(qmodel.notes))
     (out / MANIFEST).write_text(json.dumps(generated.manifest(), indent=1, sort_keys=True) + "\n")

@@ -511,6 +511,10 @@ void mt_train(const uint8_t *labels, mt_train_result *result, void *work_region)
 }
 #endif
 
+#ifdef DSE_TRACE_WEIGHTS
+const float *mt_head_params(void) { return mt_params; }
+#endif
+
 uint32_t mt_predict(const mt_feature_t *feature)
 {
     uint32_t c, best = 0;
