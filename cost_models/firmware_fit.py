@@ -150,9 +150,9 @@ def _count_row(phase: str, config, classes: int, epochs: float, test: int, best_
 def shape_key(w: Workload) -> str:
     """The compile-time constants the trainer's code depends on, besides the sample count (which it does not:
     firmware/c/microtl.c keeps the step out of line for that): model and cut (feature width), hidden width,
-    batch size, classes."""
+    batch size, classes, and the mode (streaming's loop around the step is other code)."""
     hidden = w.head[0][1] if len(w.head) > 1 else 0
-    return f"{w.model}/{w.cut}/h{hidden}/b{w.batch}/c{w.head[-1][1]}"
+    return f"{w.model}/{w.cut}/h{hidden}/b{w.batch}/c{w.head[-1][1]}{'/streaming' if w.streaming else ''}"
 
 
 TRAINING = "training"
@@ -337,6 +337,9 @@ def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: i
         memory[metric] = {t: round(n * scales.get(g, 1.0 if g in fm.FIXED_GROUPS else 0.0))
                           for g, members in fm.GROUPS[metric].items() for t in members for n in (raw[t],)}
         harness[metric] = round(scales[fm.HARNESS]) if fm.HARNESS in scales else None
+    if w.streaming and cal.status.get(TRAINING, {}).get("stream_samples") != "fitted":
+        notes.append(f"streaming: {cal.board} calibration has no streaming runs; streaming's own RAM and flash "
+                     "constants (stream_runtime, stream_code, ring_code) are not fitted")
     return FirmwarePrediction(instructions, memory["ram"], memory["flash"], tuple(notes), estimate,
                               tuple(estimate_notes), harness_ram=harness["ram"], harness_flash=harness["flash"])
 

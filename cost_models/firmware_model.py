@@ -27,6 +27,13 @@ linear model in them (coefficients from calibration only) can be exact up to dat
 - the validation harness's own share (harness.c, the platforms' input stream: validation ELF - deployed ELF) is a
   separate constant per metric (HARNESS), fitted from the records' harness_ram / harness_flash, never priced into a
   study's figures.
+Streaming (TinyOL, `Workload.mode`): collection counts the same frozen forwards, bracketed one by one (per-sample
+and per-run overheads of their own: stream_samples, stream_constant); training is the sum of the mt_stream_sample
+calls: the step counts above with one sample per step and sum_i (1 + min(i, K)) steps, plus streaming's own counts
+(per collected sample, per ring entry trained, per push and pushed feature byte, mt_stream_begin's init) - see
+`stream_training_counts`; RAM without the sample store, labels, shuffle index or best copy, a ring of K features and
+labels, and the work region beside the frozen arena (arena + work, both live through the collection); flash with
+the streaming trainer's code in place of the epoch loop's.
 Counts the data cannot separate are split by NNLS; only their sum is tested by the records.
 """
 from __future__ import annotations
@@ -47,12 +54,18 @@ _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls"
            "tail_dot_calls", "output_elements", "pixels", "rows", "compares", "relu_elements", "layer_calls",
            *rnn.COUNTS, *ff.COUNTS)
 _HEAD = ("forward_macs", "dequantized_elements", "dense_outputs", "softmax_terms")
+# streaming's own counts (zero in stored mode, and the stored-only ones zero in streaming): what its code runs
+# besides the step (mt_stream_sample's loop over the ring, the push, mt_stream_begin) and the collection's per-sample
+# bracketing; their coefficients come from streaming runs only
+STREAM_COLLECTION = ("stream_samples", "stream_constant")
+STREAM_TRAINING = ("stream_samples", "ring_steps", "ring_pushes", "ring_push_bytes", "stream_parameters",
+                   "stream_constant")
 COUNTS = {
-    "collection": (*_FROZEN, "samples", "constant"),
+    "collection": (*_FROZEN, "samples", "constant", *STREAM_COLLECTION),
     "training": ("gradient_macs", "hidden_macs", *_HEAD, "parameter_updates", "direct_updates", "gradient_rows",
                  "hidden_gradients",
                  "shuffle_compares", "shuffle_sifts", "train_samples", "val_samples", "batches", "epochs",
-                 "parameter_copies", "parameters", "constant"),
+                 "parameter_copies", "parameters", "constant", *STREAM_TRAINING),
     "evaluation": (*_FROZEN, *_HEAD, "samples", "constant"),
 }
 SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in all (8 draws at most, 1 at least)
@@ -60,20 +73,21 @@ SHUFFLE_KEY_WORK = 2048  # heap_sort_work averages over about this many keys in 
 # RAM terms, and the groups whose members are proportional by construction and so share one fitted scale
 RAM_TERMS = ("sample_store", "head_weights", "update_buffer", "best_weights", "train_activations", "shuffle_index",
              "predict_activations", "frozen_arena", "feature_buffer", "recurrent_state", "runtime",
-             "sensor_input", "labels")
+             "sensor_input", "labels", "ring", "stored_runtime", "stream_runtime")
 # the parts of mt_train's work region (MT_TRAIN_WORK_BYTES): they sum to train_work_bytes()
 WORK_TERMS = ("update_buffer", "best_weights", "train_activations", "shuffle_index")
 FLASH_TERMS = ("frozen_weights", "kernel_conv2d", "kernel_conv1d",
                "kernel_maxpool2d", "kernel_fc", "kernel_relu", "kernel_lstm", "kernel_gru", "rnn_tables",
-               "hidden_layer_code", "update_buffer_code", "best_copy_code", "layer_calls", "recurrent_calls", "code")
+               "hidden_layer_code", "update_buffer_code", "best_copy_code", "layer_calls", "recurrent_calls",
+               "epoch_loop_code", "stream_code", "ring_code", "code")
 HARNESS = "harness"  # the harness's constant in a calibration's ram / flash scales (bytes)
 GROUPS = {
     "ram": {"sample_store": ("sample_store",), "parameter_arrays": ("head_weights", "update_buffer", "best_weights"),
             "float_buffers": ("train_activations", "predict_activations"), "shuffle_index": ("shuffle_index",),
             "frozen_arena": ("frozen_arena",), "feature_buffer": ("feature_buffer",),
             "recurrent_state": ("recurrent_state",),
-            "runtime": ("runtime",),
-            "sensor_input": ("sensor_input",), "labels": ("labels",)},
+            "runtime": ("runtime",), "stored_runtime": ("stored_runtime",), "stream_runtime": ("stream_runtime",),
+            "sensor_input": ("sensor_input",), "labels": ("labels",), "ring": ("ring",)},
     "flash": {t: (t,) for t in FLASH_TERMS},
 }
 # exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
@@ -83,8 +97,10 @@ GROUPS = {
 # took 1.13 B per byte, most likely standing in for the stack high-water (it differs by model and cut: 272-376 B
 # measured), not for its own bytes.
 FIXED_GROUPS = {"sample_store", "shuffle_index", "frozen_arena", "recurrent_state", "float_buffers", "sensor_input",
-                "labels"}
-CONSTANT_GROUPS = {"runtime", "code"}
+                "labels", "ring"}
+# runtime: what both modes have; stored_runtime / stream_runtime: each mode's own constant on top (its statics, its
+# main's stack), so that either mode may need more (NNLS keeps every part >= 0)
+CONSTANT_GROUPS = {"runtime", "stored_runtime", "stream_runtime", "code"}
 
 
 def _frozen_counts(w: Workload, kind: str = "portable") -> dict[str, float]:
@@ -243,11 +259,17 @@ def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
     (the firmware reports them: run records' `copies`), pass them as `best_epoch`: the copies are exact."""
     if phase == "collection":
         c = {k: v * w.samples for k, v in _frozen_counts(w, kind).items()}
-        return {**c, "samples": float(w.samples), "constant": 1.0}
+        # streaming brackets each forward on its own (the phase is the sum of N intervals): per-sample and per-run
+        # overheads of their own
+        own = ("stream_samples", "stream_constant") if w.streaming else ("samples", "constant")
+        c.update(dict.fromkeys(("samples", "constant", *STREAM_COLLECTION), 0.0))
+        return {**c, own[0]: float(w.samples), own[1]: 1.0}
     if phase == "evaluation":
         c = {k: v * test for k, v in _frozen_counts(w, kind).items()}
         c.update({k: v * test for k, v in _head_forward(w).items()})
         return {**c, "samples": float(test), "constant": 1.0}
+    if phase == "training" and w.streaming:
+        return stream_training_counts(w)
     if phase == "training":
         # mt_train: per epoch a shuffle, ceil(Nt / B) calls of mt_step (the last batch partial), each running its
         # samples forward and backward one at a time, and a validation pass
@@ -277,8 +299,42 @@ def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
             "parameter_copies": copies * w.head_params,
             "parameters": float(w.head_params), "constant": 1.0,
         })
-        return {k: float(out[k]) for k in COUNTS["training"]}
+        return {k: float(out.get(k, 0.0)) for k in COUNTS["training"]}
     raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+
+
+def stream_training_counts(w: Workload) -> dict[str, float]:
+    """The training phase of streaming (the sum of the N mt_stream_sample calls): per collected sample one step of
+    batch 1 on it, one on each of the min(i, K) ring entries (oldest to newest), then its push into the ring (K > 0).
+    A step is the stored trainer's step on one sample (mt_step, nb = 1), so its counts are the stored ones with one
+    sample per batch: head forward and backward, gradient rows, and per step the update (the buffer's two passes
+    over every parameter; at momentum 0 the direct per-sample update); no shuffle, validation, early stopping or
+    weight copies. What streaming adds has counts of its own: per collected sample (the call, the loop's set-up),
+    per ring entry trained (its index and pointers), per push (the label, the ring index) and per pushed feature
+    byte (the copy into the ring), and mt_stream_begin's weight init per parameter and constant (the harness counts
+    mt_stream_begin and every mt_stream_sample call as training: firmware/protocol.py marker_spans)."""
+    steps = float(w.steps)
+    first_in, first_out = w.head[0]
+    hidden = sum(o for _, o in w.head[:-1])
+    rows = sum(o for _, o in w.head)
+    pushes = float(w.samples if w.replay else 0)
+    out = dict.fromkeys(COUNTS["training"], 0.0)
+    out.update({k: steps * v for k, v in _head_forward(w).items()})
+    out.update({
+        "gradient_macs": steps * first_in * first_out,
+        "hidden_macs": steps * sum(i * o for i, o in w.head[1:]),
+        "parameter_updates": steps * w.head_params if update_buffer(w) else 0.0,
+        "direct_updates": 0.0 if update_buffer(w) else steps * w.head_params,
+        "gradient_rows": steps * rows,
+        "hidden_gradients": steps * hidden,
+        # one sample per mt_step call, its call and set-up counted per collected sample / ring entry (streaming's
+        # mt_step is compiled for nb = 1: no batch loop, so not stored mode's per-batch cost)
+        "train_samples": steps,
+        "stream_samples": float(w.samples), "ring_steps": float(w.ring_steps),
+        "ring_pushes": pushes, "ring_push_bytes": pushes * w.feature_bytes,
+        "stream_parameters": float(w.head_params), "stream_constant": 1.0,
+    })
+    return {k: float(v) for k, v in out.items()}
 
 
 def update_buffer(w: Workload) -> bool:
@@ -292,18 +348,22 @@ def best_copy(w: Workload) -> bool:
 
 
 def ram_terms(w: Workload) -> dict[str, int]:
-    """Bytes per RAM term as allocated by the C code (runtime: 1, the unit its fitted size multiplies)."""
+    """Bytes per RAM term as allocated by the C code (runtime: 1, the unit its fitted size multiplies). Streaming
+    has no sample store, collected labels or shuffle index, and no best copy (the last weights are kept); it keeps
+    a ring of K features and K uint8 labels (none at K = 0), and its work region lives beside the frozen arena."""
     params = w.head_params
     classes = w.head[-1][1]
     hidden = sum(o for _, o in w.head[:-1])
+    stored = not w.streaming
     terms = {
-        "sample_store": w.samples * w.feature_bytes,
+        "sample_store": w.samples * w.feature_bytes if stored else 0,
         "head_weights": params * FLOAT32,
         # mt_train's work region (MT_TRAIN_WORK_BYTES), part by part
         "update_buffer": params * FLOAT32 if update_buffer(w) else 0,
         "best_weights": params * FLOAT32 if best_copy(w) else 0,
         "train_activations": (2 * hidden + classes) * FLOAT32,  # hidden activations and deltas, logits
-        "shuffle_index": ceil(max(w.train_samples, 1) * UINT16 / 4) * 4,  # uint16 each; the region ends 4-aligned
+        # uint16 each; the region ends 4-aligned
+        "shuffle_index": ceil(max(w.train_samples, 1) * UINT16 / 4) * 4 if stored else 0,
         "predict_activations": (hidden + classes) * FLOAT32,  # mt_predict's statics (evaluation)
         # the frozen arena shares one region with the work region (never live together): the region is
         # max(arena, work), priced as the work's parts plus what the arena needs beyond them
@@ -312,24 +372,32 @@ def ram_terms(w: Workload) -> dict[str, int]:
         "recurrent_state": rnn.state_bytes(w.layers),
         "runtime": 1,
         "sensor_input": w.input_elements * INT8,  # deployed.c's one input buffer, filled by the sensor
-        "labels": max(w.samples, 1) * INT8,  # the collected samples' labels (uint8)
+        "labels": max(w.samples, 1) * INT8 if stored else 0,  # the collected samples' labels (uint8)
+        # K features, their uint8 labels, the ring's count and next slot (uint32 each)
+        "ring": w.replay * (w.feature_bytes + INT8) + 2 * 4 if w.streaming and w.replay else 0,
+        "stored_runtime": int(stored),
+        "stream_runtime": int(w.streaming),
     }
     terms["frozen_arena"] = region_bytes(w) - sum(terms[t] for t in WORK_TERMS)
     return terms
 
 
 def region_bytes(w: Workload) -> int:
-    """The one region the frozen arena (collection, evaluation) and mt_train's work region (training) share:
-    `dse_arena` of the generated source, max of the two, 4-byte aligned."""
-    return max(ceil(arena_bytes(w.layers) / 4) * 4, train_work_bytes(w))
+    """The one region of the frozen arena (collection, evaluation) and the trainer's work region: `dse_arena` of
+    the generated source, 4-byte aligned. Stored mode: shared, max of the two (collection and training never live
+    together); streaming: side by side, arena + work (the update buffer persists across the collection)."""
+    arena = ceil(arena_bytes(w.layers) / 4) * 4
+    return arena + train_work_bytes(w) if w.streaming else max(arena, train_work_bytes(w))
 
 
 def train_work_bytes(w: Workload) -> int:
-    """MT_TRAIN_WORK_BYTES of microtl.h: the region mt_train needs besides the weights and the sample store."""
+    """MT_TRAIN_WORK_BYTES of microtl.h: the region the trainer needs besides the weights and the sample store
+    (streaming: no shuffle order)."""
     params = w.head_params
     hidden = sum(o for _, o in w.head[:-1])
     floats = (params if update_buffer(w) else 0) + (params if best_copy(w) else 0) + 2 * hidden + w.head[-1][1]
-    return ceil((floats * FLOAT32 + max(w.train_samples, 1) * UINT16) / 4) * 4
+    order = 0 if w.streaming else max(w.train_samples, 1) * UINT16
+    return ceil((floats * FLOAT32 + order) / 4) * 4
 
 
 def flash_terms(w: Workload, test: int = 0) -> dict[str, int]:
@@ -348,6 +416,11 @@ def flash_terms(w: Workload, test: int = 0) -> dict[str, int]:
         "best_copy_code": int(best_copy(w)),
         "layer_calls": len(w.layers) - 1,
         "recurrent_calls": sum(layer.kind in rnn.RECURRENT for layer in w.layers[1:]),  # 13-14 arguments each
+        # the mode's trainer: stored mode's epoch loop (mt_train: shuffle, validation loss, early stopping) or
+        # streaming's per-sample steps (mt_stream_begin, mt_stream_sample), with the ring's code when K > 0
+        "epoch_loop_code": int(not w.streaming),
+        "stream_code": int(w.streaming),
+        "ring_code": int(w.streaming and w.replay > 0),
         "code": 1,
     }
 

@@ -60,11 +60,17 @@ class Prediction:
     # calibration has no harness records, or the published firmware)
     harness_ram: int | None = None
     harness_flash: int | None = None
+    mode: str = "stored"  # the configuration's training mode (models.config.MODES)
+    # streaming: collection and training interleave, so what one collected sample costs the device (its forward,
+    # its step, its ring steps and push): (collection + training) / N, in seconds where both phases are timed and in
+    # predicted instructions on our firmware (None: stored mode, or a phase not calibrated)
+    sample_latency_s: float | None = None
+    sample_instructions: float | None = None
 
     def to_dict(self) -> dict[str, float | int | str]:
         """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
         `phases_uncalibrated` names them."""
-        out: dict[str, float | int | str] = {"board": self.board, "firmware": self.firmware}
+        out: dict[str, float | int | str] = {"board": self.board, "firmware": self.firmware, "mode": self.mode}
         out.update({f"ram.{k}": v for k, v in self.ram.items()})
         out["ram_total"] = self.ram_total
         out.update({f"flash.{k}": v for k, v in self.flash.items()})
@@ -76,6 +82,10 @@ class Prediction:
                 out[f"energy.{phase}_mj"] = float(cost.energy_mj)
         out["latency_s"] = float(self.latency_s)
         out["energy_mj"] = float(self.energy_mj)
+        if self.sample_latency_s is not None:
+            out["sample_latency_s"] = float(self.sample_latency_s)
+        if self.sample_instructions is not None:
+            out["sample_instructions"] = float(self.sample_instructions)
         out["phases_included"] = ",".join(self.phases_included)
         out["phases_uncalibrated"] = ",".join(p for p in self.phases if p not in self.phases_included)
         if self.ble_upload is not None:
@@ -114,12 +124,22 @@ def predict(
     Real boards: `firmware` "microtl-dse" prices our firmware (RAM and flash from the emulator's firmware model plus
     the measured platform layer, time and energy = predicted instructions x CPI / clock x power, from the board's
     emulator map, `emulator_map` overriding the file); "paper" prices the published firmware with the op-count
-    model fitted on the board's records. Default: "microtl-dse" where the board has an emulator map, else "paper"."""
+    model fitted on the board's records. Default: "microtl-dse" where the board has an emulator map, else "paper".
+
+    Streaming (config.mode): RAM without the sample store, training priced by the steps' counts; the prediction
+    adds the cost per collected sample (`sample_latency_s`, `sample_instructions`). The paper's firmware has no
+    streaming mode: ValueError naming `mode`."""
     board = board if isinstance(board, Board) else load_board(board)
     epochs = float(config.epochs if epochs_run is None else epochs_run)
     if not 0 < epochs <= config.epochs:
         raise ValueError(f"epochs_run must be in (0, {config.epochs}] (the configuration's budget), got {epochs_run!r}")
     workload = workload_from_config(config, classes)
+    return per_sample(_predict(config, board, epochs, workload, calibration, test_inputs, best_epoch,
+                               firmware_calibration, firmware, emulator_map), workload)
+
+
+def _predict(config: Configuration, board: Board, epochs: float, workload: Workload, calibration, test_inputs: int,
+             best_epoch: float | None, firmware_calibration, firmware: str | None, emulator_map) -> Prediction:
     if board.instructions_only:
         if firmware not in (None, "microtl-dse"):
             raise ValueError(f"board {board.name} runs this project's firmware only (firmware {firmware!r} is "
@@ -138,6 +158,7 @@ def predict(
     if firmware not in FIRMWARES:
         raise ValueError(f"unknown firmware {firmware!r}; one of: {', '.join(FIRMWARES)}")
     if firmware == "paper":
+        check_paper_mode(workload)
         cal = calibration or load_calibration(board)
         p = price(workload, board, cal, epochs)
         return replace(p, notes=(*p.notes, PAPER_NOTE.format(files=", ".join(cal.files))))
@@ -148,6 +169,27 @@ def predict(
     best = estimated_best_epoch(epochs, config.epochs, config.patience) if best_epoch is None else best_epoch
     return price_mapped(workload, board, m, firmware_calibration or emulator_calibration(m), epochs, test_inputs,
                         best)
+
+
+def check_paper_mode(w: Workload) -> None:
+    """The published firmware (Table III's op-count model) stores N samples and trains for E epochs: it has no
+    streaming mode, so a streaming configuration is refused rather than priced as stored."""
+    if w.streaming:
+        raise ValueError("mode 'streaming' is not priced for firmware 'paper': the published firmware (Table III's "
+                         "op-count model) trains stored samples only; use firmware 'microtl-dse' or mode 'stored'")
+
+
+def per_sample(p: Prediction, w: Workload) -> Prediction:
+    """The prediction with its mode and, in streaming, what one collected sample costs: (collection + training) / N
+    in time (where both phases are timed) and in predicted instructions (our firmware)."""
+    if not w.streaming:
+        return replace(p, mode=w.mode)
+    phases = ("collection", "training")
+    seconds = [p.phases[q].seconds for q in phases if q in p.phases]
+    insns = [p.instructions.get(q) for q in phases]
+    return replace(p, mode=w.mode,
+                   sample_latency_s=sum(seconds) / w.samples if len(seconds) == 2 and None not in seconds else None,
+                   sample_instructions=sum(insns) / w.samples if None not in insns else None)
 
 
 PAPER_NOTE = ("published-firmware model (firmware \"paper\"): RAM, flash and cycles of the op-count model fitted on "
@@ -269,7 +311,8 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
 
 
 def price(w: Workload, board: Board, calibration: Calibration, epochs: float) -> Prediction:
-    """The pure predictor: counts + board facts + calibration -> costs."""
+    """The pure predictor: counts + board facts + calibration -> costs (the published firmware: stored mode only)."""
+    check_paper_mode(w)
     ram = scaled(ram_bytes(w), calibration.scales("ram"))
     flash = scaled(flash_bytes(w), calibration.scales("flash"))
     phases: dict[str, PhaseCost] = {}

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import Configuration
+from models.config import MODES, Configuration
 
 from .workload import BIAS_BYTES
 
@@ -41,10 +41,12 @@ METRICS = {  # metric -> (unit, needs a phase)
 }
 ESTIMATE_METRICS = ("cycles_estimate",)  # rows whose provenance names the estimate (`make_rows`' estimate_source)
 CONFIG_COLUMNS = ("task", "model", "cut", "hidden", "classes", "samples", "epochs", "patience", "batch", "momentum",
-                  "scheme", "test", "epochs_run", "best_epoch", "improvements", "restore_best")
+                  "scheme", "test", "epochs_run", "best_epoch", "improvements", "restore_best", "mode", "replay")
 # not in files written before the firmware reported them: improvements read as unknown, restore_best as 1 (the
-# firmware always restored the best weights then)
-OPTIONAL_COLUMNS = ("improvements", "restore_best")
+# firmware always restored the best weights then), mode as stored with replay 0 (before streaming existed)
+OPTIONAL_COLUMNS = {"improvements": "", "restore_best": "1", "mode": "stored", "replay": "0"}
+# optional columns a row cannot lose without reading back as another configuration (append_rows adds them)
+CONFIGURING_COLUMNS = ("restore_best", "mode", "replay")
 COUNT_COLUMNS = ("feature", "head_params", "head_macs")  # derived; checked on load
 PROVENANCE_COLUMNS = ("source", "sources_sha256", "elf_sha256", "toolchain", "emulator", "date")
 COLUMNS = ("key", "board", *CONFIG_COLUMNS, *COUNT_COLUMNS, "metric", "phase", "value", "unit", *PROVENANCE_COLUMNS)
@@ -92,9 +94,9 @@ class RunRecord:
 
     @property
     def shape(self) -> tuple:
-        """Everything but N and epochs: the group left out together in cross-validation."""
+        """Everything but N, epochs and the ring size: the group left out together in cross-validation."""
         c = self.config
-        return (c.model, c.cut, c.hidden, c.batch, self.classes)
+        return (c.model, c.cut, c.hidden, c.batch, self.classes, c.mode)
 
 
 def counts_of(config: Configuration, classes: int) -> dict[str, int]:
@@ -108,8 +110,9 @@ def counts_of(config: Configuration, classes: int) -> dict[str, int]:
 def run_key(config: Configuration, classes: int, test: int) -> str:
     """Identifies a measured configuration (what the firmware was built from, up to the sample draw)."""
     c = config
+    mode = f"/streaming-r{c.replay}" if c.streaming else ""  # before /t: the campaign matches keys up to the test
     return (f"{c.task}/{c.model}/{c.cut}/h{c.hidden}/c{classes}/n{c.samples}/e{c.epochs}/p{c.patience}/b{c.batch}"
-            f"/m{c.momentum:g}/lr{c.lr:g}/{c.scheme}/t{test}{'' if c.restore_best else '/last'}")
+            f"/m{c.momentum:g}/lr{c.lr:g}/{c.scheme}{mode}/t{test}{'' if c.restore_best else '/last'}")
 
 
 def make_rows(board: str, config: Configuration, classes: int, test: int, epochs_run: int, best_epoch: int,
@@ -123,7 +126,7 @@ def make_rows(board: str, config: Configuration, classes: int, test: int, epochs
             "samples": config.samples, "epochs": config.epochs, "patience": config.patience, "batch": config.batch,
             "momentum": f"{config.momentum:g}", "scheme": config.scheme, "test": test, "epochs_run": epochs_run,
             "best_epoch": best_epoch, "improvements": "" if improvements is None else improvements,
-            "restore_best": int(config.restore_best),
+            "restore_best": int(config.restore_best), "mode": config.mode, "replay": config.replay,
             **counts_of(config, classes)}
     rows = []
     for cost, value in measured.items():
@@ -152,6 +155,12 @@ def append_rows(path: str | Path, rows: list[dict]) -> None:
         if unknown or missing:
             raise RunRecordError(f"{path}: its header does not match the run-record columns "
                                  f"({', '.join(unknown + missing)}); move it aside to start a new file")
+        needed = [c for c in CONFIGURING_COLUMNS if c not in columns
+                  and any(str(r.get(c, OPTIONAL_COLUMNS[c])) != OPTIONAL_COLUMNS[c] for r in rows)]
+        if needed:  # rows the old header would read back as another configuration (e.g. streaming): the file
+            # gains the columns first
+            _add_columns(path, columns)
+            columns = list(COLUMNS)
     with path.open("a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
         if new:
@@ -159,6 +168,22 @@ def append_rows(path: str | Path, rows: list[dict]) -> None:
         writer.writerows(rows)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def _add_columns(path: Path, columns: list[str]) -> None:
+    """Rewrite `path` (atomically) with every run-record column, its rows unchanged and the optional columns it
+    lacked at their defaults (what load_runs reads them as)."""
+    from .atomic import replacing
+
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with replacing(path) as tmp:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({**OPTIONAL_COLUMNS, **{k: v for k, v in row.items() if k in columns}} for row in rows)
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def measured_keys(path: str | Path) -> set[str]:
@@ -220,6 +245,10 @@ def _parse(row: dict, path: Path, line: int) -> RunRecord:
     restore = (row.get("restore_best") or "1").strip()
     if restore not in ("0", "1"):
         raise fail("restore_best", "must be 0 or 1")
+    mode = (row.get("mode") or "stored").strip()
+    if mode not in MODES:
+        raise fail("mode", f"must be one of {', '.join(MODES)}")
+    replay = integer("replay") if (row.get("replay") or "").strip() else 0
     scheme = text("scheme")
     if scheme not in BIAS_BYTES:
         raise fail("scheme", f"must be one of {', '.join(BIAS_BYTES)}")
@@ -227,7 +256,7 @@ def _parse(row: dict, path: Path, line: int) -> RunRecord:
         config = Configuration(task=text("task"), model=text("model"), cut=text("cut"), hidden=integer("hidden"),
                                samples=integer("samples", 2), epochs=integer("epochs", 1),
                                batch=integer("batch", 1), momentum=momentum, patience=integer("patience", 1),
-                               scheme=scheme, restore_best=restore == "1")
+                               scheme=scheme, restore_best=restore == "1", mode=mode, replay=replay)
         classes = integer("classes", 1)
         counts = counts_of(config, classes)
     except ValueError as exc:

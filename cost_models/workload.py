@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from models.config import Configuration
+from models.config import MODES, Configuration
 from models.tasks import get_task
 from models.zoo import LayerSpec, get_model, head_layers
 
@@ -33,6 +33,24 @@ class Workload:
     momentum: bool  # SGD keeps a velocity buffer
     bias_bytes: int  # storage width of the frozen layers' biases
     restore_best: bool = True  # early stopping keeps a copy of the best epoch's weights
+    mode: str = "stored"  # "stored" (MicroTL: sample store, epochs) or "streaming" (TinyOL: one step per sample)
+    replay: int = 0  # streaming: ring of the K most recent earlier features, each trained with every new sample
+
+    @property
+    def streaming(self) -> bool:
+        return self.mode == "streaming"
+
+    @property
+    def ring_steps(self) -> int:
+        """Streaming: steps on ring entries over the collection, sum over i < N of min(i, K) (the ring holds the
+        min(i, K) samples before sample i)."""
+        n, k = self.samples, min(self.replay, self.samples)
+        return k * (k - 1) // 2 + (n - k) * k if self.streaming else 0
+
+    @property
+    def steps(self) -> int:
+        """Streaming: SGD steps of batch 1 over the collection, sum over i < N of 1 + min(i, K)."""
+        return self.samples + self.ring_steps if self.streaming else 0
 
     @property
     def head_params(self) -> int:
@@ -55,6 +73,8 @@ def build_workload(
     momentum: bool,
     scheme: str,
     restore_best: bool = True,
+    mode: str = "stored",
+    replay: int = 0,
 ) -> Workload:
     """Counts for one configuration; the model and cut are checked by the zoo (its ValueError)."""
     spec = get_model(model)
@@ -63,6 +83,14 @@ def build_workload(
         raise ValueError(f"unknown quantization scheme {scheme!r}; cost models know: {', '.join(BIAS_BYTES)}")
     if classes < 1:
         raise ValueError(f"model {model}: the head needs >= 1 class, got {classes}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "streaming" and (val_samples or batch != 1 or restore_best or not 0 <= replay <= samples):
+        raise ValueError(f"mode 'streaming' trains with batch 1, no validation split and the last weights, replay "
+                         f"in [0, samples]: got batch {batch}, val_samples {val_samples}, restore_best "
+                         f"{restore_best}, replay {replay}")
+    if mode == "stored" and replay:
+        raise ValueError(f"replay is a streaming setting; mode 'stored' needs replay 0, got {replay}")
     return Workload(
         model=model,
         cut=cut,
@@ -78,6 +106,8 @@ def build_workload(
         momentum=momentum,
         bias_bytes=BIAS_BYTES[scheme],
         restore_best=restore_best,
+        mode=mode,
+        replay=replay,
     )
 
 
@@ -106,4 +136,6 @@ def workload_from_config(config: Configuration, classes: int | None = None) -> W
         config.momentum > 0,
         config.scheme,
         config.restore_best,
+        config.mode,
+        config.replay,
     )

@@ -53,6 +53,25 @@ class RnnGrid:
         ("motions_rnn", ("conv1", "gru1", "gru2"), (0, 8), (6, 12, 20), (10, 20)),
     )
 
+    # streaming points (model, cut, hidden, samples, replay, momentum): the recurrent feature widths, int16 (har_rnn
+    # gru2) among them, through streaming's steps and ring
+    streaming: tuple[tuple[str, str, int, int, int, float], ...] = (
+        ("motions_rnn", "conv1", 0, 20, 8, 0.9), ("motions_rnn", "gru1", 8, 16, 4, 0.0),
+        ("motions_rnn", "gru2", 0, 20, 0, 0.9), ("motions_rnn", "gru2", 16, 12, 12, 0.0),
+        ("har_rnn", "gru3", 8, 36, 8, 0.9), ("har_rnn", "lstm1", 0, 24, 8, 0.0), ("har_rnn", "gru2", 0, 12, 4, 0.9),
+    )
+    streaming_holdout: tuple[tuple[str, str, int, int, int, float], ...] = (
+        ("motions_rnn", "gru1", 0, 20, 8, 0.9), ("har_rnn", "gru3", 0, 24, 4, 0.0),
+    )
+
+    def streaming_configurations(self, holdout: bool | None = None) -> list[Configuration]:
+        """The streaming points (holdout True / False: only the held-out / fitted ones; None: all)."""
+        from .calibrate import streaming_config
+
+        task_of = {model: task for task, model, _, _ in self.points}
+        points = [(p, False) for p in self.streaming] + [(p, True) for p in self.streaming_holdout]
+        return [streaming_config(task_of[p[0]], *p) for p, held in points if holdout in (None, held)]
+
     def sample_counts(self, task: str) -> tuple[int, ...]:
         default = {"har3b": (12, 36), "basicmotions": (10, 20)}
         return (self.samples or default)[task]

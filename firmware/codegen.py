@@ -78,6 +78,8 @@ class GeneratedSources:
     replayed_epochs_run: int = 0
     replayed_best_epoch: int = 0
     replayed_val_loss_bits: list[str] = field(default_factory=list)
+    replayed_steps: int = 0  # SGD steps of the replay (streaming: what the board's train event reports)
+    simulated_steps: int = 0
     dump_features: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -110,6 +112,7 @@ class GeneratedSources:
             "simulated_best_epoch": self.simulated_best_epoch, "replayed_accuracy": self.replayed_accuracy,
             "replayed_correct": self.replayed_correct, "replayed_epochs_run": self.replayed_epochs_run,
             "replayed_best_epoch": self.replayed_best_epoch, "replayed_val_loss_bits": self.replayed_val_loss_bits,
+            "replayed_steps": self.replayed_steps, "simulated_steps": self.simulated_steps,
             "dump_features": self.dump_features,
             "notes": self.notes,
         }
@@ -173,7 +176,7 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
         raise ValueError(f"samples = {config.samples} is more than the target pool of task {config.task!r} "
                          f"can give balanced; the maximum is {limit}")
     draw_seed, head_seed = derive_seeds(seed, repeat)
-    train_idx, val_idx = draw_samples(y_pool, config.samples, draw_seed)
+    train_idx, val_idx = draw_samples(y_pool, config.samples, draw_seed, config.val_samples)  # streaming: no val
     n_test = len(y_test) if test_limit is None else min(int(test_limit), len(y_test))
     test_idx = np.arange(n_test)
 
@@ -222,6 +225,7 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
         replayed_accuracy=float(replay_acc), replayed_correct=replay_correct, replayed_epochs_run=replay.epochs_run,
         replayed_best_epoch=replay.best_epoch,
         replayed_val_loss_bits=[f"0x{np.float32(v).view(np.uint32):08x}" for v in replay.val_losses],
+        replayed_steps=replay.steps, simulated_steps=result.steps,
         dump_features=dump_features,
         notes=list(qmodel.notes))
     (out / MANIFEST).write_text(json.dumps(generated.manifest(), indent=1, sort_keys=True) + "\n")
@@ -303,6 +307,11 @@ def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, h
         f"#define DSE_RESTORE_BEST {int(params.restore_best)}  /* keep the best epoch's weights */",
         f"#define DSE_HEAD_SEED 0x{head_seed:08x}u",
     ]
+    if config.streaming:  # stored builds leave them out (microtl.h's defaults): their sources stay as they were
+        lines += [
+            "#define DSE_STREAMING 1  /* train on each sample as it is collected (mt_stream_sample); no store */",
+            f"#define DSE_REPLAY {config.replay}u  /* ring of the last {config.replay} features */",
+        ]
     if dump_features:
         lines += ["#ifndef DSE_DUMP_FEATURES", "#define DSE_DUMP_FEATURES 1", "#endif"]
     lines += [
@@ -316,6 +325,37 @@ def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, h
         "",
     ]
     return "\n".join(lines)
+
+
+def _region(streaming: bool) -> list[str]:
+    """The static region of the frozen arena and the trainer's work region, and dse_work_region()."""
+    if streaming:
+        return [
+            "/* streaming: the trainer's work region (update buffer, ...) persists across the collection while every",
+            " * forward uses the frozen arena: both live together, so the work region follows the arena (docs/firmware.md) */",
+            "#define DSE_ARENA_ALIGNED ((DSE_ARENA_BYTES + 3u) / 4u * 4u)",
+            "#define DSE_REGION_BYTES (DSE_ARENA_ALIGNED + MT_TRAIN_WORK_BYTES)",
+            "static union { uint32_t align; q7_t q7[DSE_REGION_BYTES]; q15_t q15[DSE_REGION_BYTES / 2]; } dse_arena;",
+            "",
+            "void *dse_work_region(void)",
+            "{",
+            "    return dse_arena.q7 + DSE_ARENA_ALIGNED;",
+            "}",
+            "",
+        ]
+    return [
+        "/* one region for the frozen arena (collection, evaluation) and mt_train's work region (training): never",
+        " * live together (docs/firmware.md) */",
+        "#define DSE_REGION_BYTES (((DSE_ARENA_BYTES > MT_TRAIN_WORK_BYTES ? DSE_ARENA_BYTES : MT_TRAIN_WORK_BYTES) "
+        "+ 3u) / 4u * 4u)",
+        "static union { uint32_t align; q7_t q7[DSE_REGION_BYTES]; q15_t q15[DSE_REGION_BYTES / 2]; } dse_arena;",
+        "",
+        "void *dse_work_region(void)",
+        "{",
+        "    return &dse_arena;",
+        "}",
+        "",
+    ]
 
 
 def _check_u16(layer: QLayer, *values: int) -> None:
@@ -446,18 +486,7 @@ def _source(config, qmodel, layers) -> str:
                  "[offset, end) */")
     for buf in sorted(plan.buffers, key=lambda b: (b.first, b.offset)):
         parts.append(f"/*   {buf.first}-{buf.last}: {buf.name} [{buf.offset}, {buf.offset + buf.size}) */")
-    parts += [
-        "/* one region for the frozen arena (collection, evaluation) and mt_train's work region (training): never",
-        " * live together (docs/firmware.md) */",
-        "#define DSE_REGION_BYTES (((DSE_ARENA_BYTES > MT_TRAIN_WORK_BYTES ? DSE_ARENA_BYTES : MT_TRAIN_WORK_BYTES) "
-        "+ 3u) / 4u * 4u)",
-        "static union { uint32_t align; q7_t q7[DSE_REGION_BYTES]; q15_t q15[DSE_REGION_BYTES / 2]; } dse_arena;",
-        "",
-        "void *dse_work_region(void)",
-        "{",
-        "    return &dse_arena;",
-        "}",
-        "",
+    parts += _region(config.streaming) + [
         f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature)",
         "{",
         *_forward_body(layers, plan),

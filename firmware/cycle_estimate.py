@@ -375,9 +375,11 @@ class CycleEstimate:
         return f"{LABEL}: {self.model.describe()}"
 
 
-def estimate_cycles(elf: str | Path, profile: BlockProfile, model: TimingModel = DEFAULT_MODEL) -> CycleEstimate:
-    """Estimated cycles of each phase of the run `profile` recorded, for the ELF that ran."""
-    per_phase = profile.phase_counts()
+def estimate_cycles(elf: str | Path, profile: BlockProfile, model: TimingModel = DEFAULT_MODEL, *,
+                    spans: dict | None = None) -> CycleEstimate:
+    """Estimated cycles of each phase of the run `profile` recorded, for the ELF that ran (spans: which markers
+    bound each phase, firmware.protocol.marker_spans; default stored mode's)."""
+    per_phase = profile.phase_counts(spans)
     keys = set().union(*per_phase.values()) if per_phase else set()
     timings = time_blocks(CodeImage.from_elf(elf), keys, model)
     unclassified: dict[str, int] = {}

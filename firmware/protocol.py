@@ -15,6 +15,39 @@ PROTOCOL = 1
 PHASES = ("collection", "training", "evaluation")
 
 
+Span = tuple[int, int, int]  # (begin marker index, end marker index, sign)
+
+
+def marker_spans(count: int, streaming: bool = False, samples: int = 0) -> dict[str, list[Span]]:
+    """Which plat_phase_marker entries bound each phase, for the markers a run reached (`count` of them, in order):
+    phase -> [(begin index, end index, +1 or -1)]; the phase's count is the signed sum of (end - begin). Phases
+    whose markers were not all reached are left out.
+
+    Stored mode: markers 2i / 2i + 1 begin and end phase i (collection, training, evaluation).
+    Streaming (harness.c, `samples` = N): 0, 1 around mt_stream_begin (training); 2 = collection begins; per sample
+    i three markers a = 3 + 3i, a + 1, a + 2 around mt_stream_sample (training: a .. a + 1) and the harness's hash of
+    the feature (a + 1 .. a + 2, in no phase); 3N + 3 = collection ends; 3N + 4 / 3N + 5 around the evaluation.
+    Collection = (3N + 3) - 2 minus every a .. a + 2; training = 0 .. 1 plus every a .. a + 1."""
+    if not streaming:
+        return {phase: [(2 * i, 2 * i + 1, 1)] for i, phase in enumerate(PHASES) if count > 2 * i + 1}
+    end = 3 * samples + 3
+    out: dict[str, list[Span]] = {}
+    if count > end:
+        steps = [(3 + 3 * i, 4 + 3 * i, 1) for i in range(samples)]
+        out["collection"] = [(2, end, 1)] + [(3 + 3 * i, 5 + 3 * i, -1) for i in range(samples)]
+        out["training"] = [(0, 1, 1)] + steps
+    if count > end + 2:
+        out["evaluation"] = [(end + 1, end + 2, 1)]
+    return out
+
+
+def streaming_of(lines: list[dict]) -> tuple[bool, int]:
+    """(streaming, samples) from the hello line of a run's output (stored, 0 when there is none)."""
+    hello = next((obj for obj in lines if obj.get("event") == "hello"), {})
+    samples = hello.get("samples", 0)
+    return hello.get("mode") == "streaming", samples if isinstance(samples, int) else 0
+
+
 class ProtocolError(ValueError):
     """The firmware's output does not follow the protocol; the message is one line naming what is wrong."""
 
@@ -51,6 +84,9 @@ class Report:
     heap_bytes: int | None
     status: int
     improvements: int | None = None  # validation-loss improvements (weight copies); None: firmware before it
+    mode: str = "stored"  # hello's "mode" ("stored" when absent)
+    replay: int = 0  # streaming: the ring size K
+    steps: int | None = None  # streaming: SGD steps the train event reports
     cycles: dict[str, int] | None = None  # phase -> CPU cycles (silicon: DWT->CYCCNT)
     host_ns: dict[str, int] | None = None  # phase -> ns (host board: its "cycle" counter is a clock in ns)
     features: dict[int, bytes] = field(default_factory=dict)  # dump mode: store row -> bytes
@@ -169,6 +205,11 @@ def parse(text: str, *, cycles_are_ns: bool = False) -> Report:
         correct=_int(seen["result"], "correct", "result"), test_count=_int(seen["result"], "test", "result"),
         stack_bytes=None if stack < 0 else stack, heap_bytes=None if heap < 0 else heap,
         status=_int(seen["done"], "status", "done"), features=features, lines=lines, noise=noise)
+    if first.get("mode", "stored") not in ("stored", "streaming"):
+        raise ProtocolError(f"firmware output: hello names an unknown mode {first.get('mode')!r}")
+    if first.get("mode") == "streaming":
+        report.mode, report.replay = "streaming", _int(first, "replay", "hello")
+        report.steps = _int(seen["train"], "steps", "train")
     if counters:
         if cycles_are_ns:
             report.host_ns = counters

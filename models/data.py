@@ -278,12 +278,16 @@ def max_balanced(y_pool: np.ndarray, classes: int | None = None) -> int:
     return int(classes * counts.min())
 
 
-def draw_samples(y_pool: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def draw_samples(y_pool: np.ndarray, n: int, seed: int,
+                 val_count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Balanced random draw of n pool indices, split into (train_idx, val_idx).
 
     Each class gets n // C samples; the remaining n % C go to distinct random classes. The validation part has
-    models.config.validation_count(n) samples (10%, at least 1), taken round-robin over the classes in a random
-    order so that it is stratified. Both index arrays are sorted and disjoint; same (y_pool, n, seed), same draw.
+    `val_count` samples (default models.config.validation_count(n): 10%, at least 1; pass the configuration's
+    `val_samples`, which is 0 in streaming mode), taken round-robin over the classes in a random order so that it
+    is stratified. Both index arrays are sorted and disjoint; same (y_pool, n, seed), same draw. The drawn set does
+    not depend on val_count (the split is decided after it): a streaming draw trains on exactly the samples the
+    stored draw of the same seed splits into training and validation.
     """
     y_pool = np.asarray(y_pool)
     classes = int(y_pool.max()) + 1
@@ -295,7 +299,9 @@ def draw_samples(y_pool: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.
     per_class = np.full(classes, n // classes)
     per_class[rng.choice(classes, size=n % classes, replace=False)] += 1
     chosen = [rng.permutation(np.flatnonzero(y_pool == c))[:k] for c, k in enumerate(per_class)]
-    n_val = validation_count(n)
+    n_val = validation_count(n) if val_count is None else int(val_count)
+    if not 0 <= n_val <= n:
+        raise ValueError(f"cannot hold out {n_val} of {n} drawn samples for validation")
     val: list[int] = []
     order = rng.permutation(classes)
     depth = 0

@@ -15,6 +15,11 @@ improvement or after `epochs`; with `restore_best` the best weights (lowest vali
 the last ones.
 The simulation trains a trial's repeats together with batched torch ops (see _Heads) and dequantizes the stored
 features once per trial rather than per batch (q * 2^-f is exact in float32, so the inputs are the same numbers).
+
+Streaming mode (TinyOL, SGDParams.mode "streaming"): no store, no shuffle, no validation. The samples arrive in
+collection order; sample i gets one step of batch 1 (the step above with B = 1), then one step of batch 1 on each
+of the `replay` ring's entries (the min(i, K) samples before it, oldest first), then joins the ring (evicting the
+oldest when full): 1 + min(i, K) steps for sample i. The weights after the last step are kept.
 """
 from __future__ import annotations
 
@@ -39,11 +44,27 @@ class SGDParams:
     epochs: int = 20
     patience: int = 5
     restore_best: bool = True  # keep the best epoch's weights (else the last epoch's)
+    mode: str = "stored"  # "streaming": batch-1 steps in collection order with a replay ring (module docstring)
+    replay: int = 0  # streaming: ring size K
 
     @classmethod
     def from_config(cls, config: Configuration) -> "SGDParams":
         return cls(config.lr, config.momentum, config.decay, config.batch, config.epochs, config.patience,
-                   config.restore_best)
+                   config.restore_best, config.mode, config.replay)
+
+    @property
+    def streaming(self) -> bool:
+        return self.mode == "streaming"
+
+
+def stream_schedule(n: int, replay: int) -> list[int]:
+    """The samples the streaming trainer steps on, in order: for sample i, i itself, then the ring's
+    max(0, i - K) .. i - 1 (oldest first). len = sum_i (1 + min(i, K))."""
+    order: list[int] = []
+    for i in range(n):
+        order.append(i)
+        order.extend(range(max(0, i - replay), i))
+    return order
 
 
 @dataclass(eq=False)
@@ -52,6 +73,7 @@ class TrainResult:
     epochs_run: int
     best_epoch: int  # 1-based epoch of the kept weights; 0: the initial ones (no finite validation loss)
     val_losses: list[float] = field(default_factory=list)
+    steps: int = 0  # SGD steps taken (streaming: sum of 1 + min(i, K))
 
 
 def init_head(features: int, hidden: int, classes: int, seed: int) -> Layers:
@@ -185,10 +207,15 @@ def train_heads(train: list[Features], y_train: list[np.ndarray], val: list[Feat
     """Train one fresh head per repeat r on (train[r], y_train[r]) with early stopping on (val[r], y_val[r]) and
     seed seeds[r]; all repeats share the cut and the sample counts. Results equal R separate train_head calls.
 
-    With an empty validation set there is no early stopping and the final weights are kept.
+    With an empty validation set there is no early stopping and the final weights are kept. In streaming mode
+    (params.streaming) train[r] is the collection in its order and the validation sets must be empty.
     """
     with np.errstate(over="ignore", invalid="ignore"), torch.inference_mode():
         # a diverging lr is a legitimate (bad) design point
+        if params.streaming:
+            if any(len(v) for v in val):
+                raise ValueError("train_heads: streaming has no validation split; got validation samples")
+            return _stream(train, y_train, hidden, classes, params, seeds)
         return _train(train, y_train, val, y_val, hidden, classes, params, seeds)
 
 
@@ -252,6 +279,21 @@ def _train(train, y_train, val, y_val, hidden, classes, params, seeds) -> list[T
         best_epoch = epochs_run.copy()
     return [TrainResult(heads.layers(best, r), int(epochs_run[r]), int(best_epoch[r]), losses[r])
             for r in range(repeats)]
+
+
+def _stream(train, y_train, hidden, classes, params, seeds) -> list[TrainResult]:
+    """Streaming: every head steps on the same schedule (stream_schedule), each on its own samples."""
+    repeats = len(seeds)
+    q_train, scale, zero_point = _stack(train)
+    _, n, features = q_train.shape
+    heads = _Heads([init_head(features, hidden, classes, seed) for seed in seeds])
+    x_all = _dequantize(q_train, scale, zero_point)  # (R, N, F)
+    onehot_all = torch.from_numpy(np.eye(classes, dtype=np.float32)[np.stack(y_train).reshape(repeats, n)])
+    schedule = stream_schedule(n, params.replay)
+    for j in schedule:
+        heads.step(x_all[:, j:j + 1], onehot_all[:, j:j + 1], params)
+    last = heads.params.numpy().copy()
+    return [TrainResult(heads.layers(last, r), 1, 1, [], len(schedule)) for r in range(repeats)]
 
 
 def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:

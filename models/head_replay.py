@@ -19,7 +19,7 @@ import numpy as np
 
 from . import prng
 from .features import Features
-from .head import Layers, SGDParams, TrainResult
+from .head import Layers, SGDParams, TrainResult, stream_schedule
 
 F32 = np.float32
 _LN2_HI = F32(float.fromhex("0x1.62e400p-1"))
@@ -218,14 +218,19 @@ def _stored(f: Features) -> tuple[np.ndarray, np.float32]:
     if f.zero_point:
         raise ValueError("head_replay: the firmware's sample store is symmetric (zero point 0), "
                          f"got zero point {f.zero_point}")
-    return f.q.reshape(len(f.q), -1).astype(F32), F32(f.scale)
+    return f.q.reshape(len(f.q), int(np.prod(f.q.shape[1:]))).astype(F32), F32(f.scale)
 
 
 def replay_head(train: Features, y_train: np.ndarray, val: Features, y_val: np.ndarray, hidden: int, classes: int,
                 params: SGDParams, seed: int) -> TrainResult:
     """mt_train on the store [train | val]: what the firmware computes for this draw and head seed, bit for bit.
-    TrainResult.val_losses holds the float32 validation loss of every epoch run."""
+    TrainResult.val_losses holds the float32 validation loss of every epoch run.
+
+    Streaming (params.streaming): mt_stream_begin, then mt_stream_sample on each training row in order (val must be
+    empty): one batch-1 step on the row, one on each ring entry (oldest first), the ring push; the last weights."""
     (q_train, scale), (q_val, _) = _stored(train), _stored(val)
+    if params.streaming and len(q_val):
+        raise ValueError("head_replay: streaming has no validation split; got validation samples")
     y_train, y_val = np.asarray(y_train, np.int64), np.asarray(y_val, np.int64)
     features = q_train.shape[1]
     shapes = [(features, hidden), (hidden, classes)] if hidden else [(features, classes)]
@@ -237,6 +242,12 @@ def replay_head(train: Features, y_train: np.ndarray, val: Features, y_val: np.n
     best = [(w.copy(), b.copy()) for w, b in layers]
     n, batch = len(y_train), params.batch
     best_loss, best_epoch, epochs_run, losses = F32(np.inf), 0, 0, []
+    if params.streaming:
+        schedule = stream_schedule(n, params.replay)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for j in schedule:
+                _step(layers, update, sgd, q_train[j:j + 1], scale, y_train[j:j + 1], 1)
+        return TrainResult(layers, 1, 1, [], len(schedule))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for epoch in range(1, params.epochs + 1):
             order = prng.shuffle(seed, epoch, n) if n else np.zeros(0, np.int64)

@@ -150,7 +150,8 @@ def derive_seeds(seed: int, repeat: int) -> tuple[int, int]:
 
 def simulate(config: Configuration, repeats: int, seed: int, data_path: str | Path | None = None,
              cache_dir: str | Path | None = None, source_labels=None, target_labels=None) -> AccuracyStats:
-    """Target-test accuracy of `config` over `repeats` simulated MicroTL runs (deterministic for a seed)."""
+    """Target-test accuracy of `config` over `repeats` simulated MicroTL runs (deterministic for a seed); stored or
+    streaming training as `config.mode` says (models.head)."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     get_scheme(config.scheme)
@@ -167,7 +168,8 @@ def simulate(config: Configuration, repeats: int, seed: int, data_path: str | Pa
     y_pool = data.target_pool.y
     params = SGDParams.from_config(config)
     seeds = [derive_seeds(seed, r) for r in range(repeats)]
-    draws = [draw_samples(y_pool, config.samples, draw_seed) for draw_seed, _ in seeds]
+    # streaming: no validation split (config.val_samples is 0), the whole draw trains in collection order
+    draws = [draw_samples(y_pool, config.samples, draw_seed, config.val_samples) for draw_seed, _ in seeds]
     results = train_heads([pool.subset(t) for t, _ in draws], [y_pool[t] for t, _ in draws],
                           [pool.subset(v) for _, v in draws], [y_pool[v] for _, v in draws],
                           config.hidden, data.target_classes, params, [head_seed for _, head_seed in seeds])

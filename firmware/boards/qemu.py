@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..protocol import split_lines
+from ..protocol import marker_spans, split_lines, streaming_of
 from ..qemu_plugin.blocks import BlockProfile, read_blocks
 from .base import Board, BoardError, FirmwareTimeout, RunResult
 
@@ -163,14 +163,21 @@ class QemuRun:
         return found
 
     @property
+    def streaming(self) -> tuple[bool, int]:
+        """(streaming, samples) as the firmware's hello line says (its markers then follow protocol.marker_spans)."""
+        return streaming_of(self.events())
+
+    @property
     def phase_instructions(self) -> dict[str, int]:
-        return phase_instructions(self.markers)
+        streaming, samples = self.streaming
+        return phase_instructions(self.markers, streaming, samples)
 
 
-def phase_instructions(markers: list[int]) -> dict[str, int]:
-    """{phase: snapshot(end) - snapshot(begin)} for the phases whose two markers were both reached."""
-    return {phase: markers[2 * i + 1] - markers[2 * i]
-            for i, phase in enumerate(PHASES) if len(markers) > 2 * i + 1}
+def phase_instructions(markers: list[int], streaming: bool = False, samples: int = 0) -> dict[str, int]:
+    """{phase: the signed sum of snapshot(end) - snapshot(begin) over its spans} for the phases whose markers were
+    all reached (stored: one span each; streaming: firmware.protocol.marker_spans)."""
+    return {phase: sum(sign * (markers[b] - markers[a]) for a, b, sign in spans)
+            for phase, spans in marker_spans(len(markers), streaming, samples).items()}
 
 
 def _opt_path(path: Path) -> str:
@@ -321,14 +328,14 @@ class QemuBoard(Board):
         result = RunResult(lines=lines, exit_code=run.exit_status, stdout_raw=run.output, instructions=instructions,
                            cycles=None, wall_s=run.wall_seconds, board=NAME, versions=versions)
         if self.estimate_cycles:
-            _attach_estimate(result, path, run)
+            _attach_estimate(result, path, run, *run.streaming)
             if result.cycles_estimate is not None:
                 import capstone
                 versions["cycle_estimate"] = f"capstone {capstone.__version__} (estimate, static CM4 timing)"
         return result
 
 
-def _attach_estimate(result: RunResult, elf: Path, run: QemuRun) -> None:
+def _attach_estimate(result: RunResult, elf: Path, run: QemuRun, streaming: bool = False, samples: int = 0) -> None:
     """Set result.cycles_estimate / seconds_estimate (per phase) and their *_source labels: a static Cortex-M4
     timing weighted by the run's block counts (firmware/cycle_estimate.py). An estimate that cannot be made leaves
     None and says why in cycles_estimate_source; the measurement itself is unaffected."""
@@ -337,9 +344,10 @@ def _attach_estimate(result: RunResult, elf: Path, run: QemuRun) -> None:
         from ..cycle_estimate import CycleEstimateError, estimate_cycles
         if run.blocks is None:
             raise CycleEstimateError("the plugin wrote no block counts")
-        if run.blocks.phase_instructions() != run.phase_instructions:
+        spans = marker_spans(len(run.blocks.markers), streaming, samples)
+        if run.blocks.phase_instructions(spans) != run.phase_instructions:
             raise CycleEstimateError("the block counts' instruction totals differ from the plugin's markers")
-        estimate = estimate_cycles(elf, run.blocks)
+        estimate = estimate_cycles(elf, run.blocks, spans=spans)
     except (ImportError, CycleEstimateError) as exc:
         result.cycles_estimate_source = f"not estimated: {' '.join(str(exc).split())}"
         return

@@ -102,8 +102,12 @@ void mt_trace_epoch(uint32_t epoch, float val_loss)
 #define DSE_INPUT_VERSION 1u
 
 static int8_t input[DSE_INPUT_SIZE];  /* the one input buffer: the deployed image's sensor buffer */
+#if DSE_STREAMING
+static mt_feature_t feature[DSE_FEATURE];  /* the one feature buffer: each collected sample's, then each test input's */
+#else
 static uint8_t labels[DSE_N_SAMPLES > 0 ? DSE_N_SAMPLES : 1];
 static mt_feature_t feature[DSE_FEATURE];  /* evaluation: one test sample's feature */
+#endif
 static uint64_t feed_cycles;  /* plat_cycles() spent waiting for inputs, per phase (subtracted) */
 
 /* The stream cannot feed the run: one error line, exit status 3 (the board's parser reports the line). */
@@ -158,8 +162,140 @@ static void open_inputs(void)
     if (size != DSE_INPUT_SIZE) input_failed("input size differs from this build", "header", 4, size, DSE_INPUT_SIZE);
 }
 
+#if DSE_STREAMING
+static void out_features(uint32_t hash)
+{
+    out_str("{\"event\":\"features\",\"fnv1a\":\"0x");
+    out_hex8((uint8_t)(hash >> 24));
+    out_hex8((uint8_t)(hash >> 16));
+    out_hex8((uint8_t)(hash >> 8));
+    out_hex8((uint8_t)hash);
+    out_str("\",\"n\":");
+    out_u64(DSE_N_SAMPLES);
+    out_str(",\"bytes\":");
+    out_u64(DSE_FEATURE_BYTES);
+    out_str("}\n");
+}
+
+#ifdef DSE_DUMP_FEATURES
+static void out_feature(uint32_t i, const mt_feature_t *f)
+{
+    const uint8_t *row = (const uint8_t *)f;
+    uint32_t k;
+    out_str("{\"event\":\"feature\",\"i\":");
+    out_u64(i);
+    out_str(",\"hex\":\"");
+    for (k = 0; k < DSE_FEATURE_BYTES; k++) out_hex8(row[k]);
+    out_str("\"}\n");
+}
+#endif
+#endif
+
 /* ---- main ------------------------------------------------------------------------------------------------- */
 
+#if DSE_STREAMING
+/* Streaming (docs/firmware.md): the head trains on each feature as it is produced, so collection and training
+ * interleave. Markers, in order: 2/3 around mt_stream_begin (training); 0 (collection begins); per sample, after its
+ * forward: 2, mt_stream_sample, 3 (training), the feature hashed (and dumped), 6 (harness work: left out of every
+ * phase); 1 (collection ends); 4/5 around the evaluation. The board parsers (firmware/protocol.py, marker_spans)
+ * count training = the sum of the 2..3 intervals and collection = 0..1 minus the 2..6 intervals: the same meaning
+ * as in stored mode (collection = the frozen forwards, training = all SGD steps). */
+int main(void)
+{
+    uint32_t i, correct = 0, hash = MT_FNV_OFFSET;
+    uint64_t t0, t1, t4, t5, ta, tb, feed_collection, init_cycles, train_cycles, harness_cycles;
+
+    plat_init();
+    out_str("{\"event\":\"hello\",\"firmware\":\"microtl-dse\",\"protocol\":1,\"samples\":");
+    out_u64(DSE_N_SAMPLES);
+    out_str(",\"train\":");
+    out_u64(DSE_N_TRAIN);
+    out_str(",\"val\":");
+    out_u64(DSE_N_VAL);
+    out_str(",\"test\":");
+    out_u64(DSE_N_TEST);
+    out_str(",\"feature\":");
+    out_u64(DSE_FEATURE_BYTES);
+    out_str(",\"mode\":\"streaming\",\"replay\":");
+    out_u64(DSE_REPLAY);
+    out_str("}\n");
+    out_flush();
+    open_inputs();
+
+    /* a fresh head (training: its initialisation, as in mt_train) */
+    plat_phase_marker(2);
+    ta = plat_cycles();
+    mt_stream_begin(dse_work_region());
+    init_cycles = plat_cycles() - ta;
+    plat_phase_marker(3);
+
+    /* collection, each sample trained as it arrives */
+    out_phase("collection", "begin");
+    train_cycles = harness_cycles = 0;
+    plat_phase_marker(0);
+    t0 = plat_cycles();
+    for (i = 0; i < DSE_N_SAMPLES; i++) {
+        uint8_t label = feed("collection sample", i);
+        dse_frozen_forward(input, feature);
+        plat_phase_marker(2);
+        ta = plat_cycles();
+        mt_stream_sample(feature, label, dse_work_region());
+        tb = plat_cycles();
+        plat_phase_marker(3);
+        train_cycles += tb - ta;
+        /* the features event's hash: the same FNV over the same bytes as stored mode's over its store */
+        hash = mt_fnv1a(hash, feature, DSE_FEATURE_BYTES);
+#ifdef DSE_DUMP_FEATURES
+        out_feature(i, feature);
+#endif
+        harness_cycles += plat_cycles() - tb;
+        plat_phase_marker(6);
+    }
+    t1 = plat_cycles();
+    plat_phase_marker(1);
+    out_phase("collection", "end");
+    feed_collection = feed_cycles;
+    feed_cycles = 0;
+    out_features(hash);
+
+    out_phase("training", "begin");  /* interleaved with the collection above (markers 2/3) */
+    out_phase("training", "end");
+    out_str("{\"event\":\"train\",\"epochs_run\":1,\"best_epoch\":1,\"improvements\":0,\"steps\":");
+    out_u64(mt_stream_steps());
+    out_str("}\n");
+
+    out_phase("evaluation", "begin");
+    plat_phase_marker(4);
+    t4 = plat_cycles();
+    for (i = 0; i < DSE_N_TEST; i++) {
+        uint8_t label = feed("test input", i);
+        dse_frozen_forward(input, feature);
+        if (mt_predict(feature) == label) correct++;
+    }
+    t5 = plat_cycles();
+    plat_phase_marker(5);
+    out_phase("evaluation", "end");
+    out_str("{\"event\":\"result\",\"correct\":");
+    out_u64(correct);
+    out_str(",\"test\":");
+    out_u64(DSE_N_TEST);
+    out_str("}\n");
+
+    if (plat_has_cycles()) {
+        out_cycles("collection", t1 - t0 - feed_collection - train_cycles - harness_cycles);
+        out_cycles("training", init_cycles + train_cycles);
+        out_cycles("evaluation", t5 - t4 - feed_cycles);
+    }
+    out_str("{\"event\":\"memory\",\"stack_bytes\":");
+    out_i32(plat_stack_used());
+    out_str(",\"heap_bytes\":");
+    out_i32(plat_heap_used());
+    out_str("}\n");
+    out_str("{\"event\":\"done\",\"status\":0}\n");
+    out_flush();
+    plat_exit(0);
+}
+#else
 int main(void)
 {
     uint32_t i, correct = 0, hash;
@@ -268,3 +404,4 @@ int main(void)
     out_flush();
     plat_exit(0);
 }
+#endif

@@ -180,10 +180,12 @@ float mt_logf(float x)
 
 /* ---- sample store ----------------------------------------------------------------------------------------- */
 
+#if !DSE_STREAMING
 static mt_feature_t mt_store[DSE_N_SAMPLES][DSE_FEATURE];
 
 mt_feature_t *mt_store_row(uint32_t i) { return mt_store[i]; }
 uint32_t mt_store_bytes(void) { return (uint32_t)sizeof(mt_store); }
+#endif
 
 /* ---- head ------------------------------------------------------------------------------------------------- */
 
@@ -295,9 +297,17 @@ static void mt_logit_grad(float *z, uint32_t label, float nbf)
  * compiled once whatever the sample count and batch size: GCC specialised it on DSE_N_TRAIN and on the batch
  * arrays' bounds (instructions per sample varied by up to 30% with N or B alone, which no cost model over the
  * configuration can follow: issue 4). Changes no float operation or its order. */
+#if DSE_STREAMING
+/* streaming: one step of batch 1 on one feature (the current sample's, or a ring entry's) */
+__attribute__((noinline, noclone)) static void mt_step(const mt_feature_t *row, uint32_t label, float *work)
+#else
 __attribute__((noinline, noclone)) static void mt_step(const uint16_t *order, uint32_t nb, const uint8_t *labels,
                                                        float *work)
+#endif
 {
+#if DSE_STREAMING
+    const uint32_t nb = 1;
+#endif
     uint32_t b, c, k;
     float nbf = (float)nb, *z = work + MT_WORK_Z;
 #if MT_UPDATE_BUFFER
@@ -317,9 +327,15 @@ __attribute__((noinline, noclone)) static void mt_step(const uint16_t *order, ui
     for (k = 0; k < MT_PARAMS; k++) u[k] = DSE_MOMENTUM * u[k] + DSE_DECAY * mt_params[k];
 #endif
     for (b = 0; b < nb; b++) {
+#if DSE_STREAMING
+        const mt_feature_t *q = row;
+        mt_forward(mt_params, q, MT_HIDDEN(h), z);
+        mt_logit_grad(z, label, nbf);
+#else
         const mt_feature_t *q = mt_store[order[b]];
         mt_forward(mt_params, q, MT_HIDDEN(h), z);
         mt_logit_grad(z, labels[order[b]], nbf);
+#endif
 #if H > 0
         /* deltas to the hidden pre-activation with the weights before this step: d[j] = (sum_c z[c] W2[c][j])
          * * (h > 0) */
@@ -364,6 +380,67 @@ __attribute__((noinline, noclone)) static void mt_step(const uint16_t *order, ui
 #endif
 }
 
+#if DSE_STREAMING
+/* ---- streaming (TinyOL): batch-1 steps as the samples arrive, with a ring of the last DSE_REPLAY features ---- */
+
+#if DSE_REPLAY > 0
+static mt_feature_t mt_ring[DSE_REPLAY][DSE_FEATURE];
+static uint8_t mt_ring_labels[DSE_REPLAY];
+static uint32_t mt_ring_count;  /* entries held (<= DSE_REPLAY) */
+static uint32_t mt_ring_next;  /* slot of the next push: the oldest entry once the ring is full */
+#endif
+static uint32_t mt_steps;
+
+static void mt_init_head(void)
+{
+    mt_init_uniform(DSE_HEAD_SEED, 0, MT_L1_OUT, F, mt_params + MT_W1);
+    memset(mt_params + MT_B1, 0, sizeof(float) * MT_L1_OUT);
+#if H > 0
+    mt_init_uniform(DSE_HEAD_SEED, 1, C, H, mt_params + MT_W2);
+    memset(mt_params + MT_B2, 0, sizeof(float) * C);
+#endif
+}
+
+void mt_stream_begin(void *work_region)
+{
+    float *work = (float *)work_region;
+    mt_init_head();
+#if MT_UPDATE_BUFFER
+    memset(work + MT_WORK_UPDATE, 0, sizeof(float) * MT_PARAMS);  /* v starts at 0 */
+#else
+    (void)work;
+#endif
+#if DSE_REPLAY > 0
+    mt_ring_count = 0;
+    mt_ring_next = 0;
+#endif
+    mt_steps = 0;
+}
+
+void mt_stream_sample(const mt_feature_t *feature, uint32_t label, void *work_region)
+{
+    float *work = (float *)work_region;
+    mt_step(feature, label, work);
+    mt_steps++;
+#if DSE_REPLAY > 0
+    {
+        uint32_t j, slot = mt_ring_count < DSE_REPLAY ? 0 : mt_ring_next;  /* the oldest entry */
+        for (j = 0; j < mt_ring_count; j++) {
+            mt_step(mt_ring[slot], mt_ring_labels[slot], work);
+            slot = slot + 1 == DSE_REPLAY ? 0 : slot + 1;
+        }
+        mt_steps += mt_ring_count;
+        memcpy(mt_ring[mt_ring_next], feature, sizeof(mt_ring[0]));
+        mt_ring_labels[mt_ring_next] = (uint8_t)label;
+        mt_ring_next = mt_ring_next + 1 == DSE_REPLAY ? 0 : mt_ring_next + 1;
+        if (mt_ring_count < DSE_REPLAY) mt_ring_count++;
+    }
+#endif
+}
+
+uint32_t mt_stream_steps(void) { return mt_steps; }
+
+#else
 /* mean softmax cross-entropy over the validation rows of the store */
 static float mt_val_loss(const uint8_t *labels, float *work)
 {
@@ -432,6 +509,7 @@ void mt_train(const uint8_t *labels, mt_train_result *result, void *work_region)
     result->best_epoch = best_epoch;
     result->improvements = improvements;
 }
+#endif
 
 uint32_t mt_predict(const mt_feature_t *feature)
 {

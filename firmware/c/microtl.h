@@ -41,7 +41,13 @@ typedef int8_t mt_feature_t;
 #define DSE_FEATURE_BYTES (DSE_FEATURE * (DSE_FEATURE_BITS / 8))
 #endif
 
-/* Design switches (codegen writes them; defaults: momentum on, best weights restored) */
+/* Design switches (codegen writes them; defaults: stored mode, momentum on, best weights restored) */
+#ifndef DSE_STREAMING
+#define DSE_STREAMING 0  /* 1: streaming (TinyOL): mt_stream_begin / mt_stream_sample instead of the store + mt_train */
+#endif
+#ifndef DSE_REPLAY
+#define DSE_REPLAY 0  /* streaming: ring of the K most recent earlier features, each trained with every new sample */
+#endif
 #ifndef DSE_HAS_MOMENTUM
 #define DSE_HAS_MOMENTUM 1
 #endif
@@ -64,9 +70,15 @@ typedef int8_t mt_feature_t;
 /* float32 slots of the work region: update buffer, best copy, hidden activations and deltas, logits */
 #define MT_WORK_FLOATS ((MT_UPDATE_BUFFER ? MT_PARAMS : 0) + (MT_BEST_COPY ? MT_PARAMS : 0) + 2 * DSE_HIDDEN + \
                         DSE_CLASSES)
+#if DSE_STREAMING
+/* streaming: no shuffle order (the work region persists across the collection: the update buffer is live from
+ * mt_stream_begin to the last sample) */
+#define MT_TRAIN_WORK_BYTES (4 * MT_WORK_FLOATS)
+#else
 /* then the uint16 shuffle order of the training samples (at least 1), the total rounded up to 4 bytes */
 #define MT_ORDER_SLOTS (DSE_N_TRAIN > 0 ? DSE_N_TRAIN : 1)
 #define MT_TRAIN_WORK_BYTES ((4 * MT_WORK_FLOATS + 2 * MT_ORDER_SLOTS + 3) / 4 * 4)
+#endif
 
 #define MT_INIT_STREAM 0x1000u
 #define MT_SHUFFLE_STREAM 0x2000u
@@ -89,6 +101,18 @@ float mt_logf(float x);
 #define MT_FNV_OFFSET 2166136261u
 uint32_t mt_fnv1a(uint32_t h, const void *data, uint32_t len);
 
+#if DSE_STREAMING
+/* Streaming (TinyOL; docs/firmware.md): no sample store. mt_stream_begin initialises a fresh head (seed
+ * DSE_HEAD_SEED, as mt_train), zeroes the update buffer and empties the ring; then mt_stream_sample per collected
+ * sample, in collection order: one SGD step of batch 1 on (feature, label), one on each ring entry (oldest first),
+ * then the sample joins the ring of DSE_REPLAY features (evicting the oldest when full). The weights after the last
+ * step stay in place for mt_predict. work: MT_TRAIN_WORK_BYTES, 4-byte aligned, kept from mt_stream_begin to the
+ * last mt_stream_sample (so it cannot share the frozen arena, which every forward uses in between). */
+void mt_stream_begin(void *work_region);
+void mt_stream_sample(const mt_feature_t *feature, uint32_t label, void *work_region);
+/* SGD steps taken since mt_stream_begin (sample i: 1 + min(i, DSE_REPLAY)) */
+uint32_t mt_stream_steps(void);
+#else
 /* The sample store (DSE_N_SAMPLES rows of DSE_FEATURE elements of mt_feature_t; mt_store_bytes() bytes). */
 mt_feature_t *mt_store_row(uint32_t i);
 uint32_t mt_store_bytes(void);
@@ -105,6 +129,7 @@ typedef struct {
  * stay in place for mt_predict. work: MT_TRAIN_WORK_BYTES, 4-byte aligned, free for mt_train's use (its contents
  * are not needed before or after). */
 void mt_train(const uint8_t *labels, mt_train_result *result, void *work);
+#endif
 
 #ifdef DSE_TRACE_EPOCHS
 /* Called after each epoch's validation (built with DSE_TRACE_EPOCHS; harness.c prints an "epoch" line). */

@@ -48,23 +48,31 @@ class BlockProfile:
         last = self.snapshots[-1] if self.snapshots else None
         return set(last.counts) if last else set()
 
-    def phase_counts(self) -> dict[str, dict[BlockKey, int]]:
-        """{phase: {block: executions between its begin and end markers}} for the phases whose two markers were hit."""
+    def phase_counts(self, spans: dict | None = None) -> dict[str, dict[BlockKey, int]]:
+        """{phase: {block: executions between its begin and end markers}} for the phases whose markers were hit.
+        spans: phase -> [(begin index, end index, sign)] (firmware.protocol.marker_spans; default: stored mode's
+        markers 2i / 2i + 1)."""
         marks = self.markers
         out: dict[str, dict[BlockKey, int]] = {}
-        for i, phase in enumerate(PHASES):
-            if len(marks) <= 2 * i + 1:
-                break
-            begin, end = marks[2 * i].counts, marks[2 * i + 1].counts
-            diff = {k: c - begin.get(k, 0) for k, c in end.items() if c != begin.get(k, 0)}
-            out[phase] = diff
+        for phase, parts in (_stored_spans(len(marks)) if spans is None else spans).items():
+            diff: dict[BlockKey, int] = {}
+            for a, b, sign in parts:
+                begin, end = marks[a].counts, marks[b].counts
+                for k, c in end.items():
+                    if c != begin.get(k, 0):
+                        diff[k] = diff.get(k, 0) + sign * (c - begin.get(k, 0))
+            out[phase] = {k: c for k, c in diff.items() if c}
         return out
 
-    def phase_instructions(self) -> dict[str, int]:
+    def phase_instructions(self, spans: dict | None = None) -> dict[str, int]:
         """The plugin's own instruction counter per phase (the same figures as the counts file's markers)."""
         marks = self.markers
-        return {phase: marks[2 * i + 1].instructions - marks[2 * i].instructions
-                for i, phase in enumerate(PHASES) if len(marks) > 2 * i + 1}
+        return {phase: sum(sign * (marks[b].instructions - marks[a].instructions) for a, b, sign in parts)
+                for phase, parts in (_stored_spans(len(marks)) if spans is None else spans).items()}
+
+
+def _stored_spans(count: int) -> dict[str, list[tuple[int, int, int]]]:
+    return {phase: [(2 * i, 2 * i + 1, 1)] for i, phase in enumerate(PHASES) if count > 2 * i + 1}
 
 
 def instructions_of(counts: dict[BlockKey, int]) -> int:
