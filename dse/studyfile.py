@@ -548,7 +548,8 @@ class _Reader:
                     lifetime_for(probe, price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware),
                                  spec.deployment, board, classes=spec.task.classes, firmware=spec.firmware)
                 except ValueError as exc:
-                    self.fail("deployment", f"{exc} (board {_show(self.raw['board']['name'])})")
+                    mode = f", mode {_show(probe.mode)}" if "mode" in spec.space.params else ""
+                    self.fail("deployment", f"{exc} (board {_show(self.raw['board']['name'])}{mode})")
         limits = BoardLimits(int(board.ram_bytes), int(board.flash_bytes))
         return replace(spec, board_limits=limits)
 
