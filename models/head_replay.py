@@ -285,3 +285,66 @@ def replay_accuracy(layers: Layers, x: Features | np.ndarray, y: np.ndarray,
         return float("nan"), 0
     correct = int((predict(layers, q, s) == np.asarray(y)).sum())
     return correct / len(y), correct
+
+
+def _sum_along(prod: np.ndarray, axis: int) -> np.ndarray:
+    """0.0f + prod[0] + prod[1] + ... along `axis` (1 or 2; C's loop order), float32; prod is a temporary (changed)."""
+    lead = (slice(None),) * axis
+    prod[lead + (0,)] += F32(0.0)  # C starts from +0.0: turns a leading -0.0 into +0.0, nothing else
+    return np.add.accumulate(prod, axis=axis)[lead + (-1,)]
+
+
+def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classes: int, params: SGDParams,
+                 seeds: list[int]) -> list[TrainResult]:
+    """R streaming trainings at once, each head exactly as replay_head (and the firmware) computes it: every
+    operation elementwise over the heads, every sum in C's order. q: (R, N, F) feature integers in collection
+    order, y: (R, N) labels, one head seed per repeat. The study's simulation of streaming uses this: a batch-1
+    step is small enough that numpy's per-call cost, shared by the R heads, dominates, so bit-exactness costs a
+    study little (the batched torch trainer's other summation order, amplified by the ring's repeated steps,
+    moved a draw's accuracy by several points)."""
+    q = np.asarray(q, F32)
+    y = np.asarray(y, np.int64)
+    repeats, n, features = q.shape
+    scale = F32(scale)
+    shapes = [(features, hidden), (hidden, classes)] if hidden else [(features, classes)]
+    layers = [(np.stack([prng.init_uniform(seed, i, fan_out, fan_in) for seed in seeds]),
+               np.zeros((repeats, fan_out), F32)) for i, (fan_in, fan_out) in enumerate(shapes)]
+    sgd = _SGD(params)
+    update = [(np.zeros_like(w), np.zeros_like(b)) for w, b in layers] if sgd.buffered else None
+    rows = np.arange(repeats)
+    schedule = stream_schedule(n, params.replay)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for j in schedule:
+            x, label = q[:, j, :], y[:, j]
+            w1, b1 = layers[0]
+            a1 = _sum_along(w1 * x[:, None, :], 2) * scale + b1  # mt_dense_q
+            if hidden:
+                h = np.where(a1 < 0, F32(0.0), a1)
+                w2, b2 = layers[1]
+                z = _sum_along(w2 * h[:, None, :], 2) + b2  # mt_dense
+            else:
+                z = a1
+            m = z[:, 0]
+            for c in range(1, classes):
+                m = np.where(z[:, c] > m, z[:, c], m)
+            e = expf(z - m[:, None])
+            dz = e / _sum_along(e.copy(), 1)[:, None]
+            dz[rows, label] = dz[rows, label] - F32(1.0)
+            dz = dz / F32(1)
+            if hidden:
+                d = _sum_along(dz[:, :, None] * w2, 1) * np.where(h > 0, F32(1.0), F32(0.0))
+                grads = [((d * scale)[:, :, None] * x[:, None, :], d), (dz[:, :, None] * h[:, None, :], dz)]
+            else:
+                grads = [((dz * scale)[:, :, None] * x[:, None, :], dz)]
+            if update is None:
+                for (w, b), (gw, gb) in zip(layers, grads):
+                    sgd.direct(w, gw)
+                    sgd.direct(b, gb)
+                continue
+            for (w, b), (uw, ub), (gw, gb) in zip(layers, update, grads):
+                for param, u, g in ((w, uw, gw), (b, ub, gb)):
+                    sgd.begin(param, u)
+                    u += g
+                    sgd.end(param, u)
+    return [TrainResult([(w[r].copy(), b[r].copy()) for w, b in layers], 1, 1, [], len(schedule))
+            for r in range(repeats)]
