@@ -237,6 +237,7 @@ def test_ram_comparison_of_streaming_and_stored_picks():
     assert result[0]["equal_min_ram"] == 12_000
     assert result[3]["less_than_every"] is False and result[3]["equal_min_ram"] == 25_000
     assert result[5]["less_than_every"] is None and result[5]["stored_min_ram"] == 12_000
+    assert result[0]["less_than_stored_trials"] is True and result[3]["less_than_stored_trials"] is False
 
 
 # --- dse predict --mode -------------------------------------------------------------------------------------------
