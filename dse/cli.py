@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from models.config import MODES
+
 from .errors import UserError
 from .lock import folder_lock
 from .redact import mask
@@ -99,10 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cut", required=True, metavar="LAYER")
     p.add_argument("--hidden", required=True, type=_non_negative, metavar="H")
     p.add_argument("--samples", required=True, type=_samples, metavar="N")
-    p.add_argument("--epochs", required=True, type=_positive, metavar="E")
-    p.add_argument("--batch", type=_positive, default=8, metavar="B", help="default 8")
-    p.add_argument("--restore-best", action=argparse.BooleanOptionalAction, default=True,
-                   help="early stopping keeps the best epoch's weights (a copy: 4 B per head parameter; default on)")
+    p.add_argument("--epochs", type=_positive, metavar="E", help="epochs (required in mode stored; streaming: 1)")
+    p.add_argument("--batch", type=_positive, metavar="B", help="default 8 (streaming: 1)")
+    p.add_argument("--restore-best", action=argparse.BooleanOptionalAction, default=None,
+                   help="early stopping keeps the best epoch's weights (a copy: 4 B per head parameter; default on; "
+                        "streaming: off)")
+    p.add_argument("--mode", choices=MODES, default="stored",
+                   help="stored (MicroTL: store N features, then train; default) or streaming (TinyOL: one batch-1 "
+                        "step per sample as it is collected: sets batch 1, epochs 1, no restore-best)")
+    p.add_argument("--replay", type=_non_negative, default=0, metavar="K",
+                   help="streaming: a ring of the K most recent earlier features, each trained with every new sample "
+                        "(default 0)")
     p.add_argument("--task", metavar="T", help="task (sets the class count; default: the model's own task if "
                                                 "registered)")
     p.add_argument("--classes", type=_positive, metavar="C", help="target classes (default: the task's)")
@@ -254,7 +263,9 @@ def cmd_show(args) -> int:
             f"({', '.join(f'{o.direction} {o.name}' for o in spec.objectives)}; repeated configurations once)")
     print("\n".join(textwrap.wrap(head, width)) if width else head)
     if len(chosen):
-        headers, rows = pick_rows(chosen, short=width is not None)
+        from .modes import has_modes
+
+        headers, rows = pick_rows(chosen, short=width is not None, modes=has_modes(table, spec))
         print(text_table(headers, rows, width=width, drop_first=("pick", "batch", "lr", "epochs")))
     return 0
 
@@ -302,8 +313,7 @@ def cmd_predict(args) -> int:
         if not classes:
             raise UserError(f"task {task.name!r} does not fix its classes; give --classes")
         config = Configuration(task=task.name, model=args.model, cut=args.cut, hidden=args.hidden,
-                               samples=args.samples, epochs=args.epochs, batch=args.batch,
-                               restore_best=args.restore_best)
+                               samples=args.samples, **_training_args(args))
         prediction = price(config, args.board, classes=classes, firmware=args.firmware)
         if deployment is not None:
             from cost_models.lifetime import lifetime_for
@@ -327,6 +337,32 @@ def cmd_predict(args) -> int:
 
             print("\n" + breakdown_text(lifetime, deployment))
     return 0
+
+
+def _training_args(args) -> dict:
+    """--epochs, --batch, --restore-best, --mode and --replay as Configuration values: streaming sets batch 1,
+    epochs 1 and restore-best off; a flag that says otherwise is a conflict (UserError naming it)."""
+    from models.config import STREAMING_FIXED
+
+    given = {"epochs": args.epochs, "batch": args.batch, "restore_best": args.restore_best}
+    flags = {"epochs": "--epochs", "batch": "--batch", "restore_best": "--restore-best"}
+    if args.mode == "streaming":
+        for key, fixed in STREAMING_FIXED.items():
+            if given[key] is not None and given[key] != fixed:
+                shown = "--restore-best" if key == "restore_best" else f"{flags[key]} {given[key]}"
+                raise UserError(f"{shown}: --mode streaming trains one pass of batch-1 steps and keeps the last "
+                                f"weights ({', '.join(f'{k} {str(v).lower()}' for k, v in STREAMING_FIXED.items())}); "
+                                f"leave {flags[key]} out")
+        if args.replay > args.samples:
+            raise UserError(f"--replay {args.replay}: the ring cannot be larger than the samples (--samples "
+                            f"{args.samples})")
+        return {**STREAMING_FIXED, "mode": "streaming", "replay": args.replay}
+    if args.replay:
+        raise UserError(f"--replay {args.replay}: replay is a streaming setting; add --mode streaming")
+    if args.epochs is None:
+        raise UserError("--epochs is required in mode stored (the training budget)")
+    return {"epochs": args.epochs, "batch": 8 if args.batch is None else args.batch,
+            "restore_best": True if args.restore_best is None else args.restore_best}
 
 
 def cmd_validate(args) -> int:

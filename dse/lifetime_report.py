@@ -10,6 +10,7 @@ import pandas as pd
 from cost_models.lifetime import TERMS
 
 from .lifetime_cli import ALT_LABELS
+from .modes import mode_label, mode_of
 from .tables import markdown_table
 
 
@@ -26,20 +27,25 @@ def summary_lines(spec, chosen: pd.DataFrame) -> list[str]:
         return []
     sleep = (f"{d.sleep_current_ua:g} uA (study file)" if d.sleep_current_ua is not None
              else "the board file's [sleep] current")
+    from .modes import has_modes
+
+    modes = has_modes(chosen, spec)
     rows = []
     for i, (_, r) in enumerate(chosen.iterrows(), start=1):
         gain = float(r["lifetime.gain_days"])
-        rows.append([str(i), str(r["number"]), f"{float(r['lifetime.on_device_days']):.1f}",
+        rows.append([str(i), str(r["number"]), *([mode_label(r)] if modes else []),
+                     f"{float(r['lifetime.on_device_days']):.1f}",
                      f"{float(r['lifetime.ble_days']):.1f}",
                      f"{'gains' if gain >= 0 else 'loses'} {abs(gain):.1f}",
                      f"{float(r['lifetime.adaptation_mj']):.4g}", f"{float(r['lifetime.upload_mj']):.4g}"])
     return [
         "## Battery lifetime (predicted)", "",
         f"{d.battery_mah:g} mAh at {d.battery_v:g} V; {d.inferences_per_hour:g} inferences per hour; "
-        f"{d.adaptations_per_month:g} adaptation events per month (each: collect N samples and train on the device, "
-        "or upload the N raw samples over BLE and download the head, as Edge-TL); sleep current: " + sleep + ".",
+        f"{d.adaptations_per_month:g} adaptation events per month (each: collect N samples and train on the device - "
+        "in streaming mode, each sample trained as it is collected - or upload the N raw samples over BLE and "
+        "download the head, as Edge-TL); sleep current: " + sleep + ".",
         "",
-        markdown_table(["pick", "trial", "on-device (days)", "BLE upload (days)", "on-device vs upload (days)",
+        markdown_table(["pick", "trial", *(["mode"] if modes else []), "on-device (days)", "BLE upload (days)", "on-device vs upload (days)",
                         "adaptation event (mJ)", "upload event (mJ)"], rows),
         "",
         "An inference is priced as the evaluation phase of this project's firmware per input (frozen network + "
@@ -90,7 +96,8 @@ def breakdown_plot(chosen: pd.DataFrame, spec):
     bottom_ax.legend(fontsize=7, loc="upper right")
     bottom_ax.set_ylabel("where they differ (mJ/day)")
     bottom_ax.grid(alpha=0.3, axis="y")
-    labels = [f"#{int(r['number'])} {r['cut']}\nh{r['hidden']} n{r['samples']}" for _, r in shown.iterrows()]
+    labels = [f"#{int(r['number'])} {r['cut']}\nh{r['hidden']} n{r['samples']}"
+              + (f"\n{mode_label(r, short=True)}" if mode_of(r) == "streaming" else "") for _, r in shown.iterrows()]
     bottom_ax.set_xticks(x, labels, fontsize=7)
     bottom_ax.set_xlabel("Pareto pick (trial, cut, hidden units, samples), best accuracy first")
     fig.tight_layout()

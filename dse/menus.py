@@ -7,6 +7,7 @@ import textwrap
 from cost_models.arena import arena_bytes
 from models.zoo import ModelSpec, head_layers, list_models
 
+from .modes import sample_latency_s
 from .tables import shape, sig, text_table, thousands
 
 FLOAT32_BYTES = 4
@@ -78,9 +79,10 @@ def _kb(n: float) -> str:
 def cost_breakdown(prediction, config, board: str, classes: int, width: int | None = None) -> str:
     """The predicted cost of one configuration: RAM and flash terms, totals, time, energy, and BLE upload."""
     flat = prediction.to_dict()
+    training = (f"{config.epochs} epochs, batch {config.batch}" if not getattr(config, "streaming", False) else
+                f"streaming (one batch-1 step per sample as it is collected, replay ring {config.replay})")
     lines = _wrap(f"predicted cost on {board}: {config.model} cut {config.cut}, hidden {config.hidden}, "
-                  f"{config.samples} samples, {config.epochs} epochs, batch {config.batch}, task {config.task} "
-                  f"({classes} classes)", width)
+                  f"{config.samples} samples, {training}, task {config.task} ({classes} classes)", width)
     firmware = getattr(prediction, "firmware", "")
     if firmware:
         lines.append("firmware priced: " + ("this project's (microtl-dse)" if firmware == "microtl-dse"
@@ -94,6 +96,10 @@ def cost_breakdown(prediction, config, board: str, classes: int, width: int | No
     fits = f"fits RAM: {'yes' if prediction.fits_ram else 'NO'}, fits flash: {'yes' if prediction.fits_flash else 'NO'}"
     lines += [fits, ""]
     rows = [["latency_s", sig(prediction.latency_s)], ["energy_mj", sig(prediction.energy_mj)]]
+    per_sample = sample_latency_s({**{f"predicted.{k}": v for k, v in flat.items()}, "samples": config.samples,
+                                   "mode": getattr(config, "mode", "stored")})
+    if per_sample is not None:  # streaming: what one collected sample costs (collection + its training steps)
+        rows.append(["sample_latency_s (collection + training per sample)", sig(per_sample)])
     for key, value in flat.items():
         if key.startswith(("cycles.", "time.", "energy.")) and isinstance(value, (int, float)):
             rows.append([key, thousands(value) if key.startswith("cycles.") else sig(value)])

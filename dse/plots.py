@@ -16,6 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from models.zoo import get_model  # noqa: E402
 
 from . import atomic  # noqa: E402
+from .modes import MARKERS, has_modes, mode_label, mode_of  # noqa: E402
 from .objectives import Measure  # noqa: E402
 from .report import picks  # noqa: E402
 from .studyfile import StudySpec  # noqa: E402
@@ -53,15 +54,20 @@ def pareto_plot(table: pd.DataFrame, spec: StudySpec, a: Measure, b: Measure) ->
         if len(infeasible):
             ax.scatter(_values(infeasible, a), _values(infeasible, b), marker="x", color="0.6", s=28,
                        label="infeasible (violates a constraint)", zorder=1)
+        modes = has_modes(table, spec)
         for cut in cuts:
-            part = feasible[feasible["cut"] == cut]
-            if len(part):
-                ax.scatter(_values(part, a), _values(part, b), color=palette[cut], s=30, alpha=0.75,
-                           label=f"cut {cut}", zorder=2)
+            for mode, marker in MARKERS.items():
+                part = feasible[(feasible["cut"] == cut) & (feasible.apply(mode_of, axis=1) == mode)]
+                if len(part):
+                    ax.scatter(_values(part, a), _values(part, b), color=palette[cut], s=30, alpha=0.75,
+                               marker=marker, label=f"cut {cut}" + (f", {mode}" if modes else ""), zorder=2)
         front = done[done["pareto"] == True]  # noqa: E712
-        if len(front):
-            ax.scatter(_values(front, a), _values(front, b), facecolors="none", edgecolors="black", s=110,
-                       linewidths=1.4, label="Pareto pick (feasible)", zorder=3)
+        for mode, marker in MARKERS.items():
+            part = front[front.apply(mode_of, axis=1) == mode] if len(front) else front
+            if len(part):
+                ax.scatter(_values(part, a), _values(part, b), facecolors="none", edgecolors="black", s=110,
+                           marker=marker, linewidths=1.4,
+                           label="Pareto pick (feasible)" + (f", {mode}" if modes else ""), zorder=3)
             if len(spec.objectives) == 2:
                 line = pd.DataFrame({"x": _values(front, a), "y": _values(front, b)}).sort_values("x")
                 ax.step(line["x"], line["y"], where="post", color="black", lw=0.8, zorder=2)
@@ -82,15 +88,19 @@ def accuracy_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
     else:
         cuts = _cut_order(done, spec)
         palette = dict(zip(cuts, sns.color_palette("colorblind", len(cuts))))
+        modes = has_modes(table, spec)
         for cut in cuts:
-            part = done[done["cut"] == cut].sort_values("samples")
-            mean = 100 * part["accuracy_mean"].astype(float).to_numpy()
-            std = 100 * part["accuracy_std"].astype(float).fillna(0.0).to_numpy()
-            # mean ± std clipped to [0, 100]: an accuracy band never leaves the possible range
-            band = [np.minimum(std, mean), np.minimum(std, 100.0 - mean)]
-            ax.errorbar(part["samples"].astype(float), mean, yerr=band, fmt="o", ms=4, capsize=2, alpha=0.8,
-                        color=palette[cut], label=f"cut {cut}")
-        ax.legend(title="cut point", fontsize=8)
+            for mode, marker in MARKERS.items():
+                part = done[(done["cut"] == cut) & (done.apply(mode_of, axis=1) == mode)].sort_values("samples")
+                if not len(part):
+                    continue
+                mean = 100 * part["accuracy_mean"].astype(float).to_numpy()
+                std = 100 * part["accuracy_std"].astype(float).fillna(0.0).to_numpy()
+                # mean ± std clipped to [0, 100]: an accuracy band never leaves the possible range
+                band = [np.minimum(std, mean), np.minimum(std, 100.0 - mean)]
+                ax.errorbar(part["samples"].astype(float), mean, yerr=band, fmt=marker, ms=4, capsize=2, alpha=0.8,
+                            color=palette[cut], label=f"cut {cut}" + (f", {mode}" if modes else ""))
+        ax.legend(title="cut point" + (", mode (marker)" if modes else ""), fontsize=8)
     ax.set_xlabel("samples (labelled by the user)")
     ax.set_ylabel(f"simulated accuracy (%), mean ± std of {spec.repeats} (clipped to 0-100)")
     ax.set_ylim(top=100.5)
@@ -100,7 +110,9 @@ def accuracy_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
 
 
 def _pick_labels(chosen: pd.DataFrame) -> list[str]:
-    return [f"#{int(r['number'])}\n{r['cut']}\nh{r['hidden']} n{r['samples']}" for _, r in chosen.iterrows()]
+    """Trial, cut, head and samples; streaming picks add their ring ("stream K8")."""
+    return [f"#{int(r['number'])}\n{r['cut']}\nh{r['hidden']} n{r['samples']}"
+            + (f"\n{mode_label(r, short=True)}" if mode_of(r) == "streaming" else "") for _, r in chosen.iterrows()]
 
 
 def _stacked(ax, chosen: pd.DataFrame, columns: list[str], scale: float, prefix: str, legend: str) -> None:

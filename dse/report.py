@@ -18,7 +18,7 @@ from .studyfile import StudySpec
 from .tables import markdown_table, sig
 
 CONFIG_COLUMNS = ["task", "model", "scheme", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum",
-                  "decay", "patience", "restore_best"]
+                  "decay", "patience", "restore_best", "mode", "replay"]
 
 
 def trial_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
@@ -87,23 +87,30 @@ def _yes_no(value) -> str:
     return "yes" if value is None or bool(value) else "no"
 
 
-def pick_rows(chosen: pd.DataFrame, short: bool = False) -> tuple[list[str], list[list[str]]]:
+def pick_rows(chosen: pd.DataFrame, short: bool = False, modes: bool = False) -> tuple[list[str], list[list[str]]]:
     """The picks as a table: configuration, accuracy mean±std, predicted costs in KB, s and mJ (`short`: "pred."
-    in the headers, so that a terminal table wraps them into narrow columns)."""
+    in the headers, so that a terminal table wraps them into narrow columns). With `modes` (a study exploring the
+    training mode): the mode with its replay ring, and the predicted latency per collected sample of streaming
+    rows (collection + training of one sample; stored rows collect first and train once: blank)."""
+    from .modes import mode_label, sample_latency_s
+
     pred = "pred." if short else "predicted"
     headers = ["pick", "trial", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum", "restore best",
-               "accuracy (%)",
-               f"{pred} RAM (KB)", f"{pred} flash (KB)", f"{pred} latency (s)", f"{pred} energy (mJ)"]
+               *(["mode"] if modes else []), "accuracy (%)",
+               f"{pred} RAM (KB)", f"{pred} flash (KB)", f"{pred} latency (s)", f"{pred} energy (mJ)",
+               *([f"{pred} latency per sample (ms)"] if modes else [])]
     rows = []
     for i, (_, row) in enumerate(chosen.iterrows(), start=1):
         mean, std = _get(row, "accuracy_mean"), _get(row, "accuracy_std")
+        per_sample = sample_latency_s(row) if modes else None
         rows.append([
             str(i), str(row["number"]), str(row["cut"]), str(row["hidden"]), str(row["samples"]), str(row["epochs"]),
             str(row["batch"]), _num(_get(row, "lr"), ".3g"), _num(_get(row, "momentum"), ".3g"),
-            _yes_no(_get(row, "restore_best")),
+            _yes_no(_get(row, "restore_best")), *([mode_label(row)] if modes else []),
             "" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0):.1f}",
             _sig(_get(row, "predicted.ram_total"), 1024), _sig(_get(row, "predicted.flash_total"), 1024),
             _sig(_get(row, "predicted.latency_s")), _sig(_get(row, "predicted.energy_mj")),
+            *([_sig(None if per_sample is None else 1e3 * per_sample)] if modes else []),
         ])
     return headers, rows
 
@@ -114,6 +121,8 @@ def _sig(value, scale: float = 1.0) -> str:
 
 def pick_records(chosen: pd.DataFrame) -> list[dict]:
     """The picks as plain data (for --json): trial, configuration, simulated accuracy, every predicted figure."""
+    from .modes import sample_latency_s
+
     out = []
     for i, (_, row) in enumerate(chosen.iterrows(), start=1):
         record = {"pick": i, "trial": int(row["number"]),
@@ -121,6 +130,9 @@ def pick_records(chosen: pd.DataFrame) -> list[dict]:
                   "accuracy_mean": _plain(_get(row, "accuracy_mean")), "accuracy_std": _plain(_get(row, "accuracy_std")),
                   "predicted": {k.removeprefix("predicted."): _plain(_get(row, k)) for k in row.index
                                 if k.startswith("predicted.") and _get(row, k) is not None}}
+        per_sample = sample_latency_s(row)
+        if per_sample is not None:  # streaming: collection + training of one collected sample
+            record["predicted"]["sample_latency_s"] = per_sample
         out.append(record)
     return out
 
@@ -169,8 +181,11 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
     if not spec.constraints:
         lines.append("- none")
     lines += ["", "## Picks (feasible Pareto-optimal trials)", ""]
+    from .modes import has_modes
+    from .modes import summary_lines as mode_lines
+
     if len(chosen):
-        headers, rows = pick_rows(chosen)
+        headers, rows = pick_rows(chosen, modes=has_modes(table, spec))
         lines += [markdown_table(headers, rows), ""]
         if repeated:
             lines += [f"{repeated} more Pareto trial(s) repeat a configuration listed here (see pareto.csv).", ""]
@@ -180,6 +195,7 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
         lines.append("No feasible complete trial yet.")
     from .lifetime_report import summary_lines as lifetime_lines
 
+    lines += ["", *mode_lines(spec, table, chosen)] if len(chosen) and has_modes(table, spec) else []
     lines += ["", *lifetime_lines(spec, chosen)] if len(chosen) else []
     notes, phases = Counter(), Counter()
     by_number = {t.number: t for t in study.get_trials(deepcopy=False)}

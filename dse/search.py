@@ -53,6 +53,10 @@ def make_sampler(spec: StudySpec, salt: int | tuple[int, ...]) -> optuna.sampler
         return optuna.samplers.NSGAIISampler(population_size=spec.population, seed=seed)
     if spec.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=seed)
+    if spec.sampler == "grid" and spec.space.conditional:  # streaming trials: the distinct configurations only
+        from .grid import PointsSampler
+
+        return PointsSampler(spec.space.points(), seed=seed)
     if spec.sampler == "grid" and spec.space.varying():
         return optuna.samplers.GridSampler(spec.space.grid(), seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS
 from cost_models.deployment import Deployment, DeploymentError, deployment_from_table
-from models.config import Configuration
+from models.config import MODES, STREAMING_FIXED, Configuration
 from models.tasks import get_task
 from models.zoo import get_model
 
 from .errors import StudyFileError
 from .redact import mask
 from .objectives import LIMITS, MEASURES, Constraint, Objective, board_constraints, user_constraint
-from .space import PARAM_TYPES, Choice, Domain, Fixed, Range, Space
+from .space import PARAM_TYPES, STORED_ONLY, Choice, Domain, Fixed, Range, Space
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
 DEFAULT_POPULATION = 20
@@ -285,6 +285,10 @@ class _Reader:
             self.fail("board.firmware", f"board {board} runs this project's firmware only; {_show(firmware)} is "
                                         f"priced on real boards")
         space = self.read_space(model_name)
+        if firmware == "paper" and "streaming" in space.modes():
+            self.fail("board.firmware", f"the paper's firmware has no streaming mode; price streaming with this "
+                                        f"project's firmware (\"microtl-dse\") or explore mode \"stored\" only "
+                                        f"(value {_show(firmware)}, space.mode {_show(self.raw['space']['mode'])})")
         if sampler == "grid":
             for key, d in space.params.items():
                 if isinstance(d, Range) and not d.finite:
@@ -354,8 +358,9 @@ class _Reader:
 
     def read_space(self, model_name: str) -> Space:
         table = self.section("space")
+        streaming_only = table.get("mode") in ("streaming", ["streaming"])  # then epochs is not required
         for key in _REQUIRED_SPACE:
-            if key not in table:
+            if key not in table and not (streaming_only and key in STORED_ONLY):
                 self.fail(f"space.{key}", "missing: the study must say which values it explores")
         model = get_model(model_name)
         params: dict[str, Domain] = {}
@@ -365,7 +370,37 @@ class _Reader:
                 problem = _domain_problem(key, v, model)
                 if problem:
                     self.fail(f"space.{key}", f"{problem} (value {_show(value)})")
-        return Space(params)
+        space = Space(params)
+        self.check_modes(space)
+        return space
+
+    def check_modes(self, space: Space) -> None:
+        """The streaming axis: replay only with streaming trials and never larger than every sample count; a
+        streaming-only study gives no stored-only values (streaming fixes them)."""
+        table = self.raw["space"]
+        modes = space.modes()
+        if "replay" in space.params:
+            if "streaming" not in modes:
+                self.fail("space.replay", f"replay is a streaming setting but the study explores mode \"stored\" "
+                                          f"only (value {_show(table['replay'])}); add mode = [\"stored\", "
+                                          f"\"streaming\"] or remove replay")
+            replay, samples = space.params["replay"], space.params["samples"]
+            most_replay = replay.high if isinstance(replay, Range) else max(replay.grid())
+            most_samples = samples.high if isinstance(samples, Range) else max(samples.grid())
+            if most_replay > most_samples:
+                self.fail("space.replay", f"replay {most_replay} is larger than every samples value (at most "
+                                          f"{most_samples}): the ring could never fill (value "
+                                          f"{_show(table['replay'])})")
+        if modes == ("streaming",):
+            for key in STORED_ONLY:
+                d = space.params.get(key)
+                fixed = STREAMING_FIXED.get(key)
+                if d is None or (isinstance(d, Fixed) and (fixed is None or d.value == fixed)):
+                    continue
+                what = (f"{key} must be {_toml(fixed)}" if fixed is not None
+                        else f"{key} has no use (no early stopping)")
+                self.fail(f"space.{key}", f"mode \"streaming\" trains one pass of batch-1 steps and keeps the last "
+                                          f"weights: {what} (value {_show(table[key])}); remove it")
 
     def read_domain(self, key: str, value: object) -> Domain:
         t = PARAM_TYPES[key]
@@ -490,24 +525,31 @@ class _Reader:
         except ValueError as exc:
             self.fail("model.scheme", f"{exc} (value {_show(spec.scheme)})")
 
-        probe = spec.configuration(spec.space.first())
-        try:
-            board = load_board(spec.board)
-            # Pricing one point of the space loads the board's calibration: a board without one fails here,
-            # before anything is written, instead of in every trial.
-            price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware)
-        except ValueError as exc:
-            if _is_cost_model_error(exc):
-                self.fail("board.name", f"{exc} (value {_show(self.raw['board']['name'])})")
-            self.fail(None, f"the cost models cannot price {probe}: {exc}")
-        if spec.deployment is not None:
-            from cost_models.lifetime import lifetime_for
-
-            try:  # the probe's lifetime: a board without sleep current or power figures fails here
-                lifetime_for(probe, price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware),
-                             spec.deployment, board, classes=spec.task.classes, firmware=spec.firmware)
+        # one point of each mode the space explores: a mode the board's cost models cannot price fails here
+        probes = [spec.configuration(spec.space.first(mode)) for mode in spec.space.modes()]
+        for probe in probes:
+            try:
+                board = load_board(spec.board)
+                # Pricing one point of the space loads the board's calibration: a board without one fails here,
+                # before anything is written, instead of in every trial.
+                price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware)
             except ValueError as exc:
-                self.fail("deployment", f"{exc} (board {_show(self.raw['board']['name'])})")
+                if _is_cost_model_error(exc):
+                    self.fail("board.name", f"{exc} (value {_show(self.raw['board']['name'])})")
+                if probe.streaming:
+                    self.fail("space.mode", f"the cost models cannot price streaming on board "
+                                            f"{_show(self.raw['board']['name'])}: {exc} (value "
+                                            f"{_show(self.raw['space']['mode'])})")
+                self.fail(None, f"the cost models cannot price {probe}: {exc}")
+            if spec.deployment is not None:
+                from cost_models.lifetime import lifetime_for
+
+                try:  # the probe's lifetime: a board without sleep current or power figures fails here
+                    lifetime_for(probe, price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware),
+                                 spec.deployment, board, classes=spec.task.classes, firmware=spec.firmware)
+                except ValueError as exc:
+                    mode = f", mode {_show(probe.mode)}" if "mode" in spec.space.params else ""
+                    self.fail("deployment", f"{exc} (board {_show(self.raw['board']['name'])}{mode})")
         limits = BoardLimits(int(board.ram_bytes), int(board.flash_bytes))
         return replace(spec, board_limits=limits)
 
@@ -547,7 +589,9 @@ def _domain_problem(key: str, value: object, model) -> str | None:
         except ValueError as exc:
             return str(exc)
         return None
-    minimum = {"hidden": 0, "samples": 2, "epochs": 1, "batch": 1, "patience": 1}.get(key)
+    if key == "mode":
+        return None if value in MODES else f"unknown mode {_show(value)}; choose from {', '.join(MODES)}"
+    minimum = {"hidden": 0, "samples": 2, "epochs": 1, "batch": 1, "patience": 1, "replay": 0}.get(key)
     if minimum is not None and value < minimum:
         return f"must be >= {minimum}, got {_show(value)}"
     if key == "lr" and not value > 0:

@@ -302,10 +302,11 @@ def validation_table(records: list[ValidationRecord], width: int | None = None) 
     blocks = []
     for r in records:
         c = r.configuration
+        training = (f"streaming, replay {c.get('replay', 0)}" if c.get("mode") == "streaming"
+                    else f"{c.get('epochs')} epochs, batch {c.get('batch')}")
         title = (f"trial {r.trial} of {r.study} on {r.board}: {r.status}"
                  f"{': ' + r.reason if r.reason else ''} (cut {c.get('cut')}, hidden {c.get('hidden')}, "
-                 f"{c.get('samples')} samples, {c.get('epochs')} epochs, batch {c.get('batch')}, "
-                 f"lr {_sig(c.get('lr'), '.3g')})")
+                 f"{c.get('samples')} samples, {training}, lr {_sig(c.get('lr'), '.3g')})")
         m, p, e = r.measured, r.predicted, r.errors
         rows = []
         if m.accuracy is not None or p.accuracy is not None:

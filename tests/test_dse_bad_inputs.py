@@ -127,6 +127,20 @@ STUDY_FILES = {
     "constraint_negative": _variant("ram_kb = 64", "ram_kb = -64"),
     "constraint_text": _variant("ram_kb = 64", 'ram_kb = "lots"'),
     "grid_infinite": _variant('sampler = "random"', 'sampler = "grid"'),
+    # streaming as a design axis (issue 14)
+    "mode_unknown": _variant("batch = 8", 'batch = 8\nmode = ["stored", "online"]'),
+    "mode_number": _variant("batch = 8", "batch = 8\nmode = 3"),
+    "replay_without_mode": _variant("batch = 8", "batch = 8\nreplay = [0, 8]"),
+    "replay_stored_only": _variant("batch = 8", 'batch = 8\nmode = "stored"\nreplay = [8]'),
+    "replay_over_samples": _variant("batch = 8", 'batch = 8\nmode = ["stored", "streaming"]\nreplay = [0, 80]'),
+    "replay_negative": _variant("batch = 8", 'batch = 8\nmode = ["stored", "streaming"]\nreplay = [-1, 8]'),
+    "streaming_only_batch": _variant("batch = 8", 'batch = 8\nmode = "streaming"'),
+    "streaming_paper_firmware": _variant("batch = 8", 'batch = 8\nmode = ["stored", "streaming"]').replace(
+        'name = "nrf52840dk"', 'name = "nrf52840dk"\nfirmware = "paper"', 1),
+    "lifetime_without_deployment": _variant('accuracy = "maximize"', 'accuracy = "maximize"\nlifetime = "maximize"'),
+    "deployment_missing_key": TINY + "\n[deployment]\nbattery_mah = 225\nbattery_v = 3.0\ninferences_per_hour = 60\n",
+    "deployment_negative": TINY + "\n[deployment]\nbattery_mah = -225\nbattery_v = 3.0\ninferences_per_hour = 60\n"
+                                  "adaptations_per_month = 4\n",
     "not_toml": "[study\nname = ",
     "missing_study_section": TINY.replace("[study]", "[studyx]"),
 }
@@ -146,6 +160,11 @@ STUDY_NEEDLES = {
     "objective_direction": "objectives.accuracy", "constraint_unknown": "constraints.weight_g",
     "constraint_negative": "constraints.ram_kb", "constraint_text": "constraints.ram_kb",
     "grid_infinite": "space.lr", "not_toml": "not valid TOML", "missing_study_section": "study",
+    "mode_unknown": "space.mode", "mode_number": "space.mode", "replay_without_mode": "space.replay",
+    "replay_stored_only": "space.replay", "replay_over_samples": "space.replay", "replay_negative": "space.replay",
+    "streaming_only_batch": "space.batch", "streaming_paper_firmware": "board.firmware",
+    "lifetime_without_deployment": "objectives.lifetime", "deployment_missing_key": "deployment.adaptations_per_month",
+    "deployment_negative": "deployment.battery_mah",
 }
 
 PREDICT = ["predict", "--model", "digits_cnn", "--board", "nrf52840dk", "--cut", "conv2", "--hidden", "8",
@@ -303,6 +322,17 @@ CASES += [
     ("predict:task-unknown", _predict(task="nosuchtask"), "nosuchtask"),
     ("predict:task-without-classes", _predict(task="npz"), "--classes"),
     ("predict:paper-on-emulator", _predict(board="qemu-an386", firmware="paper"), "qemu-an386"),
+    ("predict:mode-unknown", _predict(mode="online"), "--mode"),
+    ("predict:streaming-epochs", _predict(mode="streaming"), "--epochs 5"),
+    ("predict:streaming-batch", [a for a in _predict(mode="streaming", batch="8") if a not in ("--epochs", "5")],
+     "--batch 8"),
+    ("predict:streaming-restore-best", [a for a in _predict(mode="streaming") if a not in ("--epochs", "5")]
+     + ["--restore-best"], "--restore-best"),
+    ("predict:replay-stored", _predict(replay="8"), "--replay 8"),
+    ("predict:replay-negative", _predict(mode="streaming", replay="-1"), "--replay"),
+    ("predict:replay-over-samples", [a for a in _predict(mode="streaming", replay="41") if a not in ("--epochs", "5")],
+     "--replay 41"),
+    ("predict:stored-without-epochs", [a for a in PREDICT if a not in ("--epochs", "5")], "--epochs"),
     ("predict:no-model", ["predict", "--board", "nrf52840dk"], "--model"),
     # model
     ("model:unknown", ["model", "nosuchmodel"], "nosuchmodel"),
