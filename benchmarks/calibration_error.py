@@ -247,7 +247,7 @@ def report(rows: list[dict], cal) -> None:
     print(f"targets: instructions within +-3% (training at the replay's epochs) {'hold' if insn else 'MISSED'}; "
           f"peak RAM {'hold' if all(map(_ram_ok, rows)) else 'MISSED'}; flash "
           f"{'hold' if all(abs(r['flash_err']) <= FLASH_TARGET for r in rows) else 'MISSED'}"
-          f" ({study_epochs} draws over 3% at the study simulation's epochs)")
+          f" (training at the study simulation's epochs: {study_epochs} of {len(rows)} over 3%)")
     for r in sorted(rows, key=lambda r: -abs(r["insns_training_err"]))[:8]:
         if abs(r["insns_training_err"]) <= INSN_TARGET:
             break

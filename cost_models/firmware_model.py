@@ -23,7 +23,9 @@ linear model in them (coefficients from calibration only) can be exact up to dat
   high-water);
 - flash terms of the deployed image: frozen weights (LSTM/GRU biases int16), the code of each kernel kind linked,
   the q15 sigmoid/tanh tables, the trainer's hidden-layer code, calls (recurrent calls apart), and a code constant.
-  No inputs are stored: the sensor fills the input buffer;
+  No inputs are stored: the sensor fills the input buffer. Not followed (GCC's peeling and inlining on compile-time
+  constants, measured in docs/calibration.md): the trainer's code varies up to 120 B with N, batch, validation
+  count and epoch budget, the head's with the class count;
 - the validation harness's own share (harness.c, the platforms' input stream: validation ELF - deployed ELF) is a
   separate constant per metric (HARNESS), fitted from the records' harness_ram / harness_flash, never priced into a
   study's figures.
