@@ -276,7 +276,7 @@ def _size(shape) -> int:
 def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, head_seed, params: SGDParams,
             dump_features: bool) -> str:
     n = n_train + n_val
-    if n_train > _U16:
+    if n_train > _U16 and not config.streaming:  # streaming has no shuffle order
         raise ValueError(f"codegen: at most {_U16} training samples (the shuffle order is uint16), got {n_train}")
     if classes > 255:
         raise ValueError("codegen: at most 255 classes (labels are uint8)")

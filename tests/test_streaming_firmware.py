@@ -197,3 +197,22 @@ def test_stream_schedule_and_draw():
     all_train, none = draw_samples(y, 30, 11, 0)
     assert len(none) == 0 and len(val) == 3
     assert all_train.tolist() == sorted(train.tolist() + val.tolist())  # the same samples, no validation split
+
+
+def test_int16_features_har_rnn_gru1(tmp_path):
+    """A cut whose layer outputs int16 (har_rnn gru1): the ring holds int16 features; qemu-an386 = replay."""
+    from test_firmware_rnn_e2e import _har_dir
+
+    require_tools()
+    data_path, cache = _har_dir(tmp_path / "har"), tmp_path / "cache"
+    config = streaming("har3b", "har_rnn", "gru1", hidden=4, samples=12, replay=3, momentum=0.9)
+    gen = generate(config, tmp_path / "gen", repeat=0, seed=1, data_path=data_path, cache_dir=cache, test_limit=6)
+    assert gen.feature_bits == 16
+    board = get_board("qemu-an386")
+    run = board.run(build(gen, "cortex-m4", tmp_path / "m4", ["DSE_TRACE_WEIGHTS"], platform="qemu"),
+                    board.timeout_for(2e9))
+    report = run.report()
+    assert report.features_fnv1a == gen.expected_fnv1a and report.correct == gen.replayed_correct
+    assert weights_fnv(run) == gen.replayed_weights_fnv1a and report.steps == steps_of(12, 3)
+    deployed = build(gen, "cortex-m4", tmp_path / "dep", image="deployed", platform="qemu")
+    assert _symbols(deployed.path)["mt_ring"] == 3 * gen.feature_bytes
