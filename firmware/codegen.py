@@ -8,7 +8,8 @@ the head seed, the feature element type (int8, or int16 at a cut whose layer out
 gru2) and scale. No inputs are compiled in: the inputs go to `dse_inputs.bin`, the input stream the validation
 harness reads from the host while the firmware runs (docs/firmware.md): the N collection inputs (int8, quantized
 with the model's input frac bits) with their labels - training samples first, then validation samples, each in the
-order of the Python draw - then the T target test inputs with labels. The draw and the head seed are exactly those
+order of the Python draw (streaming: all N, no validation split, in that order: the collection order the head
+trains in) - then the T target test inputs with labels. The draw and the head seed are exactly those
 of repeat `repeat` of `models.simulate.simulate(config, repeats, seed)`, so a firmware run is one of the simulated
 repeats done for real.
 
@@ -203,6 +204,8 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
     from models.head import forward as head_forward
     correct = int((head_forward(result.weights, x_eval).argmax(axis=1) == y_eval).sum()) if n_test else 0
     sim_acc = accuracy(result.weights, x_eval, y_eval) if n_test else float("nan")
+    if config.streaming and n_test:  # evaluated as models.simulate evaluates streaming: in the firmware's order
+        sim_acc, correct = replay_accuracy(result.weights, x_eval, y_eval, pool.scale)
     replay = replay_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
                          config.hidden, classes, params, head_seed)
     replay_acc, replay_correct = replay_accuracy(replay.weights, x_eval, y_eval, pool.scale)
@@ -276,7 +279,7 @@ def _size(shape) -> int:
 def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, head_seed, params: SGDParams,
             dump_features: bool) -> str:
     n = n_train + n_val
-    if n_train > _U16:
+    if n_train > _U16 and not config.streaming:  # streaming has no shuffle order
         raise ValueError(f"codegen: at most {_U16} training samples (the shuffle order is uint16), got {n_train}")
     if classes > 255:
         raise ValueError("codegen: at most 255 classes (labels are uint8)")

@@ -197,3 +197,82 @@ def test_stream_schedule_and_draw():
     all_train, none = draw_samples(y, 30, 11, 0)
     assert len(none) == 0 and len(val) == 3
     assert all_train.tolist() == sorted(train.tolist() + val.tolist())  # the same samples, no validation split
+
+
+def test_int16_features_har_rnn_gru1(tmp_path):
+    """A cut whose layer outputs int16 (har_rnn gru1): the ring holds int16 features; qemu-an386 = replay."""
+    from test_firmware_rnn_e2e import _har_dir
+
+    require_tools()
+    data_path, cache = _har_dir(tmp_path / "har"), tmp_path / "cache"
+    config = streaming("har3b", "har_rnn", "gru1", hidden=4, samples=12, replay=3, momentum=0.9)
+    gen = generate(config, tmp_path / "gen", repeat=0, seed=1, data_path=data_path, cache_dir=cache, test_limit=6)
+    assert gen.feature_bits == 16
+    board = get_board("qemu-an386")
+    run = board.run(build(gen, "cortex-m4", tmp_path / "m4", ["DSE_TRACE_WEIGHTS"], platform="qemu"),
+                    board.timeout_for(2e9))
+    report = run.report()
+    assert report.features_fnv1a == gen.expected_fnv1a and report.correct == gen.replayed_correct
+    assert weights_fnv(run) == gen.replayed_weights_fnv1a and report.steps == steps_of(12, 3)
+    deployed = build(gen, "cortex-m4", tmp_path / "dep", image="deployed", platform="qemu")
+    assert _symbols(deployed.path)["mt_ring"] == 3 * gen.feature_bytes
+
+
+STREAM_HEADER = """#include <stdint.h>
+#define DSE_N_SAMPLES {n}u
+#define DSE_N_TRAIN {n}u
+#define DSE_N_VAL 0u
+#define DSE_FEATURE {f}u
+#define DSE_FEATURE_SCALE 0x1p-2f
+#define DSE_HIDDEN {h}u
+#define DSE_CLASSES 3u
+#define DSE_BATCH 1u
+#define DSE_EPOCHS 1u
+#define DSE_PATIENCE 5u
+#define DSE_LR 0x1.27b604p-6f
+#define DSE_MOMENTUM 0x1.ccccccp-1f
+#define DSE_DECAY 0x1.a36e2ep-14f
+#define DSE_RESTORE_BEST 0
+#define DSE_HEAD_SEED 0xdb2cd7e7u
+#define DSE_STREAMING 1
+#define DSE_REPLAY {k}u
+"""
+
+
+def _stream_code(tmp, n: int, k: int, h: int, f: int = 64) -> dict[str, list[str]]:
+    """Instructions (mnemonic and operands) of mt_step and mt_stream_sample in microtl.c built as the firmware."""
+    import subprocess
+
+    from firmware.build import ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS
+
+    d = tmp / f"n{n}-k{k}-h{h}-f{f}"
+    d.mkdir()
+    (d / "dse_model.h").write_text(STREAM_HEADER.format(n=n, k=k, h=h, f=f))
+    obj = d / "microtl.o"
+    subprocess.run([ARM_CC, *M4_FLAGS, *COMMON_FLAGS, f"-I{d}", f"-I{C_DIR}", "-c", str(C_DIR / "microtl.c"), "-o",
+                    str(obj)], check=True, capture_output=True)
+    out = {}
+    for name in ("mt_step", "mt_stream_sample"):
+        text = subprocess.run(["arm-none-eabi-objdump", "-d", f"--section=.text.{name}", str(obj)], check=True,
+                              capture_output=True, text=True).stdout
+        out[name] = [line.split("\t", 2)[-1] for line in text.splitlines() if line[:1] == " " and "\t" in line]
+    return out
+
+
+@pytest.mark.parametrize("hidden", [0, 8])
+def test_stream_code_is_the_same_for_every_sample_count_and_ring(tmp_path, hidden):
+    """The cost model counts per step and per ring entry: mt_step is one code whatever N and K, and the ring's code
+    one whatever K >= 1 and the feature size (only the ring size's immediate differs)."""
+    require_tools()
+    codes = {(n, k, f): _stream_code(tmp_path, n, k, hidden, f)
+             for n, k, f in ((30, 1, 64), (30, 2, 64), (90, 8, 64), (200, 200, 64), (200, 32, 600))}
+    steps = {key: c["mt_step"] for key, c in codes.items() if key[2] == 64}
+    assert len(next(iter(steps.values()))) > 40 and len({tuple(s) for s in steps.values()}) == 1
+    # the same instructions; only immediates and literal-pool offsets differ (K, the row size: movs or mov.w)
+    rings = [[_mnemonic(ins) for ins in c["mt_stream_sample"] if not ins.startswith("nop")] for c in codes.values()]
+    assert len(rings[0]) > 30 and all(r == rings[0] for r in rings)
+
+
+def _mnemonic(ins: str) -> str:
+    name = ins.split()[0]
+    return "mov" if name in ("movs", "mov.w", "movw") else name
