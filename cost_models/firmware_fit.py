@@ -150,7 +150,7 @@ def _count_row(phase: str, config, classes: int, epochs: float, test: int, best_
 def shape_key(w: Workload) -> str:
     """The compile-time constants the trainer's code depends on, besides the sample count (which it does not:
     firmware/c/microtl.c keeps the step out of line for that): model and cut (feature width), hidden width,
-    batch size, classes, and the mode (streaming's loop around the step is other code)."""
+    batch size, classes, and the mode (streaming's step, compiled for batch 1, and its loop are other code)."""
     hidden = w.head[0][1] if len(w.head) > 1 else 0
     return f"{w.model}/{w.cut}/h{hidden}/b{w.batch}/c{w.head[-1][1]}{'/streaming' if w.streaming else ''}"
 

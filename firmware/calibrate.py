@@ -5,7 +5,9 @@ that cut reaches) with a head shape, batch size, sample count and epoch budget; 
 run are known. The grid: digits_cnn (conv2d, maxpool, fc, ReLU) here, and the recurrent models' conv1d, LSTM and
 GRU kernels (int8 and int16 sequences) from firmware/calibrate_rnn.py, whose har3b points run on generated UCI HAR
 data (rows with source `campaign:generated-uci-har`), and the paper's CIFAR CNN from firmware/calibrate_cifar.py on
-generated CIFAR-10 files (`campaign:generated-cifar10`). Each point goes through the same generate -> build -> run ->
+generated CIFAR-10 files (`campaign:generated-cifar10`); and streaming (TinyOL) points of digits_cnn and the
+recurrent models (`streaming_configurations`: batch-1 steps per collected sample with a ring of K features, some
+held out of the fit by benchmarks/streaming_cost.py). Each point goes through the same generate -> build -> run ->
 parse path as `dse validate` (firmware.validate), and becomes rows of cost_models.runs: instructions per phase,
 peak RAM, flash, static RAM, stack, with provenance, and the static Cortex-M4 cycle estimate per phase
 (`cycles_estimate`, labelled an estimate with its assumptions) where the board made one. Finished points are skipped by key, so an interrupted campaign

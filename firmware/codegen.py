@@ -8,7 +8,8 @@ the head seed, the feature element type (int8, or int16 at a cut whose layer out
 gru2) and scale. No inputs are compiled in: the inputs go to `dse_inputs.bin`, the input stream the validation
 harness reads from the host while the firmware runs (docs/firmware.md): the N collection inputs (int8, quantized
 with the model's input frac bits) with their labels - training samples first, then validation samples, each in the
-order of the Python draw - then the T target test inputs with labels. The draw and the head seed are exactly those
+order of the Python draw (streaming: all N, no validation split, in that order: the collection order the head
+trains in) - then the T target test inputs with labels. The draw and the head seed are exactly those
 of repeat `repeat` of `models.simulate.simulate(config, repeats, seed)`, so a firmware run is one of the simulated
 repeats done for real.
 
@@ -79,6 +80,8 @@ class GeneratedSources:
     replayed_best_epoch: int = 0
     replayed_val_loss_bits: list[str] = field(default_factory=list)
     replayed_steps: int = 0  # SGD steps of the replay (streaming: what the board's train event reports)
+    replayed_weights_fnv1a: int = 0  # FNV-1a of the replay's kept weights as the firmware lays them out (the
+    # "weights" event of a build with DSE_TRACE_WEIGHTS)
     simulated_steps: int = 0
     dump_features: bool = False
     notes: list[str] = field(default_factory=list)
@@ -113,6 +116,7 @@ class GeneratedSources:
             "replayed_correct": self.replayed_correct, "replayed_epochs_run": self.replayed_epochs_run,
             "replayed_best_epoch": self.replayed_best_epoch, "replayed_val_loss_bits": self.replayed_val_loss_bits,
             "replayed_steps": self.replayed_steps, "simulated_steps": self.simulated_steps,
+            "replayed_weights_fnv1a": f"0x{self.replayed_weights_fnv1a:08x}",
             "dump_features": self.dump_features,
             "notes": self.notes,
         }
@@ -124,6 +128,11 @@ def fnv1a32(data: bytes) -> int:
     for byte in data:
         h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
     return h
+
+
+def weights_fnv1a(layers) -> int:
+    """FNV-1a 32 of a head's float32 parameters in the firmware's flat layout [W1 | b1 | W2 | b2], little-endian."""
+    return fnv1a32(np.concatenate([np.asarray(a, "<f4").ravel() for pair in layers for a in pair]).tobytes())
 
 
 def c_float(value: float) -> str:
@@ -195,6 +204,8 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
     from models.head import forward as head_forward
     correct = int((head_forward(result.weights, x_eval).argmax(axis=1) == y_eval).sum()) if n_test else 0
     sim_acc = accuracy(result.weights, x_eval, y_eval) if n_test else float("nan")
+    if config.streaming and n_test:  # evaluated as models.simulate evaluates streaming: in the firmware's order
+        sim_acc, correct = replay_accuracy(result.weights, x_eval, y_eval, pool.scale)
     replay = replay_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
                          config.hidden, classes, params, head_seed)
     replay_acc, replay_correct = replay_accuracy(replay.weights, x_eval, y_eval, pool.scale)
@@ -226,6 +237,7 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
         replayed_best_epoch=replay.best_epoch,
         replayed_val_loss_bits=[f"0x{np.float32(v).view(np.uint32):08x}" for v in replay.val_losses],
         replayed_steps=replay.steps, simulated_steps=result.steps,
+        replayed_weights_fnv1a=weights_fnv1a(replay.weights),
         dump_features=dump_features,
         notes=list(qmodel.notes))
     (out / MANIFEST).write_text(json.dumps(generated.manifest(), indent=1, sort_keys=True) + "\n")
@@ -267,7 +279,7 @@ def _size(shape) -> int:
 def _header(config, qmodel, layers, cut_spec, classes, n_train, n_val, n_test, head_seed, params: SGDParams,
             dump_features: bool) -> str:
     n = n_train + n_val
-    if n_train > _U16:
+    if n_train > _U16 and not config.streaming:  # streaming has no shuffle order
         raise ValueError(f"codegen: at most {_U16} training samples (the shuffle order is uint16), got {n_train}")
     if classes > 255:
         raise ValueError("codegen: at most 255 classes (labels are uint8)")

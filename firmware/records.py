@@ -41,6 +41,7 @@ class Measured:
     epochs_run: int | None = None
     best_epoch: int | None = None
     improvements: int | None = None  # validation-loss improvements on the board (each copies the weights)
+    steps: int | None = None  # streaming: SGD steps the board took (sum of 1 + min(i, replay)); None in stored mode
     features_fnv: str | None = None  # FNV-1a 32 of the sample store, as the firmware computed it
     features_expected_fnv: str | None = None  # the same hash of the Python (integer reference) features
     features_match: bool | None = None
@@ -85,6 +86,7 @@ class Predicted:
     replay_accuracy: float | None = None
     replay_epochs_run: int | None = None
     replay_best_epoch: int | None = None
+    replay_steps: int | None = None  # streaming: the replay's SGD steps
     ram_total: int | None = None  # bytes, the deployed image's (what the study priced)
     flash_total: int | None = None
     # the validation harness's own share (bytes; None: not predicted - the calibration has no harness records)

@@ -147,6 +147,9 @@ def _check(record: ValidationRecord) -> None:
         record.notes.append(f"the board and the replay of its arithmetic disagree (accuracy {m.accuracy:.4f} vs "
                             f"{p.replay_accuracy:.4f}, epochs {m.epochs_run} vs {p.replay_epochs_run}, best epoch "
                             f"{m.best_epoch} vs {p.replay_best_epoch}): a firmware or replay bug, please report it")
+    if p.replay_steps is not None and m.steps != p.replay_steps:
+        record.notes.append(f"the board took {m.steps} streaming steps, the replay {p.replay_steps}: a firmware or "
+                            "replay bug, please report it")
     if m.accuracy is not None and p.accuracy is not None and \
             abs(100 * (m.accuracy - p.accuracy)) > ACCURACY_TOLERANCE_PP:
         why = (" (the replay of the firmware's arithmetic agrees with the board: the study's batched trainer adds "
@@ -207,6 +210,8 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
         record.predicted.replay_accuracy = float(gen.replayed_accuracy)
     record.predicted.replay_epochs_run = int(gen.replayed_epochs_run)
     record.predicted.replay_best_epoch = int(gen.replayed_best_epoch)
+    if config.streaming:
+        record.predicted.replay_steps = int(gen.replayed_steps)
     if record.predicted.epochs_run is None:
         record.predicted.epochs_run = int(gen.simulated_epochs_run)
     tell(f"{who}: generated {gen.n_samples} samples + {gen.n_test} test inputs ({m.wall_s['generate']:.1f} s)")
@@ -250,9 +255,10 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
         raise FirmwareFailed(f"{board.name}: firmware exited with status {getattr(result, 'exit_code', None)} "
                              f"(done status {report.status})")
     _measured_from(record, report, result, gen, board)
+    trained = f"{m.steps} streaming steps" if m.steps is not None else f"{m.epochs_run} epochs"
     tell(f"{who}: ran: accuracy {100 * m.accuracy:.1f}% (simulated {100 * record.predicted.accuracy:.1f}%, "
          f"replayed {100 * record.predicted.replay_accuracy:.1f}%), "
-         f"{m.epochs_run} epochs ({m.wall_s['run']:.1f} s)")
+         f"{trained} ({m.wall_s['run']:.1f} s)")
 
 
 def _measured_from(record: ValidationRecord, report, result, gen, board) -> None:
@@ -261,6 +267,7 @@ def _measured_from(record: ValidationRecord, report, result, gen, board) -> None
     m.accuracy = report.correct / report.test_count if report.test_count else None
     m.epochs_run, m.best_epoch = int(report.epochs_run), int(report.best_epoch)
     m.improvements = report.improvements
+    m.steps = report.steps
     m.features_fnv = f"0x{report.features_fnv1a:08x}"
     m.features_match = report.features_fnv1a == gen.expected_fnv1a
     m.stack_bytes, m.heap_bytes = report.stack_bytes, report.heap_bytes

@@ -301,7 +301,8 @@ def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classe
     order, y: (R, N) labels, one head seed per repeat. The study's simulation of streaming uses this: a batch-1
     step is small enough that numpy's per-call cost, shared by the R heads, dominates, so bit-exactness costs a
     study little (the batched torch trainer's other summation order, amplified by the ring's repeated steps,
-    moved a draw's accuracy by several points)."""
+    moved a draw's accuracy by several points). The weight matrices' passes run in place in two scratch arrays
+    per layer (the same float32 operations as _SGD's, without temporaries)."""
     q = np.asarray(q, F32)
     y = np.asarray(y, np.int64)
     repeats, n, features = q.shape
@@ -311,17 +312,47 @@ def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classe
                np.zeros((repeats, fan_out), F32)) for i, (fan_in, fan_out) in enumerate(shapes)]
     sgd = _SGD(params)
     update = [(np.zeros_like(w), np.zeros_like(b)) for w, b in layers] if sgd.buffered else None
+    scratch = [(np.empty_like(w), np.empty_like(w)) for w, _ in layers]
     rows = np.arange(repeats)
     schedule = stream_schedule(n, params.replay)
+
+    def dense(w: np.ndarray, x: np.ndarray, prod: np.ndarray) -> np.ndarray:
+        """sum_k w[r, o, k] x[r, k] left to right from +0.0 (mt_dense / mt_dense_q before scale and bias)."""
+        np.multiply(w, x[:, None, :], out=prod)
+        prod[:, :, 0] += F32(0.0)
+        return np.add.accumulate(prod, axis=2, out=prod)[:, :, -1].copy()
+
+    def update_weights(w, u, g, tmp) -> None:
+        """g (overwritten) is the step's gradient of w (R, O, I); _SGD's rule, in place."""
+        if u is None:  # w - lr (g + decay w)
+            np.multiply(w, sgd.decay, out=tmp)
+            np.add(g, tmp, out=tmp)
+            np.multiply(tmp, sgd.lr, out=tmp)
+        else:  # u = momentum u + decay w; u += g; w - lr u
+            np.multiply(u, sgd.momentum, out=u)
+            np.multiply(w, sgd.decay, out=tmp)
+            np.add(u, tmp, out=u)
+            np.add(u, g, out=u)
+            np.multiply(u, sgd.lr, out=tmp)
+        np.subtract(w, tmp, out=w)
+
+    def update_bias(b, ub, g) -> None:
+        if ub is None:
+            sgd.direct(b, g)
+        else:
+            sgd.begin(b, ub)
+            ub += g
+            sgd.end(b, ub)
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for j in schedule:
             x, label = q[:, j, :], y[:, j]
-            w1, b1 = layers[0]
-            a1 = _sum_along(w1 * x[:, None, :], 2) * scale + b1  # mt_dense_q
+            (w1, b1), (prod1, tmp1) = layers[0], scratch[0]
+            a1 = dense(w1, x, prod1) * scale + b1  # mt_dense_q
             if hidden:
                 h = np.where(a1 < 0, F32(0.0), a1)
-                w2, b2 = layers[1]
-                z = _sum_along(w2 * h[:, None, :], 2) + b2  # mt_dense
+                (w2, b2), (prod2, tmp2) = layers[1], scratch[1]
+                z = dense(w2, h, prod2) + b2  # mt_dense
             else:
                 z = a1
             m = z[:, 0]
@@ -332,19 +363,17 @@ def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classe
             dz[rows, label] = dz[rows, label] - F32(1.0)
             dz = dz / F32(1)
             if hidden:
-                d = _sum_along(dz[:, :, None] * w2, 1) * np.where(h > 0, F32(1.0), F32(0.0))
-                grads = [((d * scale)[:, :, None] * x[:, None, :], d), (dz[:, :, None] * h[:, None, :], dz)]
+                d = _sum_along(dz[:, :, None] * w2, 1) * np.where(h > 0, F32(1.0), F32(0.0))  # weights before
+                np.multiply((d * scale)[:, :, None], x[:, None, :], out=prod1)
+                np.multiply(dz[:, :, None], h[:, None, :], out=prod2)
+                steps = [(0, prod1, tmp1, d), (1, prod2, tmp2, dz)]
             else:
-                grads = [((dz * scale)[:, :, None] * x[:, None, :], dz)]
-            if update is None:
-                for (w, b), (gw, gb) in zip(layers, grads):
-                    sgd.direct(w, gw)
-                    sgd.direct(b, gb)
-                continue
-            for (w, b), (uw, ub), (gw, gb) in zip(layers, update, grads):
-                for param, u, g in ((w, uw, gw), (b, ub, gb)):
-                    sgd.begin(param, u)
-                    u += g
-                    sgd.end(param, u)
+                np.multiply((dz * scale)[:, :, None], x[:, None, :], out=prod1)
+                steps = [(0, prod1, tmp1, dz)]
+            for layer, g, tmp, gb in steps:
+                w, b = layers[layer]
+                uw, ub = update[layer] if update is not None else (None, None)
+                update_weights(w, uw, g, tmp)
+                update_bias(b, ub, gb)
     return [TrainResult([(w[r].copy(), b[r].copy()) for w, b in layers], 1, 1, [], len(schedule))
             for r in range(repeats)]

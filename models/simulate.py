@@ -20,6 +20,7 @@ from .data import TaskData, draw_samples, load_task, max_balanced
 from .feature_cache import cached_features, weights_hash
 from .features import Features, dequantize
 from .head import SGDParams, accuracy, train_heads
+from .head_replay import replay_accuracy
 from .network import predict
 from .pretrain import Pretrained, cache_root, pretrain
 from .quantize import QuantizedModel, agreement, forward_int, get_scheme, quantize, quantize_input
@@ -173,7 +174,10 @@ def simulate(config: Configuration, repeats: int, seed: int, data_path: str | Pa
     results = train_heads([pool.subset(t) for t, _ in draws], [y_pool[t] for t, _ in draws],
                           [pool.subset(v) for _, v in draws], [y_pool[v] for _, v in draws],
                           config.hidden, data.target_classes, params, [head_seed for _, head_seed in seeds])
-    accuracies = [accuracy(result.weights, x_test, y_test) for result in results]
+    if config.streaming:  # the weights are the firmware's bit for bit; evaluate in its order too (no near-tie flips)
+        accuracies = [replay_accuracy(result.weights, x_test, y_test, pool.scale)[0] for result in results]
+    else:
+        accuracies = [accuracy(result.weights, x_test, y_test) for result in results]
     epochs = [result.epochs_run for result in results]
     return AccuracyStats(
         mean=float(np.mean(accuracies)),

@@ -51,13 +51,20 @@ def test_training_counts_are_batch_one_steps(hidden, momentum, replay):
     w = workload_from_config(c, 3)
     t = fm.instruction_counts("training", w, 1, 0)
     f_in, f_out = w.head[0]
-    assert t["forward_macs"] == w.steps * w.head_macs and t["gradient_macs"] == w.steps * f_in * f_out
-    assert t["train_samples"] == w.steps and t["batches"] == 0
-    updates = ("parameter_updates", "direct_updates")[momentum == 0]
-    assert t[updates] == w.steps * w.head_params and t[("parameter_updates", "direct_updates")[momentum > 0]] == 0
-    for k in ("shuffle_compares", "shuffle_sifts", "val_samples", "epochs", "parameter_copies", "parameters",
-              "constant"):
-        assert t[k] == 0, k
+    assert t["stream_forward_macs"] == w.steps * w.head_macs and t["stream_gradient_macs"] == w.steps * f_in * f_out
+    assert t["stream_train_samples"] == w.steps
+    assert t["stream_hidden_macs"] == w.steps * (hidden * 3 if hidden else 0)
+    updates = ("stream_parameter_updates", "stream_direct_updates")
+    assert t[updates[momentum == 0]] == w.steps * w.head_params and t[updates[momentum > 0]] == 0
+    # a step's loops are the stored trainer's for one sample (its counts at batch 1, per step)
+    one = fm.instruction_counts("training", workload_from_config(
+        Configuration("digits", "digits_cnn", "pool2", hidden=hidden, samples=2, epochs=1, batch=1,
+                      momentum=momentum, restore_best=False), 3), 1, 0)  # 1 training + 1 validation sample
+    for k in ("gradient_macs", "hidden_macs", "parameter_updates", "direct_updates", "gradient_rows",
+              "hidden_gradients"):
+        assert t[f"stream_{k}"] == w.steps * one[k], k
+    for k in fm.COUNTS["training"]:  # nothing of stored mode's trainer
+        assert k.startswith(("stream_", "ring_")) or t[k] == 0, k
     assert t["stream_samples"] == 60 and t["ring_steps"] == w.ring_steps and t["stream_constant"] == 1
     assert t["ring_pushes"] == (60 if replay else 0) and t["ring_push_bytes"] == t["ring_pushes"] * 128
     assert t["stream_parameters"] == w.head_params

@@ -96,6 +96,22 @@ void mt_trace_epoch(uint32_t epoch, float val_loss)
 }
 #endif
 
+#ifdef DSE_TRACE_WEIGHTS
+/* {"event":"weights","fnv1a":"0x...","n":P}: FNV-1a over the head's float32 parameters as they lie in memory */
+static void out_weights(void)
+{
+    uint32_t h = mt_fnv1a(MT_FNV_OFFSET, mt_head_params(), 4u * MT_PARAMS);
+    out_str("{\"event\":\"weights\",\"fnv1a\":\"0x");
+    out_hex8((uint8_t)(h >> 24));
+    out_hex8((uint8_t)(h >> 16));
+    out_hex8((uint8_t)(h >> 8));
+    out_hex8((uint8_t)h);
+    out_str("\",\"n\":");
+    out_u64(MT_PARAMS);
+    out_str("}\n");
+}
+#endif
+
 /* ---- input stream ------------------------------------------------------------------------------------------ */
 
 #define DSE_INPUT_MAGIC 0x49455344u /* "DSEI" little-endian */
@@ -263,6 +279,9 @@ int main(void)
     out_str("{\"event\":\"train\",\"epochs_run\":1,\"best_epoch\":1,\"improvements\":0,\"steps\":");
     out_u64(mt_stream_steps());
     out_str("}\n");
+#ifdef DSE_TRACE_WEIGHTS
+    out_weights();
+#endif
 
     out_phase("evaluation", "begin");
     plat_phase_marker(4);
@@ -371,6 +390,9 @@ int main(void)
     out_str(",\"improvements\":");
     out_u64(train.improvements);
     out_str("}\n");
+#ifdef DSE_TRACE_WEIGHTS
+    out_weights();
+#endif
 
     /* evaluation: held-out target test inputs through the frozen layers and the trained head */
     out_phase("evaluation", "begin");

@@ -424,16 +424,21 @@ void mt_stream_sample(const mt_feature_t *feature, uint32_t label, void *work_re
     mt_steps++;
 #if DSE_REPLAY > 0
     {
-        uint32_t j, slot = mt_ring_count < DSE_REPLAY ? 0 : mt_ring_next;  /* the oldest entry */
+        /* K and the row size opaque: the ring's code is the same for every K >= 1 and feature size (a cost model
+         * over the configuration can count it; GCC specialised K = 1 otherwise) */
+        uint32_t j, slot, cap = DSE_REPLAY, row = sizeof(mt_ring[0]);
+        const uint8_t *ring = (const uint8_t *)mt_ring;
+        __asm__("" : "+r"(cap), "+r"(row), "+r"(ring));
+        slot = mt_ring_count < cap ? 0 : mt_ring_next;  /* the oldest entry */
         for (j = 0; j < mt_ring_count; j++) {
-            mt_step(mt_ring[slot], mt_ring_labels[slot], work);
-            slot = slot + 1 == DSE_REPLAY ? 0 : slot + 1;
+            mt_step((const mt_feature_t *)(ring + slot * row), mt_ring_labels[slot], work);
+            slot = slot + 1 == cap ? 0 : slot + 1;
         }
         mt_steps += mt_ring_count;
-        memcpy(mt_ring[mt_ring_next], feature, sizeof(mt_ring[0]));
+        memcpy((uint8_t *)ring + mt_ring_next * row, feature, row);
         mt_ring_labels[mt_ring_next] = (uint8_t)label;
-        mt_ring_next = mt_ring_next + 1 == DSE_REPLAY ? 0 : mt_ring_next + 1;
-        if (mt_ring_count < DSE_REPLAY) mt_ring_count++;
+        mt_ring_next = mt_ring_next + 1 == cap ? 0 : mt_ring_next + 1;
+        if (mt_ring_count < cap) mt_ring_count++;
     }
 #endif
 }
@@ -509,6 +514,10 @@ void mt_train(const uint8_t *labels, mt_train_result *result, void *work_region)
     result->best_epoch = best_epoch;
     result->improvements = improvements;
 }
+#endif
+
+#ifdef DSE_TRACE_WEIGHTS
+const float *mt_head_params(void) { return mt_params; }
 #endif
 
 uint32_t mt_predict(const mt_feature_t *feature)

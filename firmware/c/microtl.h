@@ -19,7 +19,10 @@
  * float32 throughout; built with -ffp-contract=off so that no fused multiply-add changes a rounding.
  * Weights and the sample store are static; everything else training needs (update buffer, best copy, hidden
  * activations and deltas, logits, shuffle order) lives in the caller's work region of MT_TRAIN_WORK_BYTES, which
- * nothing needs outside mt_train (the frozen network's arena can share it: collection and training never overlap). */
+ * nothing needs outside mt_train (the frozen network's arena can share it: collection and training never overlap).
+ * Streaming (DSE_STREAMING 1, docs/firmware.md): no store, no shuffle, no validation; mt_stream_begin, then
+ * mt_stream_sample per collected sample (batch-1 steps on it and on a ring of the last DSE_REPLAY features); the
+ * work region then lives through the collection, beside the frozen arena. */
 #ifndef DSE_MICROTL_H
 #define DSE_MICROTL_H
 
@@ -134,6 +137,12 @@ void mt_train(const uint8_t *labels, mt_train_result *result, void *work);
 #ifdef DSE_TRACE_EPOCHS
 /* Called after each epoch's validation (built with DSE_TRACE_EPOCHS; harness.c prints an "epoch" line). */
 void mt_trace_epoch(uint32_t epoch, float val_loss);
+#endif
+
+#ifdef DSE_TRACE_WEIGHTS
+/* The head's parameters, MT_PARAMS floats [W1 | b1 | W2 | b2] (built with DSE_TRACE_WEIGHTS: harness.c prints their
+ * FNV-1a after training, which codegen's replay predicts) */
+const float *mt_head_params(void);
 #endif
 
 /* Class (argmax of the logits, first maximum) of one feature of DSE_FEATURE elements (small statics only: the

@@ -14,7 +14,8 @@ void plat_init(void);
 void plat_write(const char *text, size_t len);
 
 /* Phase boundary k (0 = collection begin, 1 = collection end, 2 = training begin, 3 = training end,
- * 4 = evaluation begin, 5 = evaluation end). On qemu-an386 the instruction-count plugin records its counter each
+ * 4 = evaluation begin, 5 = evaluation end; streaming adds 6 = end of the harness's per-sample work, and calls 2/3
+ * around every training step: the order of the calls, firmware/protocol.py marker_spans, says what they bound). On qemu-an386 the instruction-count plugin records its counter each
  * time this function is entered, so it must stay a real, non-inlined function that is called exactly at the
  * boundaries. */
 void plat_phase_marker(uint32_t k);
