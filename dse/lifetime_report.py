@@ -45,7 +45,8 @@ def summary_lines(spec, chosen: pd.DataFrame) -> list[str]:
         "in streaming mode, each sample trained as it is collected - or upload the N raw samples over BLE and "
         "download the head, as Edge-TL); sleep current: " + sleep + ".",
         "",
-        markdown_table(["pick", "trial", *(["mode"] if modes else []), "on-device (days)", "BLE upload (days)", "on-device vs upload (days)",
+        markdown_table(["pick", "trial", *(["mode"] if modes else []), "on-device (days)", "BLE upload (days)",
+                        "on-device vs upload (days)",
                         "adaptation event (mJ)", "upload event (mJ)"], rows),
         "",
         "An inference is priced as the evaluation phase of this project's firmware per input (frozen network + "

@@ -289,3 +289,11 @@ def test_streaming_adaptation_event_is_the_streaming_predictions_phases(tmp_path
     stored = Configuration(task="digits", model="digits_cnn", cut="pool2", hidden=8, samples=40, epochs=1, batch=1,
                            restore_best=False)
     assert life.upload == lifetime_for(stored, predict(stored, "nrf52840dk"), spec.deployment, "nrf52840dk").upload
+
+
+def test_the_shipped_streaming_study_file_reads():
+    from dse.studyfile import load_study_file
+
+    spec = load_study_file(Path(__file__).resolve().parents[1] / "studies" / "streaming_vs_stored.toml")
+    assert spec.space.modes() == ("stored", "streaming") and spec.deployment is not None
+    assert [o.name for o in spec.objectives] == ["accuracy", "ram", "lifetime"]
