@@ -18,8 +18,10 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from vocabulary.phases import DEVICE_PHASES
+
 from .board import Board, load_board
-from .latency import COUNTS, PHASES, cycles, phase_counts
+from .latency import COUNTS, cycles, phase_counts
 from .memory import CONSTANT_TERMS, FIXED_TERMS, TERMS, default_scale, flash_bytes, ram_bytes
 from .records import Record, load_records
 
@@ -187,7 +189,7 @@ def fit_calibration(
     notes: list[str] = []
     memory = {m: _fit_terms(m, usable, settings, notes) for m in TERMS}
     phases = {}
-    for phase in PHASES:
+    for phase in DEVICE_PHASES:
         rows = [r for r in usable if r.phase == phase and r.metric in ("time", "cycles")]
         if rows:
             phases[phase] = _fit_phase(phase, rows, board, settings, notes)
@@ -305,7 +307,7 @@ def report(cal: Calibration) -> str:
         lines.append(f"{metric} scales:")
         for term, f in getattr(cal, metric).items():
             lines.append(f"  {term:20s} {f.scale:12.4f}  {f.status:12s} {f.note}")
-    for phase in PHASES:
+    for phase in DEVICE_PHASES:
         fit = cal.phases.get(phase)
         if fit is None:
             lines.append(f"{phase}: uncalibrated")

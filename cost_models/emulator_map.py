@@ -38,6 +38,8 @@ from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+from vocabulary.phases import PHASES
+
 from .board import Board, load_board
 from .user_data import layered_file, layered_files
 
@@ -50,7 +52,6 @@ TABLE3_SOURCE = "Table III"
 RUNS_DIR = "firmware_runs"  # our firmware timed on the board (imported validation records); a folder of its own, so
 # the Table III loader (every *.csv of the calibration folder) does not read it
 EMULATOR = "qemu-an386"
-PHASES = ("collection", "training", "evaluation")  # the phases of our firmware (firmware_model.PHASES)
 FITTED_PHASE = "training"  # the only phase Table III timed
 CPI_STATUS = ("fitted", "estimated", "assumed", "uncalibrated")  # estimated: cycles = the static estimate, no CPI
 POWER_STATUS = ("fitted", "board", "assumed")

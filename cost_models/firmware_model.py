@@ -34,6 +34,8 @@ from __future__ import annotations
 from functools import lru_cache
 from math import ceil
 
+from vocabulary.phases import PHASES
+
 from . import firmware_fast as ff
 from . import firmware_rnn as rnn
 from .arena import arena_bytes, band_rows, steps_of
@@ -41,7 +43,6 @@ from .kernels import fast_path
 from .workload import Workload
 
 FLOAT32, INT8, UINT16 = 4, 1, 2
-PHASES = ("collection", "training", "evaluation")
 
 _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls", "long_dot_calls",
            "tail_dot_calls", "output_elements", "pixels", "rows", "compares", "relu_elements", "layer_calls",

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
+from vocabulary.phases import DEVICE_PHASES
 
 from .board import Board, load_board
 from .calibration import Calibration, load_calibration
 from .energy import phase_energy_mj
-from .latency import PHASES, phase_counts
+from .latency import phase_counts
 from .memory import flash_bytes, ram_bytes, scaled
 from .radio import BleUpload, ble_upload
 from .workload import Workload, workload_from_config
@@ -257,7 +258,7 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
     why = f"{board.name} has no clock: instructions only"
     return Prediction(
         board=board.name, ram=fw.ram, ram_total=fw.ram_total, flash=fw.flash, flash_total=fw.flash_total,
-        phases={p: PhaseCost(None, None, None, why) for p in PHASES}, latency_s=0.0, energy_mj=0.0,
+        phases={p: PhaseCost(None, None, None, why) for p in DEVICE_PHASES}, latency_s=0.0, energy_mj=0.0,
         phases_included=(), ble_upload=None, fits_ram=fw.ram_total <= board.ram_bytes,
         fits_flash=fw.flash_total <= board.flash_bytes, notes=(why, *fw.notes), instructions=fw.instructions,
         firmware="microtl-dse", sources={"ram": f"{board.name} firmware calibration", "flash":
@@ -274,7 +275,7 @@ def price(w: Workload, board: Board, calibration: Calibration, epochs: float) ->
     flash = scaled(flash_bytes(w), calibration.scales("flash"))
     phases: dict[str, PhaseCost] = {}
     notes: list[str] = []
-    for phase in PHASES:
+    for phase in DEVICE_PHASES:
         fit = calibration.phases.get(phase)
         if fit is None:
             c, why = None, f"no {phase} records for {board.name}"

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 from .workload import BIAS_BYTES
 

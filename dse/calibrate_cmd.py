@@ -325,7 +325,7 @@ def measure_platform_delta(probes=PLATFORM_PROBES):
     from cost_models.emulator_map import PlatformDelta
     from firmware.build import BuildError, build, toolchain_version
     from firmware.codegen import generate
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
 
     deltas, names = [], []
     with tempfile.TemporaryDirectory(prefix="dse-platform-") as tmp:
@@ -460,8 +460,9 @@ def map_error_data(m, plots: Path) -> dict:
 def map_error_report(m, plots: Path) -> str:
     """Cross-validated error of the map's cycles and energy (leave one shape out, leave one run out); plots."""
     from cost_models.firmware_error import error_table, residual_plot, summarize
-    from cost_models.emulator_map import PHASES, TABLE3_SOURCE, fit_set
+    from cost_models.emulator_map import TABLE3_SOURCE, fit_set
     from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
+    from vocabulary.phases import PHASES
 
     runs = timed_runs_of(m)
     fitted = {phase: fit_set(runs, phase) for phase in PHASES}

@@ -285,7 +285,7 @@ def cmd_model(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
     from models.tasks import get_task
     from models.zoo import get_model
 

@@ -53,7 +53,7 @@ class Setup:
     study_file: Path
 
     def configuration(self, samples: int):
-        from models.config import Configuration
+        from vocabulary.configuration import Configuration
 
         return Configuration(task=self.task, model=self.model, cut=self.cut, hidden=self.hidden, samples=samples,
                              epochs=self.epochs, batch=self.batch, lr=self.lr, momentum=self.momentum,

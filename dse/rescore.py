@@ -178,7 +178,7 @@ def rescore(folder: str | Path, board: str | None = None, calibration=None) -> d
     import optuna
 
     from cost_models.board import BoardError, load_board
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
 
     from .atomic import write_text
     from .folder import StudyFolder

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS
 from cost_models.deployment import Deployment, DeploymentError, deployment_from_table
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.tasks import get_task
 from models.zoo import get_model
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware.records import NOT_PREDICTED, PHASES, Predicted, ValidationRecord, write_record
+from firmware.records import NOT_PREDICTED, Predicted, ValidationRecord, write_record
+from vocabulary.phases import PHASES
 
 from .errors import UserError
 
@@ -50,14 +51,14 @@ class TrialInfo:
     study: Any  # optuna.Study (read-write: records go into its user attributes)
     spec: Any  # dse.studyfile.StudySpec
     number: int
-    config: Any  # models.config.Configuration
+    config: Any  # vocabulary.configuration.Configuration
     accuracy: dict  # the trial's accuracy attribute (mean, std, per_repeat, epochs_per_repeat, ...)
     predicted: dict  # the trial's flat prediction attribute
 
 
 def load_trial(folder: str | Path, number: int, loaded=None) -> TrialInfo:
     """The study, its spec and trial `number`'s configuration from the study's storage."""
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
 
     from .folder import StudyFolder
     from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED

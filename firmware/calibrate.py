@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 from .calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
 from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har

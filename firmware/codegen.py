@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cost_models.arena import ArenaPlan, plan_arena
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.data import draw_samples, max_balanced
 from models.head import SGDParams, accuracy, train_head
 from models.head_replay import replay_accuracy, replay_head

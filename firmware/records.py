@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from vocabulary.phases import PHASES  # noqa: F401 - re-exported (firmware.validate)
+
 SCHEMA = 1
 STATUS_OK, STATUS_FAILED = "ok", "failed"
-PHASES = ("collection", "training", "evaluation")
 NOT_PREDICTED = "not predicted"  # no instruction model for this board
 
 

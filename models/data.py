@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import validation_count
+from vocabulary.configuration import validation_count
 from .tasks import Task, get_task
 
 SPLIT_SEED = 20220601  # fixed: the splits are part of the task, not of a trial
@@ -282,7 +282,7 @@ def draw_samples(y_pool: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.
     """Balanced random draw of n pool indices, split into (train_idx, val_idx).
 
     Each class gets n // C samples; the remaining n % C go to distinct random classes. The validation part has
-    models.config.validation_count(n) samples (10%, at least 1), taken round-robin over the classes in a random
+    vocabulary.configuration.validation_count(n) samples (10%, at least 1), taken round-robin over the classes in a random
     order so that it is stratified. Both index arrays are sorted and disjoint; same (y_pool, n, seed), same draw.
     """
     y_pool = np.asarray(y_pool)
