@@ -67,7 +67,7 @@ def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple
     """Rows of every ok validation record in the folders (`rows_of`: firmware.calibrate.rows_from_validation, or
     timed_rows_from_validation for a real board), appended once (by key); returns (added, skipped). Every file is
     read before anything is written: a bad one stops the import with nothing added."""
-    from cost_models.runs import append_rows, measured_keys
+    from firmware.run_records import append_rows, measured_keys
     from firmware.calibrate import rows_from_validation
     from firmware.records import read_record
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware.records import NOT_PREDICTED, Predicted, ValidationRecord, write_record
+from firmware.records import write_record
 from vocabulary.phases import PHASES
+from vocabulary.validation_record import NOT_PREDICTED, Predicted, ValidationRecord
 
 from .errors import UserError
 

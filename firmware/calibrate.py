@@ -91,7 +91,7 @@ class Grid:
 
 def rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
     """Run-record rows of one validation record (nothing for a failed one or a board without instructions)."""
-    from cost_models.runs import make_rows, run_key
+    from .run_records import make_rows, run_key
 
     m = record.measured
     if not record.ok or not m.instructions or m.epochs_run is None or m.test is None:
@@ -120,7 +120,7 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
 def timed_rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
     """Run-record rows of one real-board validation: cycles per phase (and energy when a PPK2 measured it), for the
     board's emulator map. Nothing for a failed record or one without cycles (the emulated board's)."""
-    from cost_models.runs import make_rows, run_key
+    from .run_records import make_rows, run_key
 
     m = record.measured
     if not record.ok or not m.cycles or m.instructions or m.epochs_run is None or m.test is None:
@@ -155,7 +155,7 @@ def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: st
     Returns (measured now, already measured, failures); points that do not fit the board are skipped (said)."""
     from tqdm import tqdm
 
-    from cost_models.runs import append_rows, measured_keys, run_key
+    from .run_records import append_rows, measured_keys, run_key
     from models.tasks import get_task
 
     configs = list(configs)
