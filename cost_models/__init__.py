@@ -3,7 +3,7 @@
 Public API, re-exported here. Imports only the pure-Python parts of `models` (configuration, zoo, tasks);
 scipy is loaded on the first calibration fit.
 """
-from .board import Board, BoardError, list_boards, load_board
+from .board import BoardSpec, BoardSpecError, list_boards, load_board
 from .calibration import (
     Calibration,
     CalibrationError,
@@ -21,7 +21,7 @@ from .records import Record, RecordError, load_record_dir, load_records
 from .workload import Workload, build_workload, workload_from_config
 
 __all__ = [
-    "BleUpload", "Board", "BoardError", "Calibration", "CalibrationError", "FitSettings", "PhaseCost",
+    "BleUpload", "BoardSpec", "BoardSpecError", "Calibration", "CalibrationError", "FitSettings", "PhaseCost",
     "Prediction", "Record", "RecordError", "Workload", "ble_upload", "build_workload", "clear_cache",
     "fit_calibration", "list_boards", "load_board", "load_calibration", "load_record_dir", "load_records",
     "predict", "price", "read_calibration", "report", "save_calibration", "workload_from_config",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from vocabulary.phases import DEVICE_PHASES
 
-from .board import Board, load_board
+from .board import BoardSpec, load_board
 from .latency import COUNTS, cycles, phase_counts
 from .memory import CONSTANT_TERMS, FIXED_TERMS, TERMS, default_scale, flash_bytes, ram_bytes
 from .records import Record, load_records
@@ -140,9 +140,9 @@ class Calibration:
         )
 
 
-def load_calibration(board: str | Board = "nrf52840dk", directory: str | Path | None = None) -> Calibration:
+def load_calibration(board: str | BoardSpec = "nrf52840dk", directory: str | Path | None = None) -> Calibration:
     """The fitted calibration of a board from the records in `directory` (default: `board.calibration_dir`)."""
-    board = board if isinstance(board, Board) else load_board(board)
+    board = board if isinstance(board, BoardSpec) else load_board(board)
     return _cached(board, Path(directory).resolve() if directory else board.calibration_dir)
 
 
@@ -152,7 +152,7 @@ def clear_cache() -> None:
 
 
 @lru_cache(maxsize=16)
-def _cached(board: Board, directory: Path) -> Calibration:
+def _cached(board: BoardSpec, directory: Path) -> Calibration:
     files = sorted(directory.glob("*.csv")) if directory.is_dir() else []
     if not files:
         raise CalibrationError(f"board {board.name!r} has no calibration records: no *.csv in {directory}")
@@ -173,7 +173,7 @@ def read_calibration(path: str | Path) -> Calibration:
 
 
 def fit_calibration(
-    board: Board,
+    board: BoardSpec,
     records: list[Record],
     settings: FitSettings = FitSettings(),
     files: tuple[str, ...] = (),
@@ -255,7 +255,7 @@ def _fit_terms(metric: str, records: list[Record], settings: FitSettings, notes:
     return out
 
 
-def _fit_phase(phase: str, rows: list[Record], board: Board, settings: FitSettings, notes: list[str]) -> PhaseFit:
+def _fit_phase(phase: str, rows: list[Record], board: BoardSpec, settings: FitSettings, notes: list[str]) -> PhaseFit:
     import numpy as np
 
     from .fitting import fit_nonnegative
@@ -282,7 +282,7 @@ def _fit_phase(phase: str, rows: list[Record], board: Board, settings: FitSettin
     return PhaseFit(coefficients, status, len(rows))
 
 
-def _residual(rec: Record, flagged: bool, cal: Calibration, board: Board) -> Residual:
+def _residual(rec: Record, flagged: bool, cal: Calibration, board: BoardSpec) -> Residual:
     """Measured vs predicted for one record, through the same predictor `predict` uses."""
     from .predict import price  # predict builds on this module
 

@@ -379,7 +379,7 @@ def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:
 
 def load_firmware_calibration(board, directory: str | Path | tuple[Path, ...] | None = None) -> FirmwareCalibration:
     """Fit from the run records of `directory` (default: the board's shipped records with the user's on top,
-    `Board.calibration_dirs`); cached."""
+    `BoardSpec.calibration_dirs`); cached."""
     name = board if isinstance(board, str) else board.name
     if directory is None:
         from .board import load_board

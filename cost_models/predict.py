@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from vocabulary.configuration import Configuration
 from vocabulary.phases import DEVICE_PHASES
 
-from .board import Board, load_board
+from .board import BoardSpec, load_board
 from .calibration import Calibration, load_calibration
 from .energy import phase_energy_mj
 from .latency import phase_counts
@@ -92,7 +92,7 @@ class Prediction:
 
 def predict(
     config: Configuration,
-    board: str | Board = "nrf52840dk",
+    board: str | BoardSpec = "nrf52840dk",
     epochs_run: float | None = None,
     *,
     classes: int | None = None,
@@ -116,7 +116,7 @@ def predict(
     the measured platform layer, time and energy = predicted instructions x CPI / clock x power, from the board's
     emulator map, `emulator_map` overriding the file); "paper" prices the published firmware with the op-count
     model fitted on the board's records. Default: "microtl-dse" where the board has an emulator map, else "paper"."""
-    board = board if isinstance(board, Board) else load_board(board)
+    board = board if isinstance(board, BoardSpec) else load_board(board)
     epochs = float(config.epochs if epochs_run is None else epochs_run)
     if not 0 < epochs <= config.epochs:
         raise ValueError(f"epochs_run must be in (0, {config.epochs}] (the configuration's budget), got {epochs_run!r}")
@@ -156,7 +156,7 @@ PAPER_NOTE = ("published-firmware model (firmware \"paper\"): RAM, flash and cyc
               "project's firmware")
 
 
-def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
+def price_mapped(w: Workload, board: BoardSpec, m, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
     """Our firmware on a real board: instructions, RAM and flash from the emulator's firmware calibration `cal`,
     through the emulator map `m` (CPI and power per phase, the platform layer's bytes). The evaluation phase is
     priced only when there are test inputs (a study's device never evaluates: test 0)."""
@@ -214,7 +214,7 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
 _TEXTS: dict[tuple, tuple[dict[str, str], str]] = {}
 
 
-def _mapped_texts(m, emulator: str, board: Board, phases: tuple[str, ...], included: tuple[str, ...]):
+def _mapped_texts(m, emulator: str, board: BoardSpec, phases: tuple[str, ...], included: tuple[str, ...]):
     """Which figure came from which source (the same for every configuration of a map: built once)."""
     key = (id(m), m.created, m.inputs.get("paper_table3.csv"), emulator, board.name, phases, included)
     if key in _TEXTS:
@@ -250,7 +250,7 @@ def _mapped_texts(m, emulator: str, board: Board, phases: tuple[str, ...], inclu
     return sources, note
 
 
-def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
+def price_emulated(w: Workload, board: BoardSpec, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
     """An instructions-only board: predicted instructions per phase, RAM and flash; no time, energy or radio."""
     from .firmware_fit import price_firmware
 
@@ -269,7 +269,7 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
     )
 
 
-def price(w: Workload, board: Board, calibration: Calibration, epochs: float) -> Prediction:
+def price(w: Workload, board: BoardSpec, calibration: Calibration, epochs: float) -> Prediction:
     """The pure predictor: counts + board facts + calibration -> costs."""
     ram = scaled(ram_bytes(w), calibration.scales("ram"))
     flash = scaled(flash_bytes(w), calibration.scales("flash"))

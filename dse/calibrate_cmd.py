@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from cost_models.user_data import ENV
 
+from .console import say
 from .errors import UserError
 
 CAMPAIGN_FILE, VALIDATIONS_FILE = "campaign.csv", "validations.csv"
@@ -57,10 +57,6 @@ def add_parser(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the fit (and with --report its errors) as JSON")
     p.set_defaults(func=cmd_calibrate)
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple[int, int]:
@@ -113,7 +109,7 @@ def _check_paths(args) -> None:
 
 
 def cmd_calibrate(args) -> int:
-    from cost_models.board import BoardError, load_board
+    from cost_models.board import BoardSpecError, load_board
 
     _check_paths(args)
     if args.calibration_dir:  # for everything this command loads, fits and writes
@@ -125,7 +121,7 @@ def cmd_calibrate(args) -> int:
                         f"emulator map is fitted for {', '.join(MAP_BOARDS)}")
     try:
         board = load_board(args.board)
-    except BoardError as exc:
+    except BoardSpecError as exc:
         raise UserError(str(exc)) from None
     records = Path(args.records) if args.records else board.user_calibration_dir  # written here
     read = records if args.records else board.calibration_dirs  # fitted from these

@@ -272,7 +272,8 @@ def table2(setup: Setup, data, data_dir: Path | None, repeats: int, qat, qat_rep
     import numpy as np
 
     from cost_models.board import load_board
-    from models.baselines import edge_inputs, edge_tl, link_cost
+    from cost_models.radio import link_cost
+    from models.baselines import edge_inputs, edge_tl
     from models.baselines.cloud_qat import check_supported
     from models.head import SGDParams
     from models.simulate import prepare, simulate
@@ -352,7 +353,8 @@ def cached_cloud_qat(network, data, cut: str, hidden: int, qat, repeats: int, se
     import numpy as np
 
     import models
-    from models.baselines import cloud_qat, link_cost
+    from cost_models.radio import link_cost
+    from models.baselines import cloud_qat
     from models.baselines.cloud_qat import CloudQATResult
     from models.feature_cache import weights_hash
     from models.pretrain import cache_root

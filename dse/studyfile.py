@@ -513,11 +513,11 @@ class _Reader:
 
 
 def _is_cost_model_error(exc: Exception) -> bool:
-    from cost_models.board import BoardError
+    from cost_models.board import BoardSpecError
     from cost_models.calibration import CalibrationError
     from cost_models.records import RecordError
 
-    return isinstance(exc, (BoardError, CalibrationError, RecordError))
+    return isinstance(exc, (BoardSpecError, CalibrationError, RecordError))
 
 
 def _board_name(value: str, study_file: Path) -> str:

@@ -6,9 +6,13 @@ import json
 import os
 from pathlib import Path
 
-from vocabulary.phases import PHASES  # noqa: F401 - re-exported (firmware.validate)
-from vocabulary.validation_record import (NOT_PREDICTED, SCHEMA, STATUS_FAILED, STATUS_OK,  # noqa: F401 - re-exported
-                                          Measured, Predicted, Provenance, ValidationRecord, attr_key, file_name)
+from vocabulary.phases import PHASES
+from vocabulary.validation_record import (NOT_PREDICTED, SCHEMA, STATUS_FAILED, STATUS_OK, Measured, Predicted,
+                                          Provenance, ValidationRecord, attr_key, file_name)
+
+# the schema's names, re-exported for firmware.validate, firmware.calibrate and the tests
+__all__ = ["NOT_PREDICTED", "PHASES", "SCHEMA", "STATUS_FAILED", "STATUS_OK", "Measured", "Predicted", "Provenance",
+           "ValidationRecord", "attr_key", "file_name", "read_record", "relative_error", "write_record"]
 
 
 def write_record(record: ValidationRecord, folder: str | Path) -> Path:

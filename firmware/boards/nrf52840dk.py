@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from vocabulary.phases import PHASES
-
 from ..protocol import split_lines as protocol_split
 from .base import Board, BoardError, FirmwareTimeout, RunResult, no_instructions
 
