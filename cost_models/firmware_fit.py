@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from models.kernels import board_kind
 from vocabulary.phases import PHASES
 
 from . import firmware_model as fm
-from .kernels import board_kind
 from .runs import RunRecord, load_runs
 from .workload import Workload, workload_from_config
 
@@ -142,7 +142,7 @@ def _cached_workload(config, classes: int) -> Workload:
 @lru_cache(maxsize=None)
 def _count_row(phase: str, config, classes: int, epochs: float, test: int, best_epoch: float,
                kind: str = "portable") -> tuple[float, ...]:
-    """A record's counts of `phase` in fm.COUNTS order, on a board of `kind` (cost_models.kernels.board_kind).
+    """A record's counts of `phase` in fm.COUNTS order, on a board of `kind` (models.kernels.board_kind).
     Cached: cross-validation refits the same records once per left-out shape (80+ times), and building workloads and
     counts was nearly all of its time."""
     counts = fm.instruction_counts(phase, workload_from_config(config, classes), epochs, test, best_epoch, kind)
