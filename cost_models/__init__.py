@@ -15,7 +15,8 @@ from .calibration import (
     report,
     save_calibration,
 )
-from .predict import PhaseCost, Prediction, predict, price
+from .predict import predict
+from .pricing import PhaseCost, Prediction, price
 from .radio import BleUpload, ble_upload
 from .records import Record, RecordError, load_record_dir, load_records
 from .workload import Workload, build_workload, workload_from_config

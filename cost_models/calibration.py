@@ -23,6 +23,7 @@ from vocabulary.phases import DEVICE_PHASES
 from .board import BoardSpec, load_board
 from .latency import COUNTS, cycles, phase_counts
 from .memory import CONSTANT_TERMS, FIXED_TERMS, TERMS, default_scale, flash_bytes, ram_bytes
+from .pricing import price
 from .records import Record, load_records
 
 FORMAT_VERSION = 1
@@ -284,8 +285,6 @@ def _fit_phase(phase: str, rows: list[Record], board: BoardSpec, settings: FitSe
 
 def _residual(rec: Record, flagged: bool, cal: Calibration, board: BoardSpec) -> Residual:
     """Measured vs predicted for one record, through the same predictor `predict` uses."""
-    from .predict import price  # predict builds on this module
-
     p = price(rec.workload(), board, cal, rec.epochs)
     predicted: float | None
     if rec.metric in TERMS:

@@ -14,15 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from vocabulary.configuration import validation_count
+
+from .datasets import DataError  # re-exported: the error of every data reader
 from .tasks import Task, get_task
 
 SPLIT_SEED = 20220601  # fixed: the splits are part of the task, not of a trial
 SOURCE_TEST_FRACTION = 0.2
 TARGET_TEST_FRACTION = 1 / 3
-
-
-class DataError(ValueError):
-    """A data file is missing, unreadable or malformed. The message is one line naming the file."""
 
 
 @dataclass(frozen=True, eq=False)
