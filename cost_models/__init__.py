@@ -1,6 +1,7 @@
 """Cost side of microtl-dse: board descriptions, memory/latency/energy predictors, calibration from records.
 
-Public API, re-exported here. Imports only the pure-Python parts of `models` (configuration, zoo, tasks);
+Public API, re-exported here. Imports `vocabulary` and only the pure-Python parts of `models` (zoo, tasks, prng,
+kernels, arena: tests/test_architecture.py);
 scipy is loaded on the first calibration fit.
 """
 from .board import BoardSpec, BoardSpecError, list_boards, load_board
