@@ -180,6 +180,14 @@ def test_vocabulary_needs_only_the_standard_library():
                 assert name.split(".")[0] in sys.stdlib_module_names, f"{path.name}: imports {name}"
 
 
+def test_every_room_is_packaged():
+    """A fresh (non-editable) install holds every room, the core included."""
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert sorted(r for r in ROOMS if f"{r}*" not in include) == []
+
+
 def test_the_rule_catches_what_it_forbids(tmp_path):
     """A deferred arrow from firmware to cost_models, one from models to dse, and a circle made of a deferred
     import are found; an import under TYPE_CHECKING is not an arrow."""
