@@ -55,6 +55,7 @@ def main() -> int:
     from dse.studyfile import load_study_file
     from firmware.boards import get_board
     from firmware.calibrate import measure
+    from vocabulary.phases import PHASES
     from results_csv import append_rows
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -108,7 +109,7 @@ def main() -> int:
                    "epochs_run_simulated": epochs, "epochs_run_replay": record.predicted.replay_epochs_run,
                    "epochs_run_board": m.epochs_run, "best_epoch_board": m.best_epoch,
                    "batch": config.batch, "lr": config.lr}
-            for phase in ("collection", "training", "evaluation"):
+            for phase in PHASES:
                 meas, pred = m.instructions[phase], p.instructions[phase]
                 row[f"insns_{phase}_measured"], row[f"insns_{phase}_predicted"] = meas, round(pred)
                 row[f"insns_{phase}_err"] = pred / meas - 1
@@ -126,7 +127,7 @@ def main() -> int:
     n = len(rows)
     print(f"{n} configurations of {Path(args.study).name}'s space (RandomSampler seed {args.seed}; {skipped} "
           f"skipped: do not fit), measured on qemu-an386, predicted with calibration {cal.digest[:12]}:")
-    for phase in ("collection", "training", "evaluation"):
+    for phase in PHASES:
         for kind, col in (("study", f"insns_{phase}_err"), ("replay", f"insns_{phase}_replay_err"),
                           ("model", f"insns_{phase}_model_err"),
                           ("counts only", f"insns_{phase}_counts_err")):

@@ -23,6 +23,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from vocabulary.phases import PHASES
+
 from .errors import UserError
 
 COSTS = {"ram": "ram_total", "flash": "flash_total", "energy": "energy_mj", "latency": "latency_s"}  # measure -> key
@@ -255,13 +257,13 @@ def rescore(folder: str | Path, board: str | None = None, calibration=None) -> d
                                  if r["old"][COSTS[m]] is not None and r["new"][COSTS[m]] is not None])
                for m in dict.fromkeys([*costs, "ram", "flash"]) if m not in kept}
     if any(m in CLOCKED for m in costs) and not kept:  # phase by phase, where both sides priced the phase
-        for phase in ("collection", "training", "evaluation"):
+        for phase in PHASES:
             k = f"energy.{phase}_mj"
             pairs = [(r["old"][k], r["new"][k]) for r in ok.values() if r["old"].get(k) and r["new"].get(k)]
             if pairs:
                 changes[f"energy, {phase} phase"] = median_change(pairs)
     shares = {}  # median share of each phase in the new energy: which figure carries the move
-    for phase in ("collection", "training", "evaluation"):
+    for phase in PHASES:
         parts = [r["new"][f"energy.{phase}_mj"] / r["new"]["energy_mj"] for r in ok.values()
                  if r["new"].get(f"energy.{phase}_mj") is not None and r["new"].get("energy_mj")]
         if parts:
