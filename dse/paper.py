@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import console
 from .errors import UserError
 
 TASKS = ("cifar3", "har3b")
@@ -603,7 +603,7 @@ def cmd_paper(args, say: Callable[[str], None] | None = None) -> int:
 
     from .paths import check_output_folder
 
-    say = say or (lambda m: print(m, file=sys.stderr, flush=True))
+    say = say or console.say
     check_output_folder(args.out, "--out")  # before hours of simulation
     tasks = TASKS if args.task == "both" else (args.task,)
     setups = [load_setup(t, args.samples) for t in tasks]
