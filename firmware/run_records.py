@@ -74,4 +74,3 @@ def measured_keys(path: str | Path) -> set[str]:
             return {row["key"] for row in csv.DictReader(fh) if row.get("key")}
     except (UnicodeDecodeError, csv.Error) as exc:
         raise RunRecordError(f"{path}: not a CSV text file of run records ({type(exc).__name__})") from None
-

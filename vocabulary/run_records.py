@@ -49,4 +49,3 @@ def run_key(config: Configuration, classes: int, test: int) -> str:
     c = config
     return (f"{c.task}/{c.model}/{c.cut}/h{c.hidden}/c{classes}/n{c.samples}/e{c.epochs}/p{c.patience}/b{c.batch}"
             f"/m{c.momentum:g}/lr{c.lr:g}/{c.scheme}/t{test}{'' if c.restore_best else '/last'}")
-
