@@ -49,13 +49,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from vocabulary.phases import PHASES  # noqa: E402  (after the path: the script runs from a checkout)
+
 # one study per zoo model: its space is what the draws start from (har3b and cifar3 read generated files by default)
 ZOO_STUDIES = ("studies/quickstart.toml", "studies/basicmotions.toml", "benchmarks/har_rnn_check.toml",
                "benchmarks/cifar_check.toml")
 DATA_ENV = {"har3b": "MICROTL_UCI_HAR", "cifar3": "MICROTL_CIFAR10"}  # the study file's task.data falls back to it
 CAMPAIGN = ROOT / "cost_models" / "calibration" / "qemu-an386" / "campaign.csv"
 INSN_TARGET, RAM_TARGET, RAM_SLACK_B, FLASH_TARGET = 0.03, 0.01, 256, 0.01
-PHASES = ("collection", "training", "evaluation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,7 +115,8 @@ def main() -> int:
     import optuna
 
     from cost_models.firmware_fit import load_firmware_calibration
-    from cost_models.runs import measured_keys, run_key
+    from firmware.run_records import measured_keys
+    from vocabulary.run_records import run_key
     from firmware.boards import get_board
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -2,7 +2,7 @@
 nn_lstm_q7, nn_gru_q7, nn_conv2d_q7, nn_maxpool2d_q7, nn_fc_q7, nn_relu_q7) alone over a grid of shapes beyond the
 zoo's (firmware/kernel_bench.py), each call's instructions measured on qemu-an386, the counts the whole-firmware cost
 model uses (cost_models/firmware_rnn.py, firmware_model.py's frozen counts) fitted per kernel by NNLS and checked
-leaving one shape out.
+leaving one shape out (cost_models/kernel_counts.py).
 
 Prints per kernel the fitted instructions per count and the in-sample and leave-one-shape-out errors, and ReLU's
 instructions on mixed, non-negative and negative data. Appends rows (kernels, shape, measured instructions,
@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def _report(kb, rs, kernels: str) -> dict:
+def _report(kc, rs, kernels: str) -> dict:
     """Print one kind's fit and leave-one-out figures; return {shape: left-out error}."""
-    coef = kb.fit(rs, kernels)
-    fit_err = [kb.predict(coef, r.shape, kernels) / r.instructions - 1 for r in rs]
-    errs = kb.leave_one_out(rs, kernels)
+    coef = kc.fit(rs, kernels)
+    fit_err = [kc.predict(coef, r.shape, kernels) / r.instructions - 1 for r in rs]
+    errs = kc.leave_one_out(rs, kernels)
     a = [abs(e) for _, e in errs]
     worst = max(errs, key=lambda x: abs(x[1]))[0].shape.name
     print(f"in-sample worst {max(map(abs, fit_err)):.3%}; leave one shape out mean {sum(a) / len(a):.3%}, "
@@ -43,6 +43,7 @@ def main() -> int:
     ap.add_argument("--kernels", choices=("portable", "fast", "both"), default="both",
                     help="the portable C kernels (the host's), the Cortex-M4 DSP kernels, or both (default)")
     args = ap.parse_args()
+    from cost_models import kernel_counts as kc
     from firmware import kernel_bench as kb
     from results_csv import append_rows
 
@@ -57,7 +58,7 @@ def main() -> int:
         for kind in kb.KINDS:
             rs = [r for r in runs if r.shape.kind == kind and r.shape.sign == 0]
             print(f"  {kind:9s} {len(rs):3d} shapes, cost model's counts: ", end="")
-            loo.update(_report(kb, rs, kernels))
+            loo.update(_report(kc, rs, kernels))
         by_shape = {r.shape: r.instructions for r in runs}
         for n in sorted({s.in_dim for s in kb.relu_sign_grid()}):
             mixed, pos, neg = (by_shape.get(kb.KernelShape.relu(n, sign)) for sign in (0, 1, -1))

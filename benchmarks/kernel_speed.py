@@ -152,7 +152,7 @@ def instrument(source: str, layer_names: list[str]) -> tuple[str, list[list[str]
 def generate(task: str, model: str, cut: str, work: Path):
     from firmware import codegen
     from firmware.calibrate import campaign_data
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
 
     config = Configuration(task=task, model=model, cut=cut, hidden=0, samples=12, epochs=1, batch=4, patience=1)
     return codegen.generate(config, work / model, data_path=campaign_data(task, work), test_limit=1)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from results_csv import append_rows  # noqa: E402 (benchmarks/ is the script's folder)
 
 from cost_models import predict  # noqa: E402
-from models.config import Configuration  # noqa: E402
+from vocabulary.configuration import Configuration  # noqa: E402
 from models.zoo import get_model  # noqa: E402
 
 BOARD = "nrf52840dk"

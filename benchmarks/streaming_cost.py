@@ -63,7 +63,8 @@ def main() -> int:
     args = ap.parse_args()
 
     from cost_models.firmware_fit import deployed_view, fit_firmware, record_files
-    from cost_models.runs import load_runs, run_key
+    from cost_models.runs import load_runs
+    from vocabulary.run_records import run_key
     from firmware.calibrate import Grid
     from models.tasks import get_task
     from results_csv import append_rows

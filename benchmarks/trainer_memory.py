@@ -29,7 +29,7 @@ from cost_models import firmware_model as fm  # noqa: E402
 from cost_models.workload import workload_from_config  # noqa: E402
 from firmware.build import ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS  # noqa: E402
 from firmware.codegen import c_float  # noqa: E402
-from models.config import Configuration  # noqa: E402
+from vocabulary.configuration import Configuration  # noqa: E402
 
 ARM_NM = "arm-none-eabi-nm"
 SAMPLES, CLASSES = 600, 3

@@ -1,7 +1,7 @@
 """Head-training time of one trial of the paper's size: models.head.train_heads (R repeats in lockstep, torch)
 against the same work done the straightforward way (a PyTorch loop, one repeat after another), in the same run.
 
-Trial: 500 drawn samples (450 train + 50 validation, models.config.validation_count) of 256-byte int8 features,
+Trial: 500 drawn samples (450 train + 50 validation, vocabulary.configuration.validation_count) of 256-byte int8 features,
 head 256 -> 32 -> 3 (ReLU), SGD lr 0.01, momentum 0.9, weight decay 1e-4, batch 8, 20 epochs, 50 repeats.
 patience = epochs, so early stopping never ends a repeat early: every repeat runs all 20 epochs (the worst case;
 with patience 5 the lockstep path stops when the last repeat stops, the loop per repeat). Both paths compute the

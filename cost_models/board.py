@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .radio import LinkCost, link_cost
 from .user_data import user_root
 
 BOARDS_DIR = Path(__file__).parent / "boards"
@@ -28,12 +29,16 @@ _OPTIONAL: dict[str, dict[str, tuple[type, ...]]] = {
 }
 
 
-class BoardError(ValueError):
-    """A board that does not exist or whose file is malformed."""
+class BoardSpecError(ValueError):
+    """A board that does not exist or whose file is malformed (firmware.boards.BoardError: a board that could not run
+    the firmware)."""
 
 
 @dataclass(frozen=True)
-class Board:
+class BoardSpec:
+    """A board's description (its file's facts, what the cost models price with); the board that runs a firmware
+    is firmware.boards.Board."""
+
     name: str
     description: str
     core: str
@@ -67,6 +72,11 @@ class Board:
     def radio_power_w(self) -> float:
         return self.radio_current_ma * 1e-3 * self.supply_v
 
+    def link(self, uplink_bytes: int, downlink_bytes: int) -> LinkCost:
+        """What sending `uplink_bytes` and receiving `downlink_bytes` over this board's BLE costs (radio.link_cost):
+        the models' baselines price their transfers through the board they are given, without importing cost_models."""
+        return link_cost(uplink_bytes, downlink_bytes, self)
+
     @property
     def calibration_dir(self) -> Path:
         """Where this board's measurement records live: `<boards dir>/../calibration/<name>`."""
@@ -91,7 +101,7 @@ def list_boards() -> list[str]:
     return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
 
 
-def load_board(name_or_path: str | Path) -> Board:
+def load_board(name_or_path: str | Path) -> BoardSpec:
     """A packaged board by name (e.g. "nrf52840dk"), or a board file by path."""
     text = str(name_or_path)
     if isinstance(name_or_path, Path) or text.endswith(".toml") or "/" in text:
@@ -99,27 +109,27 @@ def load_board(name_or_path: str | Path) -> Board:
     path = BOARDS_DIR / f"{text}.toml"
     if not path.is_file():
         known = ", ".join(list_boards()) or "none"
-        raise BoardError(f"unknown board {text!r}; known boards: {known} (in {BOARDS_DIR})")
+        raise BoardSpecError(f"unknown board {text!r}; known boards: {known} (in {BOARDS_DIR})")
     return _load_file(path)
 
 
 @lru_cache(maxsize=32)
-def _load_file(path: Path) -> Board:
+def _load_file(path: Path) -> BoardSpec:
     if not path.is_file():
-        raise BoardError(f"board file {path} does not exist")
+        raise BoardSpecError(f"board file {path} does not exist")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise BoardError(f"{path}: not valid TOML ({exc})") from None
+        raise BoardSpecError(f"{path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError:
-        raise BoardError(f"{path}: not a board file (binary, not UTF-8 TOML text)") from None
+        raise BoardSpecError(f"{path}: not a board file (binary, not UTF-8 TOML text)") from None
     except OSError as exc:
-        raise BoardError(f"{path}: cannot read ({exc.strerror})") from None
+        raise BoardSpecError(f"{path}: cannot read ({exc.strerror})") from None
     values: dict[str, object] = {}
     sources = []
     only = data.get("instructions_only", False)
     if not isinstance(only, bool):
-        raise BoardError(f"{path}: instructions_only must be true or false, got {only!r}")
+        raise BoardSpecError(f"{path}: instructions_only must be true or false, got {only!r}")
     for section, keys in _SCHEMA.items():
         if only and section in ("power", "radio"):
             continue
@@ -127,15 +137,15 @@ def _load_file(path: Path) -> Board:
             keys = {"core": (str,)}
         table = data.get(section)
         if not isinstance(table, dict):
-            raise BoardError(f"{path}: missing section [{section}]")
+            raise BoardSpecError(f"{path}: missing section [{section}]")
         _read_section(path, section, table, keys, values, sources)
     for section, keys in _OPTIONAL.items():
         if section in data and not only:
             _read_section(path, section, data[section], keys, values, sources)
     name = data.get("name")
     if not isinstance(name, str) or not name:
-        raise BoardError(f"{path}: missing key name")
-    return Board(
+        raise BoardSpecError(f"{path}: missing key name")
+    return BoardSpec(
         name=name,
         description=str(data.get("description", "")),
         core=values["cpu.core"],
@@ -158,15 +168,15 @@ def _load_file(path: Path) -> Board:
 def _read_section(path: Path, section: str, table, keys, values: dict, sources: list) -> None:
     """One section: every key (and `source`) required, of its type, numbers > 0 (optional sections: when present)."""
     if not isinstance(table, dict):
-        raise BoardError(f"{path}: [{section}] must be a table, got {table!r}")
+        raise BoardSpecError(f"{path}: [{section}] must be a table, got {table!r}")
     for key, types in {**keys, "source": (str,)}.items():
         if key not in table:
-            raise BoardError(f"{path}: missing key [{section}].{key}")
+            raise BoardSpecError(f"{path}: missing key [{section}].{key}")
         value = table[key]
         if not isinstance(value, types) or isinstance(value, bool):
-            raise BoardError(f"{path}: [{section}].{key} has the wrong type ({value!r})")
+            raise BoardSpecError(f"{path}: [{section}].{key} has the wrong type ({value!r})")
         if key != "source" and not isinstance(value, str) and not value > 0:
-            raise BoardError(f"{path}: [{section}].{key} must be > 0, got {value!r}")
+            raise BoardSpecError(f"{path}: [{section}].{key} must be > 0, got {value!r}")
         values[f"{section}.{key}"] = value
     sources.append((section, table["source"]))
 

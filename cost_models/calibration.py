@@ -18,9 +18,12 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from .board import Board, load_board
-from .latency import COUNTS, PHASES, cycles, phase_counts
+from vocabulary.phases import DEVICE_PHASES
+
+from .board import BoardSpec, load_board
+from .latency import COUNTS, cycles, phase_counts
 from .memory import CONSTANT_TERMS, FIXED_TERMS, TERMS, default_scale, flash_bytes, ram_bytes
+from .pricing import price
 from .records import Record, load_records
 
 FORMAT_VERSION = 1
@@ -138,9 +141,9 @@ class Calibration:
         )
 
 
-def load_calibration(board: str | Board = "nrf52840dk", directory: str | Path | None = None) -> Calibration:
+def load_calibration(board: str | BoardSpec = "nrf52840dk", directory: str | Path | None = None) -> Calibration:
     """The fitted calibration of a board from the records in `directory` (default: `board.calibration_dir`)."""
-    board = board if isinstance(board, Board) else load_board(board)
+    board = board if isinstance(board, BoardSpec) else load_board(board)
     return _cached(board, Path(directory).resolve() if directory else board.calibration_dir)
 
 
@@ -150,7 +153,7 @@ def clear_cache() -> None:
 
 
 @lru_cache(maxsize=16)
-def _cached(board: Board, directory: Path) -> Calibration:
+def _cached(board: BoardSpec, directory: Path) -> Calibration:
     files = sorted(directory.glob("*.csv")) if directory.is_dir() else []
     if not files:
         raise CalibrationError(f"board {board.name!r} has no calibration records: no *.csv in {directory}")
@@ -171,7 +174,7 @@ def read_calibration(path: str | Path) -> Calibration:
 
 
 def fit_calibration(
-    board: Board,
+    board: BoardSpec,
     records: list[Record],
     settings: FitSettings = FitSettings(),
     files: tuple[str, ...] = (),
@@ -187,7 +190,7 @@ def fit_calibration(
     notes: list[str] = []
     memory = {m: _fit_terms(m, usable, settings, notes) for m in TERMS}
     phases = {}
-    for phase in PHASES:
+    for phase in DEVICE_PHASES:
         rows = [r for r in usable if r.phase == phase and r.metric in ("time", "cycles")]
         if rows:
             phases[phase] = _fit_phase(phase, rows, board, settings, notes)
@@ -253,7 +256,7 @@ def _fit_terms(metric: str, records: list[Record], settings: FitSettings, notes:
     return out
 
 
-def _fit_phase(phase: str, rows: list[Record], board: Board, settings: FitSettings, notes: list[str]) -> PhaseFit:
+def _fit_phase(phase: str, rows: list[Record], board: BoardSpec, settings: FitSettings, notes: list[str]) -> PhaseFit:
     import numpy as np
 
     from .fitting import fit_nonnegative
@@ -280,10 +283,8 @@ def _fit_phase(phase: str, rows: list[Record], board: Board, settings: FitSettin
     return PhaseFit(coefficients, status, len(rows))
 
 
-def _residual(rec: Record, flagged: bool, cal: Calibration, board: Board) -> Residual:
+def _residual(rec: Record, flagged: bool, cal: Calibration, board: BoardSpec) -> Residual:
     """Measured vs predicted for one record, through the same predictor `predict` uses."""
-    from .predict import price  # predict builds on this module
-
     p = price(rec.workload(), board, cal, rec.epochs)
     predicted: float | None
     if rec.metric in TERMS:
@@ -305,7 +306,7 @@ def report(cal: Calibration) -> str:
         lines.append(f"{metric} scales:")
         for term, f in getattr(cal, metric).items():
             lines.append(f"  {term:20s} {f.scale:12.4f}  {f.status:12s} {f.note}")
-    for phase in PHASES:
+    for phase in DEVICE_PHASES:
         fit = cal.phases.get(phase)
         if fit is None:
             lines.append(f"{phase}: uncalibrated")

@@ -38,7 +38,9 @@ from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from .board import Board, load_board
+from vocabulary.phases import PHASES
+
+from .board import BoardSpec, load_board
 from .user_data import layered_file, layered_files
 
 FORMAT = "microtl-dse emulator map"
@@ -50,7 +52,6 @@ TABLE3_SOURCE = "Table III"
 RUNS_DIR = "firmware_runs"  # our firmware timed on the board (imported validation records); a folder of its own, so
 # the Table III loader (every *.csv of the calibration folder) does not read it
 EMULATOR = "qemu-an386"
-PHASES = ("collection", "training", "evaluation")  # the phases of our firmware (firmware_model.PHASES)
 FITTED_PHASE = "training"  # the only phase Table III timed
 CPI_STATUS = ("fitted", "estimated", "assumed", "uncalibrated")  # estimated: cycles = the static estimate, no CPI
 POWER_STATUS = ("fitted", "board", "assumed")
@@ -192,7 +193,7 @@ def _what(runs: list[TimedRun]) -> str:
     return f"{{}} of {len(runs)} validation runs of our firmware on the board"
 
 
-def fit_map(runs: list[TimedRun], board: Board, *, instructions_source: str, inputs: dict[str, str],
+def fit_map(runs: list[TimedRun], board: BoardSpec, *, instructions_source: str, inputs: dict[str, str],
             created: str | None = None, emulator: str = EMULATOR,
             platform: PlatformDelta | None = None, estimates: dict[str, str] | None = None,
             extra_notes: tuple[str, ...] = ()) -> EmulatorMap:
@@ -287,7 +288,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def current_inputs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> dict[str, str]:
+def current_inputs(board: BoardSpec, emulator: str = EMULATOR, fw_cal=None) -> dict[str, str]:
     """The digests of what the map is fitted from, to tell a stale map file (`fw_cal`: another firmware
     calibration than the emulator's current one, e.g. a snapshot)."""
     from .firmware_fit import load_firmware_calibration
@@ -299,12 +300,12 @@ def current_inputs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> dict[
             **{f"{RUNS_DIR}/{p.name}": _sha256(p) for p in own_run_files(board)}}
 
 
-def own_run_files(board: Board) -> list[Path]:
+def own_run_files(board: BoardSpec) -> list[Path]:
     """The shipped and the user's (cost_models.user_data) records of our firmware timed on the board."""
     return layered_files(tuple(d / RUNS_DIR for d in board.calibration_dirs))
 
 
-def own_timed_runs(board: Board, fw_cal) -> list[TimedRun]:
+def own_timed_runs(board: BoardSpec, fw_cal) -> list[TimedRun]:
     """Our firmware timed on the board (cycles, and energy where a PPK2 measured it, per phase of each imported
     validation record), with the instructions the emulator's firmware calibration predicts for the configuration,
     epochs run and best epoch the board reported."""
@@ -337,7 +338,7 @@ def own_timed_runs(board: Board, fw_cal) -> list[TimedRun]:
     return sorted(out, key=lambda t: (PHASES.index(t.phase), t.run))
 
 
-def table3_instructions(board: Board, fw_cal) -> list[tuple[object, float]]:
+def table3_instructions(board: BoardSpec, fw_cal) -> list[tuple[object, float]]:
     """Table III's training-time records with the instructions our firmware retires for the same configuration, as
     predicted by the emulator's firmware calibration (epochs: the record's 20-epoch budget, every epoch improving:
     the paper publishes neither the epochs early stopping ran nor the best epoch)."""
@@ -357,7 +358,7 @@ def table3_instructions(board: Board, fw_cal) -> list[tuple[object, float]]:
     return out
 
 
-def timed_runs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> list[TimedRun]:
+def timed_runs(board: BoardSpec, emulator: str = EMULATOR, fw_cal=None) -> list[TimedRun]:
     """`table3_instructions` with each record's published energy and the outlier screen's verdict (the screen of
     the Table III calibration, `calibration.load_calibration`)."""
     from .calibration import load_calibration
@@ -375,14 +376,14 @@ def timed_runs(board: Board, emulator: str = EMULATOR, fw_cal=None) -> list[Time
     return out
 
 
-def build_map(board: str | Board = "nrf52840dk", emulator: str = EMULATOR,
+def build_map(board: str | BoardSpec = "nrf52840dk", emulator: str = EMULATOR,
               platform: PlatformDelta | None = None, fw_cal=None) -> EmulatorMap:
     """Fit the map of `board` from its Table III records and the emulator's current firmware calibration (or
     `fw_cal`, e.g. a snapshot: dse rescore refits the map in memory for the calibration it prices with);
     `platform` is the measured build difference (dse.calibrate_cmd.measure_platform_delta)."""
     from .firmware_fit import load_firmware_calibration
 
-    board = board if isinstance(board, Board) else load_board(board)
+    board = board if isinstance(board, BoardSpec) else load_board(board)
     fw = fw_cal or load_firmware_calibration(emulator)
     source = (f"predicted by the {emulator} firmware calibration (cost_models/firmware_fit.py, fitted on "
               f"{fw.runs} runs of our firmware in {', '.join(fw.files)}) for each Table III configuration; "
@@ -415,7 +416,7 @@ def estimate_sources(fw_cal, emulator: str = EMULATOR) -> dict[str, str]:
     return out
 
 
-def estimate_check(board: Board, fw_cal, table3: list[TimedRun]) -> tuple[str, ...]:
+def estimate_check(board: BoardSpec, fw_cal, table3: list[TimedRun]) -> tuple[str, ...]:
     """How the static estimate of our firmware compares with the only timed records, Table III's training (the
     paper's firmware on the board): a note, not a fit."""
     from .firmware_fit import price_firmware
@@ -442,12 +443,12 @@ def estimate_check(board: Board, fw_cal, table3: list[TimedRun]) -> tuple[str, .
 
 # --- the file ----------------------------------------------------------------------------------------------------
 
-def map_path(board: Board) -> Path:
+def map_path(board: BoardSpec) -> Path:
     """The map file in use: the user's refit (cost_models.user_data) if there is one, else the shipped one."""
     return layered_file(board.calibration_dirs, MAP_FILE)
 
 
-def user_map_path(board: Board) -> Path:
+def user_map_path(board: BoardSpec) -> Path:
     """Where a refit map is written: the user's calibration folder, never the package."""
     return board.user_calibration_dir / MAP_FILE
 
@@ -550,9 +551,9 @@ def read_map(path: str | Path) -> EmulatorMap:
     return parse_map(data, str(path))
 
 
-def load_emulator_map(board: str | Board = "nrf52840dk") -> EmulatorMap:
+def load_emulator_map(board: str | BoardSpec = "nrf52840dk") -> EmulatorMap:
     """The board's map file, checked against the board (name, clock) and its current inputs (cached per file)."""
-    board = board if isinstance(board, Board) else load_board(board)
+    board = board if isinstance(board, BoardSpec) else load_board(board)
     path = map_path(board)
     try:
         stat = path.stat()
@@ -562,7 +563,7 @@ def load_emulator_map(board: str | Board = "nrf52840dk") -> EmulatorMap:
     return _cached(board, path, stat.st_mtime_ns, stat.st_size)
 
 
-def map_or_none(board: Board) -> EmulatorMap | None:
+def map_or_none(board: BoardSpec) -> EmulatorMap | None:
     """The board's map, or None when it has none (instructions-only boards never have one)."""
     if board.instructions_only:
         return None
@@ -579,7 +580,7 @@ def clear_map_cache() -> None:
 
 
 @lru_cache(maxsize=8)
-def _cached(board: Board, path: Path, _mtime: int, _size: int) -> EmulatorMap:
+def _cached(board: BoardSpec, path: Path, _mtime: int, _size: int) -> EmulatorMap:
     m = read_map(path)
     if m.board != board.name:
         raise EmulatorMapError(f"{path}: key board is {m.board!r}, the file is in the calibration of {board.name!r}")

@@ -5,8 +5,8 @@ check them (see `outliers.power_disagreements`).
 """
 from __future__ import annotations
 
-from .board import Board
+from .board import BoardSpec
 
 
-def phase_energy_mj(seconds: float, board: Board, phase: str) -> float:
+def phase_energy_mj(seconds: float, board: BoardSpec, phase: str) -> float:
     return seconds * board.phase_power_w(phase) * 1e3

@@ -1,5 +1,5 @@
 """Loop counts of the Cortex-M4 DSP kernels (firmware/c/nn_q7_m4.c; the NN_DSP part of firmware/c/nn_rnn_q7.c): what
-a cortex-m4 board (qemu-an386, nrf52840dk) runs where `cost_models.kernels.fast_path` says so. The portable kernels'
+a cortex-m4 board (qemu-an386, nrf52840dk) runs where `models.kernels.fast_path` says so. The portable kernels'
 counts (nn_q7.c: 4-way unrolled nn_dot per kernel row, ...) are in firmware_rnn.py / firmware_model.py.
 
 Pure functions of a zoo layer; each count follows one loop of the C code, so a linear model in them (coefficients
@@ -135,7 +135,7 @@ def _patch(c: dict, kh: int, kw: int, cin: int, ty: tuple[int, int], tx: tuple[i
 
 def conv_counts(layer, out_rows=None, band: int | None = None) -> dict[str, float]:
     """Counts of nn_conv2d_q7 / nn_conv1d_q7 / nn_conv2d_rows_q7 calls of `layer` (fast). out_rows: the output rows
-    computed in call order (fused conv -> pool: cost_models.arena.band_rows), `band` rows per call; default one call
+    computed in call order (fused conv -> pool: models.arena.band_rows), `band` rows per call; default one call
     over every row."""
     c = dict.fromkeys(COUNTS, 0.0)
     kh, kw, cin, cout, vrows, vcols, out_w = _geometry(layer)

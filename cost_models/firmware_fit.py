@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from models.kernels import board_kind
+from vocabulary.phases import PHASES
+
 from . import firmware_model as fm
-from .kernels import board_kind
 from .runs import RunRecord, load_runs
 from .workload import Workload, workload_from_config
 
@@ -36,14 +38,14 @@ VERSION = 3  # 2: training shape factors; 3: the cycle estimate's model (a versi
 READ_VERSIONS = (2, 3)
 INSTRUCTIONS, ESTIMATE = "instructions", "cycles_estimate"  # the two per-phase targets fitted on the counts
 TARGETS = (INSTRUCTIONS, ESTIMATE)
-ESTIMATE_COSTS = tuple(f"{ESTIMATE}.{p}" for p in fm.PHASES)
+ESTIMATE_COSTS = tuple(f"{ESTIMATE}.{p}" for p in PHASES)
 # the deployed image's measured memory (its own ELF; RAM with the validation run's stack and heap) is what the memory
 # models fit; runs measured before the deployed image was built apart have only the validation ELF's (LEGACY): they
 # enter converted (deployed_view)
 MEMORY_METRICS = {"ram": "deployed_ram", "flash": "deployed_flash"}
 LEGACY_METRICS = {"deployed_ram": "peak_ram", "deployed_flash": "flash"}
 HARNESS_METRICS = {"ram": "harness_ram", "flash": "harness_flash"}
-COSTS = (*(f"instructions.{p}" for p in fm.PHASES), "deployed_ram", "deployed_flash", *ESTIMATE_COSTS)
+COSTS = (*(f"instructions.{p}" for p in PHASES), "deployed_ram", "deployed_flash", *ESTIMATE_COSTS)
 
 
 class FirmwareCalibrationError(ValueError):
@@ -140,7 +142,7 @@ def _cached_workload(config, classes: int) -> Workload:
 @lru_cache(maxsize=None)
 def _count_row(phase: str, config, classes: int, epochs: float, test: int, best_epoch: float,
                kind: str = "portable") -> tuple[float, ...]:
-    """A record's counts of `phase` in fm.COUNTS order, on a board of `kind` (cost_models.kernels.board_kind).
+    """A record's counts of `phase` in fm.COUNTS order, on a board of `kind` (models.kernels.board_kind).
     Cached: cross-validation refits the same records once per left-out shape (80+ times), and building workloads and
     counts was nearly all of its time."""
     counts = fm.instruction_counts(phase, workload_from_config(config, classes), epochs, test, best_epoch, kind)
@@ -229,7 +231,7 @@ def _fit_target(metric: str, runs: list[RunRecord], notes: list[str]) -> tuple[d
     import numpy as np
 
     coefficients, status = {}, {}
-    for phase in fm.PHASES:
+    for phase in PHASES:
         rows = [r for r in runs if r.metric == metric and r.phase == phase]
         names = fm.COUNTS[phase]
         coefficients[phase] = dict.fromkeys(names, 0.0)
@@ -252,7 +254,7 @@ def _estimate_cpi(runs: list[RunRecord]) -> dict[str, list[float]]:
     """Per phase, the estimated cycles per instruction of the runs that recorded both: [min, mean, max]."""
     insns = {(r.key, r.phase): r.value for r in runs if r.metric == INSTRUCTIONS}
     out = {}
-    for phase in fm.PHASES:
+    for phase in PHASES:
         cpi = [r.value / insns[(r.key, phase)] for r in runs
                if r.metric == ESTIMATE and r.phase == phase and insns.get((r.key, phase))]
         if cpi:
@@ -326,9 +328,9 @@ def price_firmware(cal: FirmwareCalibration, w: Workload, epochs: float, test: i
     times the shape's factor when the records have runs of the shape) and bytes per term of the deployed image, with
     the validation harness's own share apart."""
     notes, estimate_notes = [], []
-    instructions = {p: _predict_target(cal, INSTRUCTIONS, p, w, epochs, test, best_epoch, notes) for p in fm.PHASES}
+    instructions = {p: _predict_target(cal, INSTRUCTIONS, p, w, epochs, test, best_epoch, notes) for p in PHASES}
     estimate = {p: _predict_target(cal, ESTIMATE, p, w, epochs, test, best_epoch, estimate_notes)
-                for p in fm.PHASES}
+                for p in PHASES}
     memory, harness = {}, {}
     for metric in ("ram", "flash"):
         scales = getattr(cal, metric)
@@ -380,7 +382,7 @@ def predict_run(cal: FirmwareCalibration, rec: RunRecord) -> float | None:
 
 def load_firmware_calibration(board, directory: str | Path | tuple[Path, ...] | None = None) -> FirmwareCalibration:
     """Fit from the run records of `directory` (default: the board's shipped records with the user's on top,
-    `Board.calibration_dirs`); cached."""
+    `BoardSpec.calibration_dirs`); cached."""
     name = board if isinstance(board, str) else board.name
     if directory is None:
         from .board import load_board

@@ -16,7 +16,7 @@ linear model in them (coefficients from calibration only) can be exact up to dat
 - RAM terms of the *deployed image* (deployed.c: what a product ships and studies price): the arrays of microtl.c /
   deployed.c / codegen (sample store, head weights, the trainer's work region in its parts: update buffer (none at
   momentum 0 and batch 1), best-weights copy (restore_best only), float32 activations, uint16 shuffle index;
-  mt_predict's activations; the frozen arena of the liveness plan (cost_models/arena.py: layer outputs, fused
+  mt_predict's activations; the frozen arena of the liveness plan (models/arena.py: layer outputs, fused
   conv -> pool bands, kernel scratch; int16 sequences 2 B per element), which shares one region with the work
   region (collection and training are never live together: max(arena, work) bytes); the inference feature, the
   LSTM cell, the sensor's one input buffer and the collected labels) and a runtime constant (libc, stack
@@ -43,14 +43,15 @@ from __future__ import annotations
 from functools import lru_cache
 from math import ceil
 
+from models.arena import arena_bytes, band_rows, steps_of
+from models.kernels import fast_path
+from vocabulary.phases import PHASES
+
 from . import firmware_fast as ff
 from . import firmware_rnn as rnn
-from .arena import arena_bytes, band_rows, steps_of
-from .kernels import fast_path
 from .workload import Workload
 
 FLOAT32, INT8, UINT16 = 4, 1, 2
-PHASES = ("collection", "training", "evaluation")
 
 _FROZEN = ("macs_conv2d", "macs_conv1d", "macs_fc", "dot_tail_macs", "dot_calls", "long_dot_calls",
            "tail_dot_calls", "output_elements", "pixels", "rows", "compares", "relu_elements", "layer_calls",
@@ -97,7 +98,7 @@ GROUPS = {
 }
 # exactly the bytes the C declares: scale 1, never fitted (sample store: N x feature bytes; shuffle index: uint16
 # per training sample; the frozen arena: the bytes of the shared region beyond the training work, codegen's
-# liveness plan (cost_models/arena.py); the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from
+# liveness plan (models/arena.py); the LSTM cell: the campaign has one LSTM, so its 64 B could not be told from
 # the runtime constant by any fit; the trainer's and mt_predict's few float activations). Fitted, the shuffle index
 # took 1.13 B per byte, most likely standing in for the stack high-water (it differs by model and cut: 272-376 B
 # measured), not for its own bytes.
@@ -110,8 +111,8 @@ CONSTANT_GROUPS = {"runtime", "stored_runtime", "stream_runtime", "code"}
 
 def _frozen_counts(w: Workload, kind: str = "portable") -> dict[str, float]:
     """One forward pass of the frozen layers up to the cut, as codegen calls them: the steps of the arena plan
-    (cost_models/arena.py), each layer counted by the loops of the kernel that runs it on a board of `kind`
-    (cost_models.kernels.fast_path: the DSP kernels of firmware/c/nn_q7_m4.c, counted by cost_models/firmware_fast.py;
+    (models/arena.py), each layer counted by the loops of the kernel that runs it on a board of `kind`
+    (models.kernels.fast_path: the DSP kernels of firmware/c/nn_q7_m4.c, counted by cost_models/firmware_fast.py;
     else the portable nn_q7.c). A fused conv -> max pool makes one nn_conv2d_rows_q7 call (its band's rows) and one
     single-row nn_maxpool2d_q7 call per pool row, and computes only the conv rows the pool reads (overlapping pools:
     again per pool row); a max pool's input ReLU runs on its output (max and ReLU commute)."""
@@ -260,7 +261,7 @@ def instruction_counts(phase: str, w: Workload, epochs: float, test: int,
                        best_epoch: float | None = None, kind: str = "portable") -> dict[str, float]:
     """Counts of `phase` for `epochs` epochs run, `test` evaluation inputs and the epoch of the best weights
     (bounds the weight copies of early stopping; default: every epoch improved), on a board of `kind`
-    (cost_models.kernels.board_kind: which frozen-layer kernels run). Where the improvements themselves are known
+    (models.kernels.board_kind: which frozen-layer kernels run). Where the improvements themselves are known
     (the firmware reports them: run records' `copies`), pass them as `best_epoch`: the copies are exact."""
     if phase == "collection":
         c = {k: v * w.samples for k, v in _frozen_counts(w, kind).items()}

@@ -43,7 +43,7 @@ def conv_counts(layer: LayerSpec, out_rows: Sequence[int] | None = None) -> dict
     """macs, dot calls (one per output and valid kernel row), the dot products' tail MACs (run % 4), and the calls
     that run the unrolled loop or a tail, of one conv1d / conv2d call, from the valid taps of each position.
     conv2d's `out_rows`: the output rows computed, with repeats (a fused conv -> pool's bands,
-    cost_models.arena.band_rows); default every row once."""
+    models.arena.band_rows); default every row once."""
     k, s, p = layer.kernel, layer.stride, layer.padding
     cin, cout = layer.in_shape[-1], layer.out_shape[-1]
     if layer.kind == "conv1d":

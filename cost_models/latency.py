@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from math import ceil
 
+from vocabulary.phases import DEVICE_PHASES
+
 from .workload import Workload
 
-PHASES = ("collection", "training")
 MAC_KINDS = ("conv2d", "conv1d", "fc", "lstm", "gru")
 
 COUNTS = {
@@ -54,7 +55,7 @@ def phase_counts(phase: str, w: Workload, epochs: float) -> dict[str, float]:
         return collection_counts(w)
     if phase == "training":
         return training_counts(w, epochs)
-    raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+    raise ValueError(f"unknown phase {phase!r}; phases: {', '.join(DEVICE_PHASES)}")
 
 
 def cycles(counts: dict[str, float], coefficients: dict[str, float]) -> float:

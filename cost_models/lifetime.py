@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .board import Board
+from .board import BoardSpec
 from .deployment import Deployment
 from .radio import ble_upload
 from .workload import Workload
@@ -120,7 +120,7 @@ def compare(d: Deployment, sleep_w: float, inference: EventCost, adaptation: Eve
 
 # --- gathering the inputs from the board and the cost model's predictions ---------------------------------------
 
-def sleep_power_w(board: Board, d: Deployment) -> tuple[float, str]:
+def sleep_power_w(board: BoardSpec, d: Deployment) -> tuple[float, str]:
     """Sleep current (the deployment's, else the board file's) x the board's supply voltage, and its source."""
     if board.supply_v is None:
         raise LifetimeError(f"board {board.name} has no power figures (instructions only): no lifetime")
@@ -160,7 +160,7 @@ def head_bytes(w: Workload) -> int:
     return w.head_params + 2 * len(w.head)
 
 
-def upload_event(w: Workload, board: Board) -> EventCost:
+def upload_event(w: Workload, board: BoardSpec) -> EventCost:
     """The BLE alternative's adaptation: N raw int8 samples up, the int8 head down (cost_models.radio)."""
     if board.radio_payload_bps is None:
         raise LifetimeError(f"board {board.name} has no [radio] facts: the BLE alternative is not priced")
@@ -171,14 +171,14 @@ def upload_event(w: Workload, board: Board) -> EventCost:
                      f"{board.radio_current_ma} mA (board file [radio])")
 
 
-def lifetime_for(config, prediction, deployment: Deployment, board: Board | str, *, classes: int | None = None,
+def lifetime_for(config, prediction, deployment: Deployment, board: BoardSpec | str, *, classes: int | None = None,
                  firmware: str | None = None) -> LifetimeComparison:
     """Gather the predictor's inputs for `config` (whose adaptation `prediction` prices) and compare."""
     from .board import load_board
     from .predict import predict
     from .workload import workload_from_config
 
-    board = board if isinstance(board, Board) else load_board(board)
+    board = board if isinstance(board, BoardSpec) else load_board(board)
     sleep_w, sleep_source = sleep_power_w(board, deployment)
     adaptation = adaptation_event(prediction)
     one, two = (predict(config, board, classes=classes, firmware=firmware, test_inputs=t) for t in (1, 2))

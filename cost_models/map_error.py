@@ -8,7 +8,9 @@ come from the other shapes alone; and leave one run out. Pure functions over `Ti
 reuse firmware_error's tables."""
 from __future__ import annotations
 
-from .emulator_map import PHASES, TimedRun, fit_cpi, fit_power, fit_set
+from vocabulary.phases import PHASES
+
+from .emulator_map import TimedRun, fit_cpi, fit_power, fit_set
 from .firmware_error import Point
 
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from scipy.stats import siegelslopes
 
-from .board import Board
+from .board import BoardSpec
 from .records import Record
 
 MIN_SERIES = 3  # points needed before a trend can single one out
@@ -36,7 +36,7 @@ def trend_deviations(records: list[Record]) -> dict[int, float]:
     return out
 
 
-def screen(records: list[Record], board: Board, threshold: float) -> dict[int, list[str]]:
+def screen(records: list[Record], board: BoardSpec, threshold: float) -> dict[int, list[str]]:
     """Reasons to distrust each flagged record, keyed by index into `records`."""
     flags: dict[int, list[str]] = defaultdict(list)
     trend = trend_deviations(records)

@@ -11,97 +11,23 @@ calibrated phases and name them; every prediction says which figure came from wh
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
+from vocabulary.phases import DEVICE_PHASES
 
-from .board import Board, load_board
+from .board import BoardSpec, load_board
 from .calibration import Calibration, load_calibration
-from .energy import phase_energy_mj
-from .latency import PHASES, phase_counts
-from .memory import flash_bytes, ram_bytes, scaled
-from .radio import BleUpload, ble_upload
+from .pricing import PhaseCost, Prediction, check_paper_mode, price
+from .radio import ble_upload
 from .workload import Workload, workload_from_config
 
 FIRMWARES = ("microtl-dse", "paper")  # whose firmware a real board's prediction prices
 
 
-@dataclass(frozen=True)
-class PhaseCost:
-    cycles: float | None  # None: uncalibrated on this board
-    seconds: float | None
-    energy_mj: float | None
-    note: str = ""
-    source: str = ""  # where cycles, time and energy come from
-
-
-@dataclass(frozen=True)
-class Prediction:
-    board: str
-    ram: dict[str, int]  # bytes per term
-    ram_total: int
-    flash: dict[str, int]
-    flash_total: int
-    phases: dict[str, PhaseCost]
-    latency_s: float  # sum over phases_included
-    energy_mj: float  # sum over phases_included
-    phases_included: tuple[str, ...]
-    ble_upload: BleUpload | None  # None on boards without a radio (instructions-only boards)
-    fits_ram: bool
-    fits_flash: bool
-    notes: tuple[str, ...]
-    instructions: dict[str, float | None] = field(default_factory=dict)  # predicted, per phase (our firmware)
-    firmware: str = ""  # "microtl-dse" (ours) | "paper" (the published firmware's Table III fit)
-    sources: dict[str, str] = field(default_factory=dict)  # figure (ram, flash, instructions, ...) -> its source
-    # our firmware: the static Cortex-M4 cycle estimate per phase, predicted (None: no estimate model); an estimate
-    # at zero wait states, not the board's cycles (those are in `phases`)
-    cycles_estimate: dict[str, float | None] = field(default_factory=dict)
-    # our firmware: ram / flash price the deployed image; the validation harness's own share apart (None: the
-    # calibration has no harness records, or the published firmware)
-    harness_ram: int | None = None
-    harness_flash: int | None = None
-    mode: str = "stored"  # the configuration's training mode (models.config.MODES)
-    # streaming: collection and training interleave, so what one collected sample costs the device (its forward,
-    # its step, its ring steps and push): (collection + training) / N, in seconds where both phases are timed and in
-    # predicted instructions on our firmware (None: stored mode, or a phase not calibrated)
-    sample_latency_s: float | None = None
-    sample_instructions: float | None = None
-
-    def to_dict(self) -> dict[str, float | int | str]:
-        """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
-        `phases_uncalibrated` names them."""
-        out: dict[str, float | int | str] = {"board": self.board, "firmware": self.firmware, "mode": self.mode}
-        out.update({f"ram.{k}": v for k, v in self.ram.items()})
-        out["ram_total"] = self.ram_total
-        out.update({f"flash.{k}": v for k, v in self.flash.items()})
-        out["flash_total"] = self.flash_total
-        for phase, cost in self.phases.items():
-            if cost.cycles is not None:
-                out[f"cycles.{phase}"] = float(cost.cycles)
-                out[f"time.{phase}_s"] = float(cost.seconds)
-                out[f"energy.{phase}_mj"] = float(cost.energy_mj)
-        out["latency_s"] = float(self.latency_s)
-        out["energy_mj"] = float(self.energy_mj)
-        if self.sample_latency_s is not None:
-            out["sample_latency_s"] = float(self.sample_latency_s)
-        if self.sample_instructions is not None:
-            out["sample_instructions"] = float(self.sample_instructions)
-        out["phases_included"] = ",".join(self.phases_included)
-        out["phases_uncalibrated"] = ",".join(p for p in self.phases if p not in self.phases_included)
-        if self.ble_upload is not None:
-            out["ble.bytes"] = self.ble_upload.bytes
-            out["ble.seconds"] = float(self.ble_upload.seconds)
-            out["ble.energy_mj"] = float(self.ble_upload.energy_mj)
-        out.update({f"instructions.{k}": float(v) for k, v in self.instructions.items() if v is not None})
-        out["fits_ram"] = int(self.fits_ram)
-        out["fits_flash"] = int(self.fits_flash)
-        out["notes"] = "; ".join(self.notes)
-        return out
-
-
 def predict(
     config: Configuration,
-    board: str | Board = "nrf52840dk",
+    board: str | BoardSpec = "nrf52840dk",
     epochs_run: float | None = None,
     *,
     classes: int | None = None,
@@ -129,7 +55,7 @@ def predict(
     Streaming (config.mode): RAM without the sample store, training priced by the steps' counts; the prediction
     adds the cost per collected sample (`sample_latency_s`, `sample_instructions`). The paper's firmware has no
     streaming mode: ValueError naming `mode`."""
-    board = board if isinstance(board, Board) else load_board(board)
+    board = board if isinstance(board, BoardSpec) else load_board(board)
     epochs = float(config.epochs if epochs_run is None else epochs_run)
     if not 0 < epochs <= config.epochs:
         raise ValueError(f"epochs_run must be in (0, {config.epochs}] (the configuration's budget), got {epochs_run!r}")
@@ -138,7 +64,7 @@ def predict(
                                firmware_calibration, firmware, emulator_map), workload)
 
 
-def _predict(config: Configuration, board: Board, epochs: float, workload: Workload, calibration, test_inputs: int,
+def _predict(config: Configuration, board: BoardSpec, epochs: float, workload: Workload, calibration, test_inputs: int,
              best_epoch: float | None, firmware_calibration, firmware: str | None, emulator_map) -> Prediction:
     if board.instructions_only:
         if firmware not in (None, "microtl-dse"):
@@ -171,14 +97,6 @@ def _predict(config: Configuration, board: Board, epochs: float, workload: Workl
                         best)
 
 
-def check_paper_mode(w: Workload) -> None:
-    """The published firmware (Table III's op-count model) stores N samples and trains for E epochs: it has no
-    streaming mode, so a streaming configuration is refused rather than priced as stored."""
-    if w.streaming:
-        raise ValueError("mode 'streaming' is not priced for firmware 'paper': the published firmware (Table III's "
-                         "op-count model) trains stored samples only; use firmware 'microtl-dse' or mode 'stored'")
-
-
 def per_sample(p: Prediction, w: Workload) -> Prediction:
     """The prediction with its mode and, in streaming, what one collected sample costs: (collection + training) / N
     in time (where both phases are timed) and in predicted instructions (our firmware)."""
@@ -197,7 +115,7 @@ PAPER_NOTE = ("published-firmware model (firmware \"paper\"): RAM, flash and cyc
               "project's firmware")
 
 
-def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
+def price_mapped(w: Workload, board: BoardSpec, m, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
     """Our firmware on a real board: instructions, RAM and flash from the emulator's firmware calibration `cal`,
     through the emulator map `m` (CPI and power per phase, the platform layer's bytes). The evaluation phase is
     priced only when there are test inputs (a study's device never evaluates: test 0)."""
@@ -255,7 +173,7 @@ def price_mapped(w: Workload, board: Board, m, cal, epochs: float, test: int, be
 _TEXTS: dict[tuple, tuple[dict[str, str], str]] = {}
 
 
-def _mapped_texts(m, emulator: str, board: Board, phases: tuple[str, ...], included: tuple[str, ...]):
+def _mapped_texts(m, emulator: str, board: BoardSpec, phases: tuple[str, ...], included: tuple[str, ...]):
     """Which figure came from which source (the same for every configuration of a map: built once)."""
     key = (id(m), m.created, m.inputs.get("paper_table3.csv"), emulator, board.name, phases, included)
     if key in _TEXTS:
@@ -291,7 +209,7 @@ def _mapped_texts(m, emulator: str, board: Board, phases: tuple[str, ...], inclu
     return sources, note
 
 
-def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
+def price_emulated(w: Workload, board: BoardSpec, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
     """An instructions-only board: predicted instructions per phase, RAM and flash; no time, energy or radio."""
     from .firmware_fit import price_firmware
 
@@ -299,7 +217,7 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
     why = f"{board.name} has no clock: instructions only"
     return Prediction(
         board=board.name, ram=fw.ram, ram_total=fw.ram_total, flash=fw.flash, flash_total=fw.flash_total,
-        phases={p: PhaseCost(None, None, None, why) for p in PHASES}, latency_s=0.0, energy_mj=0.0,
+        phases={p: PhaseCost(None, None, None, why) for p in DEVICE_PHASES}, latency_s=0.0, energy_mj=0.0,
         phases_included=(), ble_upload=None, fits_ram=fw.ram_total <= board.ram_bytes,
         fits_flash=fw.flash_total <= board.flash_bytes, notes=(why, *fw.notes), instructions=fw.instructions,
         firmware="microtl-dse", sources={"ram": f"{board.name} firmware calibration", "flash":
@@ -307,48 +225,4 @@ def price_emulated(w: Workload, board: Board, cal, epochs: float, test: int, bes
                                          f"{board.name} firmware calibration (predicted)"},
         cycles_estimate=fw.cycles_estimate,
         harness_ram=fw.harness_ram, harness_flash=fw.harness_flash,
-    )
-
-
-def price(w: Workload, board: Board, calibration: Calibration, epochs: float) -> Prediction:
-    """The pure predictor: counts + board facts + calibration -> costs (the published firmware: stored mode only)."""
-    check_paper_mode(w)
-    ram = scaled(ram_bytes(w), calibration.scales("ram"))
-    flash = scaled(flash_bytes(w), calibration.scales("flash"))
-    phases: dict[str, PhaseCost] = {}
-    notes: list[str] = []
-    for phase in PHASES:
-        fit = calibration.phases.get(phase)
-        if fit is None:
-            c, why = None, f"no {phase} records for {board.name}"
-        else:
-            c, why = fit.cycles(phase_counts(phase, w, epochs))
-        if c is None:
-            phases[phase] = PhaseCost(None, None, None, why)
-            notes.append(f"{phase} phase uncalibrated: {why}")
-        else:
-            seconds = c / board.clock_hz
-            phases[phase] = PhaseCost(c, seconds, phase_energy_mj(seconds, board, phase),
-                                      source=f"cycles: op-count model fitted on {', '.join(calibration.files)}; "
-                                             f"power: board file {board.path.name}")
-    included = tuple(p for p, cost in phases.items() if cost.cycles is not None)
-    ram_total = sum(ram.values())
-    flash_total = sum(flash.values())
-    return Prediction(
-        board=board.name,
-        ram=ram,
-        ram_total=ram_total,
-        flash=flash,
-        flash_total=flash_total,
-        phases=phases,
-        latency_s=sum(phases[p].seconds for p in included),
-        energy_mj=sum(phases[p].energy_mj for p in included),
-        phases_included=included,
-        ble_upload=ble_upload(w.samples, w.input_elements, board),
-        fits_ram=ram_total <= board.ram_bytes,
-        fits_flash=flash_total <= board.flash_bytes,
-        notes=tuple(notes),
-        firmware="paper",
-        sources={"ram": f"op-count model, term scales fitted on {', '.join(calibration.files)}",
-                 "flash": f"op-count model, term scales fitted on {', '.join(calibration.files)}"},
     )

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from models.zoo import get_model
 
-from .latency import PHASES
+from vocabulary.phases import DEVICE_PHASES
+
 from .memory import TERMS
 from .workload import BIAS_BYTES, Workload, build_workload
 
@@ -189,7 +190,7 @@ def _parse(raw: dict, path: Path, line: int) -> Record:
     unit = r.choice("unit", tuple(UNITS[metric]))
     factor = UNITS[metric][unit]
     scope = tuple(s.strip() for s in r.text("scope").split("+"))
-    allowed = TERMS.get(metric, PHASES)
+    allowed = TERMS.get(metric, DEVICE_PHASES)
     if any(s not in allowed for s in scope) or len(set(scope)) != len(scope):
         what = "'+'-joined terms of" if metric in TERMS else "one of"
         raise r.fail("scope", f"a {metric} record covers {what}: {', '.join(allowed)}")

@@ -1,59 +1,23 @@
-"""Firmware run records: what our firmware measured on a board, one row per run and metric, with provenance.
+"""Reading firmware run records: what our firmware measured on a board (the schema: vocabulary/run_records.py; the
+writer: firmware/run_records.py), one row per run and metric, with provenance, checked and typed for the fits.
 
 The calibration data of boards that run *our* firmware (qemu-an386): retired instructions per phase, peak RAM and
-flash of the ELF (on the real nRF52840 DK: cycles and energy per phase, for its emulator map), and the configuration that produced them (model, cut, head, N, epochs run, batch, test inputs) plus
-its derived counts (feature size, head parameters and MACs) so a row can be read without the code. Provenance:
-source (campaign or a study's validation record), firmware sources sha256, ELF sha256, toolchain, emulator, date.
-
-Rows are appended by the calibration campaign (firmware/calibrate.py) and by importing validation records; a run's
-`key` identifies its configuration so a resumed campaign skips what is already measured. Malformed input raises
+flash of the ELF (on the real nRF52840 DK: cycles and energy per phase, for its emulator map), and the configuration
+that produced them plus its derived counts, checked against the zoo on load. Malformed input raises
 `RunRecordError` naming file, line and column.
 """
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import MODES, Configuration
+from models.zoo import head_counts
+from vocabulary.configuration import MODES, Configuration
+from vocabulary.phases import PHASES
+from vocabulary.run_records import COLUMNS, METRICS, OPTIONAL_COLUMNS, RunRecordError
 
 from .workload import BIAS_BYTES
-
-PHASES = ("collection", "training", "evaluation")
-METRICS = {  # metric -> (unit, needs a phase)
-    "instructions": ("insns", True),
-    "peak_ram": ("B", False),  # static RAM of the validation ELF + stack high-water + heap high-water
-    "flash": ("B", False),  # allocated sections with contents, from the validation ELF
-    "static_ram": ("B", False),
-    "stack": ("B", False),
-    # the deployed image (its own ELF, no harness, no stored inputs): what studies price and the memory models fit
-    "deployed_ram": ("B", False),  # its static RAM + the validation run's stack and heap high-water marks
-    "deployed_flash": ("B", False),
-    "harness_ram": ("B", False),  # the validation harness's share: validation ELF - deployed ELF
-    "harness_flash": ("B", False),
-    # real boards (nrf52840dk validations: the emulator map's own records)
-    "cycles": ("cycles", True),  # DWT->CYCCNT per phase
-    "energy_nj": ("nJ", True),  # PPK2: run-average current x supply x phase time
-    # qemu-an386: the static Cortex-M4 cycle estimate (firmware/cycle_estimate.py: per-block execution counts x
-    # TRM timing), an estimate, never a measurement; the estimate's assumptions are in the row's emulator column
-    "cycles_estimate": ("cycles (estimate)", True),
-}
-ESTIMATE_METRICS = ("cycles_estimate",)  # rows whose provenance names the estimate (`make_rows`' estimate_source)
-CONFIG_COLUMNS = ("task", "model", "cut", "hidden", "classes", "samples", "epochs", "patience", "batch", "momentum",
-                  "scheme", "test", "epochs_run", "best_epoch", "improvements", "restore_best", "mode", "replay")
-# not in files written before the firmware reported them: improvements read as unknown, restore_best as 1 (the
-# firmware always restored the best weights then), mode as stored with replay 0 (before streaming existed)
-OPTIONAL_COLUMNS = {"improvements": "", "restore_best": "1", "mode": "stored", "replay": "0"}
-# optional columns a row cannot lose without reading back as another configuration (append_rows adds them)
-CONFIGURING_COLUMNS = ("restore_best", "mode", "replay")
-COUNT_COLUMNS = ("feature", "head_params", "head_macs")  # derived; checked on load
-PROVENANCE_COLUMNS = ("source", "sources_sha256", "elf_sha256", "toolchain", "emulator", "date")
-COLUMNS = ("key", "board", *CONFIG_COLUMNS, *COUNT_COLUMNS, "metric", "phase", "value", "unit", *PROVENANCE_COLUMNS)
-
-
-class RunRecordError(ValueError):
-    """A run-record file with a missing column or a bad value."""
 
 
 @dataclass(frozen=True)
@@ -97,104 +61,6 @@ class RunRecord:
         """Everything but N, epochs and the ring size: the group left out together in cross-validation."""
         c = self.config
         return (c.model, c.cut, c.hidden, c.batch, self.classes, c.mode)
-
-
-def counts_of(config: Configuration, classes: int) -> dict[str, int]:
-    from models.zoo import get_model, head_layers
-
-    feature = get_model(config.model).check_cut(config.cut).elements
-    head = head_layers(feature, config.hidden, classes)
-    return {"feature": feature, "head_params": sum(i * o + o for i, o in head), "head_macs": sum(i * o for i, o in head)}
-
-
-def run_key(config: Configuration, classes: int, test: int) -> str:
-    """Identifies a measured configuration (what the firmware was built from, up to the sample draw)."""
-    c = config
-    mode = f"/streaming-r{c.replay}" if c.streaming else ""  # before /t: the campaign matches keys up to the test
-    return (f"{c.task}/{c.model}/{c.cut}/h{c.hidden}/c{classes}/n{c.samples}/e{c.epochs}/p{c.patience}/b{c.batch}"
-            f"/m{c.momentum:g}/lr{c.lr:g}/{c.scheme}{mode}/t{test}{'' if c.restore_best else '/last'}")
-
-
-def make_rows(board: str, config: Configuration, classes: int, test: int, epochs_run: int, best_epoch: int,
-              measured: dict[str, float], provenance: dict[str, str], key: str | None = None,
-              improvements: int | None = None, estimate_source: str = "") -> list[dict]:
-    """CSV rows of one run; `measured` maps cost names (instructions.<phase>, peak_ram, flash, cycles_estimate.<phase>,
-    ...) to values. `estimate_source` (how a cycles estimate was made) is appended to the emulator column of the
-    estimate's rows: the same file carries measured counts and estimates, and each row says which it is."""
-    base = {"key": key or run_key(config, classes, test), "board": board, "task": config.task,
-            "model": config.model, "cut": config.cut, "hidden": config.hidden, "classes": classes,
-            "samples": config.samples, "epochs": config.epochs, "patience": config.patience, "batch": config.batch,
-            "momentum": f"{config.momentum:g}", "scheme": config.scheme, "test": test, "epochs_run": epochs_run,
-            "best_epoch": best_epoch, "improvements": "" if improvements is None else improvements,
-            "restore_best": int(config.restore_best), "mode": config.mode, "replay": config.replay,
-            **counts_of(config, classes)}
-    rows = []
-    for cost, value in measured.items():
-        if value is None:
-            continue
-        metric, _, phase = cost.partition(".")
-        prov = {k: provenance.get(k, "") or "-" for k in PROVENANCE_COLUMNS}
-        if metric in ESTIMATE_METRICS:
-            prov["emulator"] = f"{prov['emulator']}; {estimate_source or 'estimate'}"
-        rows.append({**base, "metric": metric, "phase": phase, "value": int(value), "unit": METRICS[metric][0],
-                     **prov})
-    return rows
-
-
-def append_rows(path: str | Path, rows: list[dict]) -> None:
-    """Append rows (header on a new file), flushed and fsynced: an interrupted campaign keeps every whole run."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists() or path.stat().st_size == 0
-    columns = list(COLUMNS)
-    if not new:  # keep an existing file's columns (one written before an optional column existed has fewer)
-        with path.open(newline="") as fh:
-            columns = next(csv.reader(fh), columns)
-        unknown = [c for c in columns if c not in COLUMNS]
-        missing = [c for c in COLUMNS if c not in columns and c not in OPTIONAL_COLUMNS]
-        if unknown or missing:
-            raise RunRecordError(f"{path}: its header does not match the run-record columns "
-                                 f"({', '.join(unknown + missing)}); move it aside to start a new file")
-        needed = [c for c in CONFIGURING_COLUMNS if c not in columns
-                  and any(str(r.get(c, OPTIONAL_COLUMNS[c])) != OPTIONAL_COLUMNS[c] for r in rows)]
-        if needed:  # rows the old header would read back as another configuration (e.g. streaming): the file
-            # gains the columns first
-            _add_columns(path, columns)
-            columns = list(COLUMNS)
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _add_columns(path: Path, columns: list[str]) -> None:
-    """Rewrite `path` (atomically) with every run-record column, its rows unchanged and the optional columns it
-    lacked at their defaults (what load_runs reads them as)."""
-    from .atomic import replacing
-
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    with replacing(path) as tmp:
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows({**OPTIONAL_COLUMNS, **{k: v for k, v in row.items() if k in columns}} for row in rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-def measured_keys(path: str | Path) -> set[str]:
-    path = Path(path)
-    if not path.exists():
-        return set()
-    try:
-        with path.open(newline="") as fh:
-            return {row["key"] for row in csv.DictReader(fh) if row.get("key")}
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise RunRecordError(f"{path}: not a CSV text file of run records ({type(exc).__name__})") from None
 
 
 def load_runs(path: str | Path) -> list[RunRecord]:
@@ -258,7 +124,7 @@ def _parse(row: dict, path: Path, line: int) -> RunRecord:
                                batch=integer("batch", 1), momentum=momentum, patience=integer("patience", 1),
                                scheme=scheme, restore_best=restore == "1", mode=mode, replay=replay)
         classes = integer("classes", 1)
-        counts = counts_of(config, classes)
+        counts = head_counts(config.model, config.cut, config.hidden, classes)
     except ValueError as exc:
         raise fail("model", " ".join(str(exc).split())) from None
     for column, value in counts.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from models.config import MODES, Configuration
+from vocabulary.configuration import MODES, Configuration
 from models.tasks import get_task
 from models.zoo import LayerSpec, get_model, head_layers
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 from cost_models.user_data import ENV
 
+from .console import say
 from .errors import UserError
 
 CAMPAIGN_FILE, VALIDATIONS_FILE = "campaign.csv", "validations.csv"
@@ -59,15 +59,11 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_calibrate)
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple[int, int]:
     """Rows of every ok validation record in the folders (`rows_of`: firmware.calibrate.rows_from_validation, or
     timed_rows_from_validation for a real board), appended once (by key); returns (added, skipped). Every file is
     read before anything is written: a bad one stops the import with nothing added."""
-    from cost_models.runs import append_rows, measured_keys
+    from firmware.run_records import append_rows, measured_keys
     from firmware.calibrate import rows_from_validation
     from firmware.records import read_record
 
@@ -113,7 +109,7 @@ def _check_paths(args) -> None:
 
 
 def cmd_calibrate(args) -> int:
-    from cost_models.board import BoardError, load_board
+    from cost_models.board import BoardSpecError, load_board
 
     _check_paths(args)
     if args.calibration_dir:  # for everything this command loads, fits and writes
@@ -125,7 +121,7 @@ def cmd_calibrate(args) -> int:
                         f"emulator map is fitted for {', '.join(MAP_BOARDS)}")
     try:
         board = load_board(args.board)
-    except BoardError as exc:
+    except BoardSpecError as exc:
         raise UserError(str(exc)) from None
     records = Path(args.records) if args.records else board.user_calibration_dir  # written here
     read = records if args.records else board.calibration_dirs  # fitted from these
@@ -325,7 +321,7 @@ def measure_platform_delta(probes=PLATFORM_PROBES):
     from cost_models.emulator_map import PlatformDelta
     from firmware.build import BuildError, build, toolchain_version
     from firmware.codegen import generate
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
 
     deltas, names = [], []
     with tempfile.TemporaryDirectory(prefix="dse-platform-") as tmp:
@@ -460,8 +456,9 @@ def map_error_data(m, plots: Path) -> dict:
 def map_error_report(m, plots: Path) -> str:
     """Cross-validated error of the map's cycles and energy (leave one shape out, leave one run out); plots."""
     from cost_models.firmware_error import error_table, residual_plot, summarize
-    from cost_models.emulator_map import PHASES, TABLE3_SOURCE, fit_set
+    from cost_models.emulator_map import TABLE3_SOURCE, fit_set
     from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
+    from vocabulary.phases import PHASES
 
     runs = timed_runs_of(m)
     fitted = {phase: fit_set(runs, phase) for phase in PHASES}

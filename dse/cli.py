@@ -12,8 +12,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from models.config import MODES
+from vocabulary.configuration import MODES
 
+from .console import say
 from .errors import UserError
 from .lock import folder_lock
 from .redact import mask
@@ -178,10 +179,6 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def cmd_run(args) -> int:
     from .studyfile import load_study_file
 
@@ -296,7 +293,7 @@ def cmd_model(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
     from models.tasks import get_task
     from models.zoo import get_model
 
@@ -320,7 +317,7 @@ def cmd_predict(args) -> int:
 
             lifetime = lifetime_for(config, prediction, deployment, args.board, classes=classes,
                                     firmware=args.firmware)
-    except ValueError as exc:  # unknown names, BoardError, CalibrationError, impossible configurations
+    except ValueError as exc:  # unknown names, BoardSpecError, CalibrationError, impossible configurations
         raise UserError(str(exc)) from None
     if args.json:
         extra = {} if lifetime is None else {"deployment": deployment.to_dict(), "lifetime": lifetime.to_dict()}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 from .studyfile import StudySpec
 

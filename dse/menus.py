@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from cost_models.arena import arena_bytes
+from models.arena import arena_bytes
 from models.zoo import ModelSpec, head_layers, list_models
 
 from .modes import sample_latency_s

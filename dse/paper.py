@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import console
 from .errors import UserError
 
 TASKS = ("cifar3", "har3b")
@@ -53,7 +53,7 @@ class Setup:
     study_file: Path
 
     def configuration(self, samples: int):
-        from models.config import Configuration
+        from vocabulary.configuration import Configuration
 
         return Configuration(task=self.task, model=self.model, cut=self.cut, hidden=self.hidden, samples=samples,
                              epochs=self.epochs, batch=self.batch, lr=self.lr, momentum=self.momentum,
@@ -272,7 +272,8 @@ def table2(setup: Setup, data, data_dir: Path | None, repeats: int, qat, qat_rep
     import numpy as np
 
     from cost_models.board import load_board
-    from models.baselines import edge_inputs, edge_tl, link_cost
+    from cost_models.radio import link_cost
+    from models.baselines import edge_inputs, edge_tl
     from models.baselines.cloud_qat import check_supported
     from models.head import SGDParams
     from models.simulate import prepare, simulate
@@ -352,7 +353,8 @@ def cached_cloud_qat(network, data, cut: str, hidden: int, qat, repeats: int, se
     import numpy as np
 
     import models
-    from models.baselines import cloud_qat, link_cost
+    from cost_models.radio import link_cost
+    from models.baselines import cloud_qat
     from models.baselines.cloud_qat import CloudQATResult
     from models.feature_cache import weights_hash
     from models.pretrain import cache_root
@@ -601,7 +603,7 @@ def cmd_paper(args, say: Callable[[str], None] | None = None) -> int:
 
     from .paths import check_output_folder
 
-    say = say or (lambda m: print(m, file=sys.stderr, flush=True))
+    say = say or console.say
     check_output_folder(args.out, "--out")  # before hours of simulation
     tasks = TASKS if args.task == "both" else (args.task,)
     setups = [load_setup(t, args.samples) for t in tasks]

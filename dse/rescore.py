@@ -23,6 +23,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from vocabulary.phases import PHASES
+
 from .errors import UserError
 
 COSTS = {"ram": "ram_total", "flash": "flash_total", "energy": "energy_mj", "latency": "latency_s"}  # measure -> key
@@ -83,7 +85,7 @@ def median_change(pairs: list[tuple[float, float]]) -> dict | None:
 
 @dataclass(frozen=True)
 class Pricing:
-    board: object  # cost_models.board.Board
+    board: object  # cost_models.board.BoardSpec
     calibration: object  # the emulator's FirmwareCalibration
     emulator_map: object | None  # real boards: the map used (file or refitted in memory)
     map_note: str  # how the map was obtained; "" on instructions-only boards
@@ -97,7 +99,7 @@ class Pricing:
 def pricing(board_name: str, snapshot=None) -> Pricing:
     """The board, the firmware calibration (the emulator's current fit or `snapshot`) and, on a real board, the
     emulator map fitted for that calibration."""
-    from cost_models.board import BoardError, load_board
+    from cost_models.board import BoardSpecError, load_board
     from cost_models.calibration import CalibrationError
     from cost_models.emulator_map import EmulatorMapError, build_map, load_emulator_map, map_path
     from cost_models.firmware_fit import FirmwareCalibrationError, load_firmware_calibration
@@ -117,7 +119,7 @@ def pricing(board_name: str, snapshot=None) -> Pricing:
         if m is None:
             return Pricing(board, cal, None, "", cal.digest[:12])
         fitted = build_map(board, emulator, platform=m.platform, fw_cal=cal)
-    except (BoardError, EmulatorMapError, FirmwareCalibrationError, CalibrationError, RecordError) as exc:
+    except (BoardSpecError, EmulatorMapError, FirmwareCalibrationError, CalibrationError, RecordError) as exc:
         raise UserError(" ".join(str(exc).split())) from None
     except (TypeError, KeyError, AttributeError) as exc:  # a snapshot whose coefficients are not numbers
         if snapshot is None:
@@ -177,8 +179,8 @@ def rescore(folder: str | Path, board: str | None = None, calibration=None) -> d
     """Re-price, compare fronts, then write the JSON, the plot and the study attribute (all computed first)."""
     import optuna
 
-    from cost_models.board import BoardError, load_board
-    from models.config import Configuration
+    from cost_models.board import BoardSpecError, load_board
+    from vocabulary.configuration import Configuration
 
     from .atomic import write_text
     from .folder import StudyFolder
@@ -191,7 +193,7 @@ def rescore(folder: str | Path, board: str | None = None, calibration=None) -> d
     b = pr.board
     try:
         study_board = load_board(spec.board)
-    except BoardError:
+    except BoardSpecError:
         study_board = None
     objectives = [o.name for o in spec.objectives]
     # the board's memories are a limit whatever the study says: the rescoring board's
@@ -255,13 +257,13 @@ def rescore(folder: str | Path, board: str | None = None, calibration=None) -> d
                                  if r["old"][COSTS[m]] is not None and r["new"][COSTS[m]] is not None])
                for m in dict.fromkeys([*costs, "ram", "flash"]) if m not in kept}
     if any(m in CLOCKED for m in costs) and not kept:  # phase by phase, where both sides priced the phase
-        for phase in ("collection", "training", "evaluation"):
+        for phase in PHASES:
             k = f"energy.{phase}_mj"
             pairs = [(r["old"][k], r["new"][k]) for r in ok.values() if r["old"].get(k) and r["new"].get(k)]
             if pairs:
                 changes[f"energy, {phase} phase"] = median_change(pairs)
     shares = {}  # median share of each phase in the new energy: which figure carries the move
-    for phase in ("collection", "training", "evaluation"):
+    for phase in PHASES:
         parts = [r["new"][f"energy.{phase}_mj"] / r["new"]["energy_mj"] for r in ok.values()
                  if r["new"].get(f"energy.{phase}_mj") is not None and r["new"].get("energy_mj")]
         if parts:

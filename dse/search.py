@@ -17,6 +17,7 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from .console import say
 from .evaluate import Evaluation, Evaluator
 from .folder import StudyFolder, check_stored_spec, find_study, store_spec
 from .storage import check_url, open_storage
@@ -37,10 +38,6 @@ class RunResult:
     ran: int  # trials run by this call
     interrupted: bool
     notes: list[str]
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def make_sampler(spec: StudySpec, salt: int | tuple[int, ...]) -> optuna.samplers.BaseSampler:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS
 from cost_models.deployment import Deployment, DeploymentError, deployment_from_table
-from models.config import MODES, STREAMING_FIXED, Configuration
+from vocabulary.configuration import MODES, STREAMING_FIXED, Configuration
 from models.tasks import get_task
 from models.zoo import get_model
 
@@ -555,11 +555,11 @@ class _Reader:
 
 
 def _is_cost_model_error(exc: Exception) -> bool:
-    from cost_models.board import BoardError
+    from cost_models.board import BoardSpecError
     from cost_models.calibration import CalibrationError
     from cost_models.records import RecordError
 
-    return isinstance(exc, (BoardError, CalibrationError, RecordError))
+    return isinstance(exc, (BoardSpecError, CalibrationError, RecordError))
 
 
 def _board_name(value: str, study_file: Path) -> str:

@@ -11,13 +11,15 @@ mistakes (an unknown trial or board) raise UserError and record nothing.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from firmware.records import NOT_PREDICTED, PHASES, Predicted, ValidationRecord, write_record
+from firmware.records import write_record
+from vocabulary.phases import PHASES
+from vocabulary.validation_record import NOT_PREDICTED, Predicted, ValidationRecord
 
+from .console import say
 from .errors import UserError
 
 VALIDATIONS_DIR = "validations"
@@ -39,10 +41,6 @@ FIXED_INSTRUCTIONS = 20_000_000
 Progress = Callable[[str], None]
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- the trial ------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -50,14 +48,14 @@ class TrialInfo:
     study: Any  # optuna.Study (read-write: records go into its user attributes)
     spec: Any  # dse.studyfile.StudySpec
     number: int
-    config: Any  # models.config.Configuration
+    config: Any  # vocabulary.configuration.Configuration
     accuracy: dict  # the trial's accuracy attribute (mean, std, per_repeat, epochs_per_repeat, ...)
     predicted: dict  # the trial's flat prediction attribute
 
 
 def load_trial(folder: str | Path, number: int, loaded=None) -> TrialInfo:
     """The study, its spec and trial `number`'s configuration from the study's storage."""
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
 
     from .folder import StudyFolder
     from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
@@ -182,13 +180,13 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
 def _predict_instructions(predicted: Predicted, info: TrialInfo, epochs: int | None, board_name: str | None) -> None:
     """Instructions per phase from the calibration of the board that runs the firmware, when it has one
     (qemu-an386: fitted from the firmware campaign); otherwise say that they are not predicted."""
-    from cost_models.board import BoardError, load_board
+    from cost_models.board import BoardSpecError, load_board
     from cost_models.calibration import CalibrationError
     from cost_models.predict import predict
 
     try:
         board = load_board(board_name) if board_name else None
-    except BoardError:
+    except BoardSpecError:
         board = None
     if board is None or not board.instructions_only:
         predicted.notes.append(f"instructions: not predicted (no instruction model for {board_name or 'this board'})")

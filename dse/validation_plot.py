@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-PHASES = ("collection", "training", "evaluation")
+from vocabulary.phases import PHASES  # noqa: E402
 
 
 def pairs(records) -> dict[str, list[tuple[float, float, str]]]:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .console import say
 from .redact import ENV_URL, mask
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -97,7 +98,7 @@ def work(spec, url: str, index: int | None = None, progress: bool = True, evalua
     from .errors import UserError
     from .evaluate import Evaluator
     from .folder import check_stored_spec, find_study
-    from .search import ATTR_FAIL, FINISHED, Objective, Progress, make_sampler, say
+    from .search import ATTR_FAIL, FINISHED, Objective, Progress, make_sampler
 
     limit_threads()
     import torch
@@ -365,7 +366,6 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
 def cmd_worker(args) -> int:
     limit_threads()  # before anything imports numpy or torch
     from .errors import UserError
-    from .search import say
     from .studyfile import load_study_file
 
     spec = load_study_file(args.study)

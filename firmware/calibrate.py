@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from models.config import STREAMING_FIXED, Configuration
+from vocabulary.configuration import STREAMING_FIXED, Configuration
 
 from .calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
 from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har
@@ -119,7 +119,7 @@ def streaming_config(task: str, model: str, cut: str, hidden: int, samples: int,
 
 def rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
     """Run-record rows of one validation record (nothing for a failed one or a board without instructions)."""
-    from cost_models.runs import make_rows, run_key
+    from .run_records import make_rows, run_key
 
     m = record.measured
     if not record.ok or not m.instructions or m.epochs_run is None or m.test is None:
@@ -148,7 +148,7 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
 def timed_rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
     """Run-record rows of one real-board validation: cycles per phase (and energy when a PPK2 measured it), for the
     board's emulator map. Nothing for a failed record or one without cycles (the emulated board's)."""
-    from cost_models.runs import make_rows, run_key
+    from .run_records import make_rows, run_key
 
     m = record.measured
     if not record.ok or not m.cycles or m.instructions or m.epochs_run is None or m.test is None:
@@ -183,7 +183,7 @@ def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: st
     Returns (measured now, already measured, failures); points that do not fit the board are skipped (said)."""
     from tqdm import tqdm
 
-    from cost_models.runs import append_rows, measured_keys, run_key
+    from .run_records import append_rows, measured_keys, run_key
     from models.tasks import get_task
 
     configs = list(configs)

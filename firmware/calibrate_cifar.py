@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 GENERATED_CIFAR_SOURCE = "campaign:generated-cifar10"
 CIFAR_SEED = 7

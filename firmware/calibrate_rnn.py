@@ -19,7 +19,7 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 GENERATED_HAR_SOURCE = "campaign:generated-uci-har"
 HAR_SEED = 5

@@ -1,7 +1,7 @@
 """Trial -> generated C sources (dse_model.h, dse_model.c) for the firmware, plus what Python expects of a run.
 
 The sources hold the frozen int8 layers up to the cut only (weights, biases, shifts and a straight-line
-`dse_frozen_forward` whose activations live in one static arena planned by liveness, cost_models/arena.py: a conv
+`dse_frozen_forward` whose activations live in one static arena planned by liveness, models/arena.py: a conv
 followed by a max pool computed fused, one pool row at a time; the caller's input pointer in, the caller's feature
 row out), the head shape and hyper-parameters (floats as exact hex literals of their float32 value),
 the head seed, the feature element type (int8, or int16 at a cut whose layer outputs int16: har_rnn's gru1 /
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cost_models.arena import ArenaPlan, plan_arena
-from models.config import Configuration
+from models.arena import ArenaPlan, plan_arena
+from vocabulary.configuration import Configuration
 from models.data import draw_samples, max_balanced
 from models.head import SGDParams, accuracy, train_head
 from models.head_replay import replay_accuracy, replay_head

@@ -7,7 +7,8 @@ Why: the zoo reaches one LSTM, five GRU and a handful of conv2d / pool / fc shap
 count terms apart (MACs, dot calls, tail MACs, pixels, outputs, unit-steps, steps) from whole-firmware runs alone.
 Here each call is bracketed by plat_phase_marker calls, so the insncount plugin's counter at the markers gives the
 call's instructions exactly; the counts the whole-firmware cost model uses (cost_models.firmware_rnn and
-firmware_model's frozen counts) are fitted per kernel (NNLS) and checked leaving one shape out.
+firmware_model's frozen counts) are fitted per kernel (NNLS: cost_models/kernel_counts.py, on these runs as data)
+and checked leaving one shape out.
 
 One C program holds every call; weights, biases and inputs are shared pools filled by a fixed LCG (the loop counts
 do not depend on them; the table lookups' and saturations' branches do, a little; the pooling maximum and the ReLU
@@ -17,7 +18,7 @@ place: each call rectifies its own scratch copy of the input pool, made before i
 and fitting here; `measure` builds with the firmware's flags and runs on qemu-an386.
 
 kernels="fast" measures the Cortex-M4 DSP kernels (what qemu-an386 and nrf52840dk run) against
-cost_models/firmware_fast.py's counts (`call_counts(shape, "fast")`); they have more counts than the portable loops
+cost_models/firmware_fast.py's counts (cost_models.kernel_counts.call_counts(shape, "fast")); they have more counts than the portable loops
 (pixel and channel pairs, groups of 4 and tails, staged patches), so `fast_grid` adds random shapes of every parity.
 """
 from __future__ import annotations
@@ -292,8 +293,8 @@ def measure(shapes: list[KernelShape], work: str | Path, timeout_s: float = 300.
     """Build the benchmark with the firmware's Cortex-M4 flags and runtime, run it on qemu-an386 with the
     instruction-count plugin, and return each call's instructions. kernels: "portable" (the plain C loops the
     counts model describes; scratch NULL) or "fast" (the DSP kernels, firmware/build.py's choice on cortex-m4, with a
-    scratch of the largest cost_models.kernels.scratch_bytes)."""
-    from cost_models.kernels import scratch_bytes
+    scratch of the largest models.kernels.scratch_bytes)."""
+    from models.kernels import scratch_bytes
 
     from .boards.qemu import qemu_version, run_elf
     from .build import (ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS, M4_LINK, M4_RUNTIME, kernel_sources,
@@ -327,92 +328,6 @@ def measure(shapes: list[KernelShape], work: str | Path, timeout_s: float = 300.
     tool = toolchain_version("cortex-m4")
     return [KernelRun(s, run.markers[2 * i + 1] - run.markers[2 * i], digest, elf_digest, tool,
                       f"qemu {qemu_version()}") for i, s in enumerate(shapes)]
-
-
-# --- the counts model per kernel -----------------------------------------------------------------------------------
-
-def call_counts(shape: KernelShape, kernels: str = "portable") -> dict[str, float]:
-    """The whole-firmware cost model's counts of one call (cost_models.firmware_rnn; firmware_model's frozen counts
-    for conv1d / conv2d / maxpool2d / fc / relu; kernels="fast": cost_models.firmware_fast where
-    cost_models.kernels.fast_path takes the shape) plus `calls` (one per call: entry, set-up, the marker; the cost
-    model's layer_calls). Counts identical by construction for a kind are merged into one term, which NNLS could
-    only split arbitrarily."""
-    from cost_models import firmware_rnn as rnn
-    from cost_models.kernels import fast_path
-
-    layer = shape.layer()
-    if kernels == "fast" and (shape.kind == "relu" or fast_path(layer, "cortex-m4")):
-        return _fast_counts(shape, layer)
-    dots = ("dot_tail_macs", "long_dot_calls", "tail_dot_calls")
-    if shape.kind == "conv1d":
-        c = rnn.conv_counts(layer)
-        # one dot product per output (dot_calls = outputs: one count for both), nn_valid_taps per position
-        return {"macs": c["macs"], "dot_calls": c["dot_calls"], **{k: c[k] for k in dots},
-                "positions": layer.out_shape[0], "calls": 1}
-    if shape.kind == "conv2d":
-        c = rnn.conv_counts(layer)  # one dot call per output and valid kernel row
-        return {"macs": c["macs"], "dot_calls": c["dot_calls"], **{k: c[k] for k in dots},
-                "pixels": layer.elements // layer.out_shape[-1], "output_elements": layer.elements,
-                "rows": layer.out_shape[0], "calls": 1}
-    if shape.kind == "fc":
-        c = rnn.fc_counts(layer)  # dot_calls = output_elements = rows: one count for both
-        return {"macs": c["macs"], **{k: c[k] for k in dots}, "outputs": c["dot_calls"], "calls": 1}
-    if shape.kind == "maxpool2d":
-        return {"compares": layer.compares, "pixels": layer.elements // layer.out_shape[-1],
-                "output_elements": layer.elements, "rows": layer.out_shape[0], "calls": 1}
-    if shape.kind == "relu":
-        return {"relu_elements": layer.elements if layer.relu else 0, "calls": 1}
-    counts = {k: v for k, v in rnn.recurrent_counts(layer, shape.in_bits).items()
-              if k not in ("lstm_unit_steps", "gru_unit_steps")}
-    counts["unit_steps"] = shape.steps * shape.units
-    return {**counts, "calls": 1}
-
-
-def _fast_counts(shape: KernelShape, layer: LayerSpec) -> dict[str, float]:
-    """call_counts of a DSP kernel call (cost_models.firmware_fast; the recurrent kernels' per unit-step and step
-    counts as in the portable model). Zero counts are left out."""
-    from cost_models import firmware_fast as ff
-
-    if shape.kind in ("conv1d", "conv2d"):
-        c = ff.conv_counts(layer)
-    elif shape.kind == "fc":
-        c = ff.fc_counts(layer)
-    elif shape.kind == "maxpool2d":
-        c = ff.pool_counts(layer)
-    elif shape.kind == "relu":
-        c = ff.relu_counts(shape.in_dim)
-    else:
-        c = {**ff.recurrent_counts(layer, shape.in_bits), "unit_steps": shape.steps * shape.units,
-             "rnn_steps": shape.steps}
-    return {**{k: float(v) for k, v in c.items() if v}, "calls": 1}
-
-
-def fit(runs: list[KernelRun], kernels: str = "portable") -> dict[str, float]:
-    """NNLS of the calls' instructions on their counts (relative residuals), one kernel kind at a time."""
-    import numpy as np
-    from scipy.optimize import nnls
-
-    names = sorted({k for r in runs for k in call_counts(r.shape, kernels)})
-    X = np.array([[call_counts(r.shape, kernels).get(k, 0.0) for k in names] for r in runs])
-    y = np.array([float(r.instructions) for r in runs])
-    A = X / y[:, None]
-    scale = np.linalg.norm(A, axis=0)
-    scale[scale == 0] = 1.0
-    c, _ = nnls(A / scale, np.ones_like(y), maxiter=100 * len(names))
-    return {k: float(v) for k, v in zip(names, c / scale)}
-
-
-def predict(coef: dict[str, float], shape: KernelShape, kernels: str = "portable") -> float:
-    return sum(coef.get(k, 0.0) * v for k, v in call_counts(shape, kernels).items())
-
-
-def leave_one_out(runs: list[KernelRun], kernels: str = "portable") -> list[tuple[KernelRun, float]]:
-    """(run, predicted / measured - 1) with each shape predicted by the fit on the other shapes of its kind."""
-    out = []
-    for r in runs:
-        others = [o for o in runs if o.shape.kind == r.shape.kind and o.shape != r.shape]
-        out.append((r, predict(fit(others, kernels), r.shape, kernels) / r.instructions - 1))
-    return out
 
 
 def rows(runs: list[KernelRun], loo: dict[KernelShape, float], date: str) -> list[dict]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from vocabulary.phases import PHASES
+
 PROTOCOL = 1
-PHASES = ("collection", "training", "evaluation")
 
 
 Span = tuple[int, int, int]  # (begin marker index, end marker index, sign)

@@ -60,7 +60,7 @@ def validate(config, board, work: str | Path, predicted: Predicted, *, study: st
              seed: int = 0, data_path: str | Path | None = None, source_labels=None, target_labels=None,
              timeout_s: float | None = None, instruction_bound: InstructionBound | None = None,
              progress: Progress | None = None) -> ValidationRecord:
-    """Validate `config` (a models.config.Configuration) on `board` (a board object), building under `work`.
+    """Validate `config` (a vocabulary.configuration.Configuration) on `board` (a board object), building under `work`.
 
     The firmware runs draw `repeat` of seed `seed` (codegen). The run's time limit is `timeout_s`, else
     run_timeout(board, instruction_bound(test inputs)). `predicted` (copied, not changed) is compared with the

@@ -1,10 +1,11 @@
 """Accuracy side of microtl-dse: data, model zoo, pretraining, int8 quantization, features, head training.
 
-Kept import-light on purpose: `cost_models` and `dse` import the pure-Python parts (configuration, zoo,
-tasks) without pulling in torch.
+Kept import-light on purpose: `cost_models` and `dse` import the pure-Python parts (zoo, tasks, prng, kernels,
+arena) without pulling in torch. The configuration is the shared core's (`vocabulary`); `config` re-exports it.
 
 Modules, in the order data flows through them:
-- config, zoo, tasks: the shared vocabulary (pure Python);
+- zoo, tasks: the networks and tasks as plain data (pure Python); kernels, arena: which C kernel runs a layer and
+  the frozen network's activation plan (what firmware declares and cost_models prices);
 - data: task splits and the balanced sample draw (numpy, scikit-learn);
 - network, pretrain: the float torch network of a zoo spec and its cached source pretraining;
 - quantize, intref: int8 post-training quantization by scheme, and the integer reference (golden model of the C

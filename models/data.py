@@ -13,16 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import validation_count
+from vocabulary.configuration import validation_count
+
+from .datasets import DataError  # re-exported: the error of every data reader
 from .tasks import Task, get_task
 
 SPLIT_SEED = 20220601  # fixed: the splits are part of the task, not of a trial
 SOURCE_TEST_FRACTION = 0.2
 TARGET_TEST_FRACTION = 1 / 3
-
-
-class DataError(ValueError):
-    """A data file is missing, unreadable or malformed. The message is one line naming the file."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,7 +281,7 @@ def draw_samples(y_pool: np.ndarray, n: int, seed: int,
     """Balanced random draw of n pool indices, split into (train_idx, val_idx).
 
     Each class gets n // C samples; the remaining n % C go to distinct random classes. The validation part has
-    `val_count` samples (default models.config.validation_count(n): 10%, at least 1; pass the configuration's
+    `val_count` samples (default vocabulary.configuration.validation_count(n): 10%, at least 1; pass the configuration's
     `val_samples`, which is 0 in streaming mode), taken round-robin over the classes in a random order so that it
     is stratified. Both index arrays are sorted and disjoint; same (y_pool, n, seed), same draw. The drawn set does
     not depend on val_count (the split is decided after it): a streaming draw trains on exactly the samples the

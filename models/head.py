@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from . import prng
-from .config import Configuration
+from vocabulary.configuration import Configuration
 from .features import Features, dequantize
 
 Layers = list[tuple[np.ndarray, np.ndarray]]  # [(W (out, in), b (out,))], input side first, float32

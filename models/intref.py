@@ -122,10 +122,3 @@ def forward_q7(qmodel: "QuantizedModel", x_q: np.ndarray, upto: str | None = Non
         if layer.name == upto:
             break
     return h
-
-
-def forward_int(qmodel: "QuantizedModel", x_q: np.ndarray, upto: str | None = None) -> np.ndarray:
-    """Integer forward pass of any registered scheme (dispatch on qmodel.scheme)."""
-    from .quantize import get_scheme
-
-    return get_scheme(qmodel.scheme).forward(qmodel, x_q, upto)

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .cache import cache_root
 from .data import TaskData
 from .network import Network, build, predict, single_thread
 from .zoo import ModelSpec
@@ -42,13 +43,6 @@ class Pretrained:
     loaded: bool  # True: read from the cache; False: trained now
     seconds: float  # wall time of this call (training or loading)
     source_accuracy: float  # float top-1 on source_test
-
-
-def cache_root(cache_dir: str | Path | None = None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("MICROTL_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "microtl-dse"
 
 
 def cache_key(spec: ModelSpec, data: TaskData, params: PretrainParams) -> str:

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 
 from . import intref
-from .intref import forward_int  # noqa: F401 - re-exported: the scheme-dispatching integer forward pass
 from .network import Network, single_thread
 
 MAX_SHIFT = 31  # a C shift of an int32 by more than 31 is undefined
@@ -144,6 +143,11 @@ def quantize(network: Network, calib_x: np.ndarray, scheme: str = "q7") -> Quant
 def quantize_input(qmodel: QuantizedModel, x: np.ndarray) -> np.ndarray:
     """Float channels-last samples -> the int8 input of qmodel."""
     return get_scheme(qmodel.scheme).quantize_input(qmodel, x)
+
+
+def forward_int(qmodel: QuantizedModel, x_q: np.ndarray, upto: str | None = None) -> np.ndarray:
+    """Integer forward pass of any registered scheme (dispatch on qmodel.scheme)."""
+    return get_scheme(qmodel.scheme).forward(qmodel, x_q, upto)
 
 
 def agreement(logits_a: np.ndarray, logits_b: np.ndarray) -> float:

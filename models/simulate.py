@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Configuration
+from vocabulary.configuration import Configuration
 from .data import TaskData, draw_samples, load_task, max_balanced
 from .feature_cache import cached_features, weights_hash
 from .features import Features, dequantize

@@ -11,7 +11,8 @@ from cost_models import firmware_model as fm
 from cost_models.firmware_error import cross_validate, summarize
 from cost_models.firmware_fit import deployed_view, fit_firmware, load_firmware_calibration, predict_run
 from cost_models.predict import predict
-from cost_models.runs import RunRecordError, append_rows, load_runs, make_rows, measured_keys
+from cost_models.runs import RunRecordError, load_runs
+from firmware.run_records import append_rows, make_rows, measured_keys
 from cost_models.workload import workload_from_config
 from models.config import Configuration
 

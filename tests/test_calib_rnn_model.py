@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cost_models import firmware_model as fm
-from cost_models.arena import arena_bytes
+from models.arena import arena_bytes
 from cost_models.firmware_fit import deployed_view, load_firmware_calibration, predict_run
 from cost_models.predict import predict
 from cost_models.runs import load_runs

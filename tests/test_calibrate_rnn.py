@@ -1,7 +1,7 @@
 """The recurrent campaign grid (firmware/calibrate_rnn.py): every point is a valid configuration whose workload the
 cost models can count, keys are unique, every cut of both recurrent models is covered, and the generated UCI HAR
 directory reads through the real loader (file layout, 9 signals x 128 steps, labels 1-6)."""
-from cost_models.runs import run_key
+from vocabulary.run_records import run_key
 from cost_models.workload import workload_from_config
 from firmware.calibrate import campaign_data, campaign_source
 from firmware.calibrate_rnn import RnnGrid, generated_uci_har

@@ -1,4 +1,4 @@
-"""The frozen arena's liveness plan (cost_models/arena.py): the steps codegen emits, placement without overlap of
+"""The frozen arena's liveness plan (models/arena.py): the steps codegen emits, placement without overlap of
 buffers live together, the issue's CIFAR target, and the RAM model pricing exactly the plan."""
 import itertools
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cost_models import firmware_model as fm
-from cost_models.arena import ALIGN, arena_bytes, band_rows, plan_arena, steps_of
-from cost_models.kernels import scratch_bytes
+from models.arena import ALIGN, arena_bytes, band_rows, plan_arena, steps_of
+from models.kernels import scratch_bytes
 from cost_models.workload import build_workload
 from models.zoo import LayerSpec, _Builder, get_model, list_models
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from cost_models import BoardError, list_boards, load_board
+from cost_models import BoardSpecError, list_boards, load_board
 from cost_models.board import BOARDS_DIR
 
 
@@ -26,7 +26,7 @@ def test_load_by_path_equals_by_name():
 
 
 def test_unknown_board_lists_known_ones():
-    with pytest.raises(BoardError, match=r"unknown board 'nosuch'.*nrf52840dk"):
+    with pytest.raises(BoardSpecError, match=r"unknown board 'nosuch'.*nrf52840dk"):
         load_board("nosuch")
     assert "nrf52840dk" in list_boards()
 
@@ -46,17 +46,17 @@ def _variant(tmp_path: Path, old: str, new: str) -> Path:
 
 def test_missing_key_names_file_and_key(tmp_path):
     path = _variant(tmp_path, r"^supply_v = .*$", "")
-    with pytest.raises(BoardError, match=r"variant\.toml: missing key \[power\]\.supply_v"):
+    with pytest.raises(BoardSpecError, match=r"variant\.toml: missing key \[power\]\.supply_v"):
         load_board(path)
 
 
 def test_missing_source_names_key(tmp_path):
     path = _variant(tmp_path, r"^source = \"nRF52840 Product Specification \(Nordic Semiconductor\): 64.*$", "")
-    with pytest.raises(BoardError, match=r"missing key \[cpu\]\.source"):
+    with pytest.raises(BoardSpecError, match=r"missing key \[cpu\]\.source"):
         load_board(path)
 
 
 def test_bad_value_names_key_and_value(tmp_path):
     path = _variant(tmp_path, r"^ram_bytes = .*$", "ram_bytes = -1")
-    with pytest.raises(BoardError, match=r"variant\.toml: \[memory\]\.ram_bytes must be > 0, got -1"):
+    with pytest.raises(BoardSpecError, match=r"variant\.toml: \[memory\]\.ram_bytes must be > 0, got -1"):
         load_board(path)

@@ -16,7 +16,8 @@ from cost_models.emulator_map import (MAP_FILE, TimedRun, build_map, clear_map_c
 from cost_models.firmware_error import cross_validate, summarize
 from cost_models.firmware_fit import (ESTIMATE_COSTS, fit_firmware, price_firmware, read_firmware_calibration,
                                       save_firmware_calibration)
-from cost_models.runs import RunRecordError, append_rows, load_runs
+from cost_models.runs import RunRecordError, load_runs
+from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import rows_from_validation
 from firmware.records import Measured, Provenance, ValidationRecord

@@ -11,7 +11,7 @@ from cost_models.emulator_map import (MAP_FILE, RUNS_DIR, TABLE3_SOURCE, build_m
                                       load_emulator_map, write_map)
 from cost_models.firmware_fit import load_firmware_calibration, price_firmware
 from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
-from cost_models.runs import append_rows
+from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import timed_rows_from_validation
 from firmware.records import Measured, Provenance, ValidationRecord, write_record

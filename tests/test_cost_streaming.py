@@ -12,7 +12,9 @@ import pytest
 from cost_models import firmware_model as fm
 from cost_models.firmware_fit import deployed_view, load_firmware_calibration, predict_run
 from cost_models.predict import predict, price
-from cost_models.runs import append_rows, load_runs, make_rows, run_key
+from cost_models.runs import load_runs
+from firmware.run_records import append_rows, make_rows
+from vocabulary.run_records import run_key
 from cost_models.workload import workload_from_config
 from models.config import STREAMING_FIXED, Configuration
 

@@ -116,12 +116,12 @@ def _symbol_size(elf, name: str) -> int:
 @needs_arm
 @pytest.mark.parametrize("cut,lean", [("conv1", False), ("pool2", False), ("fc1", False), ("conv2", True)])
 def test_frozen_arena_is_what_the_ram_model_prices(tmp_path, cut, lean):
-    """The generated firmware's one region (the frozen arena of the liveness plan, cost_models/arena.py, shared with
+    """The generated firmware's one region (the frozen arena of the liveness plan, models/arena.py, shared with
     mt_train's work region) has exactly the bytes the RAM model prices for the two, 4-byte aligned in RAM."""
     from elftools.elf.elffile import ELFFile
 
     from cost_models import firmware_model as fm
-    from cost_models.arena import arena_bytes
+    from models.arena import arena_bytes
     from cost_models.workload import workload_from_config
 
     # lean: no update buffer, no best copy, no hidden layer - the frozen arena is the larger part of the region

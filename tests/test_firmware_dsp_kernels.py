@@ -2,7 +2,7 @@
 against the integer reference on random shapes with the awkward ones: channel counts not a multiple of 2 or 4, odd
 widths, padding, stride > 1, 1x1 kernels, kernels larger than the input with padding, row-band calls with oy0 > 0,
 every shift 1..31, saturation, 32-bit wrap-around; plus the fallbacks (NULL scratch, maxpool channels % 4 != 0), an
-exact-size scratch with a guard (cost_models/kernels.py scratch_bytes is what the kernels use) and misaligned
+exact-size scratch with a guard (models/kernels.py scratch_bytes is what the kernels use) and misaligned
 buffers. All cases run in two ELFs (QEMU start-up is the cost)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cost_models.kernels import fast_path, scratch_bytes
+from models.kernels import fast_path, scratch_bytes
 from firmware.boards.qemu import run_elf
 from models import intref
 from models import intref_rnn as R

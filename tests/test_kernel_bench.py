@@ -7,7 +7,8 @@ import itertools
 import pytest
 
 from cost_models import firmware_rnn as rnn
-from cost_models.arena import arena_bytes
+from models.arena import arena_bytes
+from cost_models import kernel_counts as kc
 from firmware import kernel_bench as kb
 from models.zoo import LayerSpec, get_model
 
@@ -60,7 +61,7 @@ def test_recurrent_counts_follow_the_loops():
 
 def test_memory_terms_of_har_rnn():
     layers = (get_model("har_rnn").layers[0], *get_model("har_rnn").layers_up_to("gru3"))
-    # the frozen arena's peak: gru1's int16 output (its input gone) beside gru2's (cost_models/arena.py)
+    # the frozen arena's peak: gru1's int16 output (its input gone) beside gru2's (models/arena.py)
     assert arena_bytes(layers) == 5504 + 2752
     assert rnn.state_bytes(layers) == 64  # lstm1_cell[32], int16
     gru1 = get_model("har_rnn").layer("gru1")
@@ -83,10 +84,10 @@ def test_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
     runs = kb.measure(shapes, tmp_path)
     assert all(r.instructions > 1000 for r in runs)
     for kind, bound in (("lstm", 0.005), ("gru", 0.005), ("conv1d", 0.02)):
-        errors = [e for _, e in kb.leave_one_out([r for r in runs if r.shape.kind == kind])]
+        errors = [e for _, e in kc.leave_one_out([r for r in runs if r.shape.kind == kind])]
         assert max(map(abs, errors)) < bound, (kind, errors)
     # a MAC costs the same instructions whether the sequence is int8 or int16 (ldrsb / ldrsh)
-    coef = kb.fit([r for r in runs if r.shape.kind == "gru"])
+    coef = kc.fit([r for r in runs if r.shape.kind == "gru"])
     assert coef["rnn_macs_8"] == pytest.approx(coef["rnn_macs_16"], rel=0.02)
 
 
@@ -103,11 +104,11 @@ def test_image_kernel_counts_are_the_cost_models():
         layer = shape.layer()
         if shape.kind == "relu":  # the ReLU codegen applies to a layer's output before the next layer
             frozen = fm._frozen_counts(replace(base, layers=(layer, LayerSpec("next", "input", (1,), (1,)))))
-            assert kb.call_counts(shape) == {"relu_elements": frozen["relu_elements"], "calls": 1}
+            assert kc.call_counts(shape) == {"relu_elements": frozen["relu_elements"], "calls": 1}
             continue
         frozen = {k: v for k, v in fm._frozen_counts(replace(base, layers=(
             LayerSpec("in", "input", layer.in_shape, layer.in_shape), layer))).items() if v}
-        mine = dict(kb.call_counts(shape))
+        mine = dict(kc.call_counts(shape))
         mine[f"macs_{shape.kind}"] = mine.pop("macs", 0)
         mine["layer_calls"] = mine.pop("calls")
         if "outputs" in mine:
@@ -133,7 +134,7 @@ def _dot_runs(layer: LayerSpec) -> list[tuple[int, int]]:
                          ids=lambda s: s.name)
 def test_dot_runs_sum_to_the_conv_counts(shape):
     runs = _dot_runs(shape.layer())
-    c = kb.call_counts(shape)
+    c = kc.call_counts(shape)
     assert sum(r * n for r, n in runs) == c["macs"]
     assert sum(n for _, n in runs) == c.get("dot_calls", c.get("outputs"))
     assert sum(r % 4 * n for r, n in runs) == c["dot_tail_macs"]
@@ -153,16 +154,16 @@ def test_image_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
     assert all(r.instructions > 10 for r in runs)
 
     def worst(kind):
-        errors = [e for _, e in kb.leave_one_out([r for r in runs if r.shape.kind == kind and r.shape.sign == 0])]
+        errors = [e for _, e in kc.leave_one_out([r for r in runs if r.shape.kind == kind and r.shape.sign == 0])]
         return max(map(abs, errors))
 
     for kind, bound in (("conv2d", 0.005), ("maxpool2d", 0.005), ("fc", 0.04)):
         assert worst(kind) < bound, kind
     relu = [r for r in runs if r.shape.kind == "relu" and r.shape.sign == 0]
-    assert max(abs(e) * r.instructions for r, e in kb.leave_one_out(relu)) <= 3  # instructions (relu/1: 20)
+    assert max(abs(e) * r.instructions for r, e in kc.leave_one_out(relu)) <= 3  # instructions (relu/1: 20)
     # nn_dot's unrolled loop: 17 instructions per 4 MACs, whichever kernel calls it
     for kind in ("conv2d", "fc"):
-        coef = kb.fit([r for r in runs if r.shape.kind == kind])
+        coef = kc.fit([r for r in runs if r.shape.kind == kind])
         assert coef["macs"] == pytest.approx(4.25, rel=0.01), kind
     # ReLU's conditional store is an IT block: the same instructions whatever the data's signs (+-1 measured)
     by_shape = {r.shape: r.instructions for r in runs}
@@ -185,9 +186,9 @@ def test_fast_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
     def errors(kind, loo=True):
         rs = [r for r in runs if r.shape.kind == kind and r.shape.sign == 0]
         if loo:
-            return [abs(e) for _, e in kb.leave_one_out(rs, "fast")]
-        coef = kb.fit(rs, "fast")
-        return [abs(kb.predict(coef, r.shape, "fast") / r.instructions - 1) for r in rs]
+            return [abs(e) for _, e in kc.leave_one_out(rs, "fast")]
+        coef = kc.fit(rs, "fast")
+        return [abs(kc.predict(coef, r.shape, "fast") / r.instructions - 1) for r in rs]
 
     for kind, bound in (("lstm", 0.005), ("gru", 0.006), ("maxpool2d", 0.005)):
         assert max(errors(kind)) < bound, kind

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cost_models.board import BoardError, load_board
+from cost_models.board import BoardSpecError, load_board
 from cost_models.deployment import DeploymentError, deployment_from_table
 from cost_models.lifetime import DAYS_PER_MONTH, EventCost, compare
 from cost_models.predict import predict
@@ -158,7 +158,7 @@ def test_predict_rejects_bad_deployment_flags_and_files(tmp_path, capsys):
 def test_board_sleep_section_is_checked(tmp_path):
     text = (REPO / "cost_models" / "boards" / "nrf52840dk.toml").read_text()
     (tmp_path / "b.toml").write_text(text.replace("current_ua = 3.16", "current_ua = -1"))
-    with pytest.raises(BoardError, match=r"\[sleep\]\.current_ua must be > 0"):
+    with pytest.raises(BoardSpecError, match=r"\[sleep\]\.current_ua must be > 0"):
         load_board(tmp_path / "b.toml")
     assert load_board("nrf52840dk").sleep_current_ua == 3.16
     with pytest.raises(DeploymentError, match="battery_mah"):

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from cost_models.board import load_board
-from models.baselines import (QATParams, cloud_qat, device_spec, edge_inputs, edge_tl, link_cost,
+from cost_models.radio import link_cost
+from models.baselines import (QATParams, cloud_qat, device_spec, edge_inputs, edge_tl,
                               published_table2, quantize_head)
 from models.baselines.cloud_qat import check_supported
 from models.baselines.fakequant import fake_q7, qat_forward

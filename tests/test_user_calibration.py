@@ -25,7 +25,7 @@ from firmware.records import Measured, Provenance, ValidationRecord, write_recor
 from models.config import Configuration
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("dse", "models", "cost_models", "firmware")
+PACKAGES = ("vocabulary", "dse", "models", "cost_models", "firmware")
 SOURCES = ("pyproject.toml", "README.md", *PACKAGES)
 
 

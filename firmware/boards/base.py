@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..protocol import PHASES, Report, parse
+from vocabulary.phases import PHASES
+
+from ..protocol import Report, parse
 
 
 class BoardError(RuntimeError):

@@ -7,8 +7,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from vocabulary.phases import PHASES
+
 from ..build import toolchain_version
-from ..protocol import PHASES, split_lines
+from ..protocol import split_lines
 from .base import Board, BoardError, FirmwareTimeout, RunResult, no_instructions
 
 

@@ -31,7 +31,6 @@ RTT_ID = b"SEGGER RTT"
 # {sName, pBuffer, SizeOfBuffer, WrOff, RdOff, Flags} (6 x uint32 each)
 RTT_CB_HEADER = 24
 RTT_UP_DESCRIPTOR = 24
-PHASES = ("collection", "training", "evaluation")
 
 INSTALL_HINT = "install the board extra: pip install 'microtl-dse[board]' (pyocd, pyserial, ppk2-api)"
 NO_PROBE = ("no debug probe found: connect the nRF52840-DK over USB (the J-Link OB port, with its power switch on) "

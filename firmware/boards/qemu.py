@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vocabulary.phases import PHASES
+
 from ..protocol import marker_spans, split_lines, streaming_of
 from ..qemu_plugin.blocks import BlockProfile, read_blocks
 from .base import Board, BoardError, FirmwareTimeout, RunResult
@@ -51,7 +53,6 @@ MACHINE = "mps2-an386"
 CPU = "cortex-m4"
 QEMU = "qemu-system-arm"
 MARKER_SYMBOL = "plat_phase_marker"
-PHASES = ("collection", "training", "evaluation")  # marker 2i = begin, 2i+1 = end
 
 # Emulation speed measured on this project's machines (2-core Debian 12 VM, QEMU 7.2.22, -icount shift=0 with the
 # plugin loaded; the plugin itself costs nothing measurable): 520-670 M instructions/s on the int8 kernels, ~700 M/s on

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PHASES = ("collection", "training", "evaluation")  # marker 2i = begin, 2i+1 = end (as firmware/boards/qemu.py)
+from vocabulary.phases import PHASES  # phase i: marker 2i = begin, 2i + 1 = end
 
 BlockKey = tuple[int, int, int]  # (start address, instructions, end address)
 

@@ -8,13 +8,12 @@
   the recurrent formats, fakequant_rnn.py) and sends the int8 network back.
 
 Accuracy is always measured on the integer path (the int8 network and head as the device runs them); the radio
-cost of each transfer comes from the board's BLE facts (link.py). Published Table II values: published.py.
+cost of each transfer is priced by the board object the caller passes in (`board.link`: cost_models.radio). Published Table II values: published.py.
 """
 from .cloud_qat import CloudQATResult, QATParams, cloud_qat, device_spec
 from .edge_tl import EdgeInputs, EdgeTLResult, edge_inputs, edge_tl
 from .headquant import quantize_head
-from .link import LinkCost, link_cost
 from .published import PUBLISHED_TABLE2, published_table2
 
-__all__ = ["CloudQATResult", "EdgeInputs", "EdgeTLResult", "LinkCost", "PUBLISHED_TABLE2", "QATParams",
-           "cloud_qat", "device_spec", "edge_inputs", "edge_tl", "link_cost", "published_table2", "quantize_head"]
+__all__ = ["CloudQATResult", "EdgeInputs", "EdgeTLResult", "PUBLISHED_TABLE2", "QATParams", "cloud_qat", "device_spec",
+           "edge_inputs", "edge_tl", "published_table2", "quantize_head"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,6 @@ from ..simulate import derive_seeds
 from ..zoo import LayerSpec, ModelSpec
 from .fakequant import qat_forward
 from .headquant import int8_bytes
-from .link import LinkCost, link_cost
 
 QAT_KINDS = ("conv2d", "conv1d", "maxpool2d", "fc", "lstm", "gru")
 
@@ -46,7 +46,7 @@ class CloudQATResult:
     accuracies: list[float]  # per repeat: the converted int8 network (integer reference), target test set
     float_accuracies: list[float]  # per repeat: the trained float network before conversion
     qat_agreements: list[float]  # per repeat: top-1 agreement of the fake-quantized forward with the int8 network
-    link: LinkCost
+    link: Any  # cost_models.radio.LinkCost, priced by the board passed in (board.link)
     network_bytes: int  # downlink: int8 weights, biases and shifts of every layer
     notes: tuple[str, ...] = ()
 
@@ -134,7 +134,7 @@ def cloud_qat(source: Network, data: TaskData, cut: str, hidden: int, params: QA
         agreements.append(agreement(_fake_logits(network, test.x, calib_x), logits))
         notes.extend(n for n in qmodel.notes if n not in notes)
         network_bytes = int8_bytes(qmodel)
-    link = link_cost(len(pool) * int(np.prod(data.input_shape)), network_bytes, board)
+    link = board.link(len(pool) * int(np.prod(data.input_shape)), network_bytes)
     return CloudQATResult(len(pool), accuracies, float_accuracies, agreements, link, network_bytes, tuple(notes))
 
 

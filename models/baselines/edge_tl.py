@@ -10,6 +10,7 @@ network to the cut, then the post-quantized int8 head (models.intref), on the ta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,7 +25,6 @@ from ..network import Network, predict, single_thread
 from ..quantize import QuantizedModel, forward_int, get_scheme
 from ..simulate import derive_seeds
 from .headquant import int8_bytes, quantize_head
-from .link import LinkCost, link_cost
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +49,7 @@ class EdgeTLResult:
     accuracies: list[float]  # per repeat: int8 network + post-quantized int8 head, target test set
     float_accuracies: list[float]  # per repeat: the float head on float features before post-quantization
     epochs: list[int]
-    link: LinkCost
+    link: Any  # cost_models.radio.LinkCost, priced by the board passed in (board.link)
     head_bytes: int  # downlink: the int8 head with its shifts
     notes: tuple[str, ...] = ()
 
@@ -136,5 +136,5 @@ def edge_tl(inputs: EdgeInputs, samples: int, hidden: int, params: SGDParams, re
         epochs.append(run)
         notes.extend(n for n in qhead.notes if n not in notes)
         head_bytes = int8_bytes(qhead)
-    link = link_cost(samples * inputs.input_elements, head_bytes, board)
+    link = board.link(samples * inputs.input_elements, head_bytes)
     return EdgeTLResult(samples, accuracies, float_accuracies, epochs, link, head_bytes, tuple(notes))

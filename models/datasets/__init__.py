@@ -8,7 +8,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..data import DataError
+
+
+class DataError(ValueError):
+    """A data file is missing, unreadable or malformed. The message is one line naming the file."""
 
 
 def locate(data_path, env_var: str, expected: str, url: str) -> Path:

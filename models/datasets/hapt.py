@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from ..data import DataError
-from ..pretrain import cache_root
-from . import hapt_pickle, reason
+from ..cache import cache_root
+from . import DataError, hapt_pickle, reason
 from .uci_har import STEPS
 
 ENV_VAR = None  # no data file: the recordings ship with the package

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import DataError
+from . import DataError
 from . import locate, reason
 
 URL = "https://archive.ics.uci.edu/dataset/240"

@@ -1,4 +1,5 @@
-"""Which implementation of a frozen-layer kernel our firmware runs, and the scratch memory it needs.
+"""Which implementation of a frozen-layer kernel our firmware runs, and the scratch memory it needs (pure Python, no
+torch: firmware/codegen.py and the cost models both read it, and neither may import the other).
 
 One place for two firmware facts that code generation (firmware/codegen.py: the arena plan) and the cost models
 (instructions and RAM) must agree on:

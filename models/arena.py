@@ -10,7 +10,7 @@ stride, out_bits). The forward pass is a list of steps:
 - every other layer is a step of its own.
 Buffers: each step's output (except the last step's, which is the caller's feature row), live from the step that
 writes it to the step that reads it; the band of a fused step and the scratch of the conv / fc kernels
-(cost_models.kernels.scratch_bytes), live during their own step. The network input is the caller's pointer.
+(models.kernels.scratch_bytes), live during their own step. The network input is the caller's pointer.
 
 Placement (TinyEngine / TFLM style): largest buffer first, each at the lowest 4-byte-aligned offset where it does
 not overlap any already placed buffer whose live interval intersects its own; the arena is the highest end,

@@ -1,0 +1,145 @@
+"""The pure pricing layer: the prediction's shape (`Prediction`, `PhaseCost`) and the op-count predictor `price`
+(counts + board facts + a fitted calibration -> costs). Calibration (its residuals) and prediction both sit on it;
+it imports neither.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from vocabulary.phases import DEVICE_PHASES
+
+from .board import BoardSpec
+from .energy import phase_energy_mj
+from .latency import phase_counts
+from .memory import flash_bytes, ram_bytes, scaled
+from .radio import BleUpload, ble_upload
+from .workload import Workload
+
+if TYPE_CHECKING:  # pragma: no cover - calibration builds on this module (its residuals are priced here)
+    from .calibration import Calibration
+
+
+@dataclass(frozen=True)
+class PhaseCost:
+    cycles: float | None  # None: uncalibrated on this board
+    seconds: float | None
+    energy_mj: float | None
+    note: str = ""
+    source: str = ""  # where cycles, time and energy come from
+
+
+@dataclass(frozen=True)
+class Prediction:
+    board: str
+    ram: dict[str, int]  # bytes per term
+    ram_total: int
+    flash: dict[str, int]
+    flash_total: int
+    phases: dict[str, PhaseCost]
+    latency_s: float  # sum over phases_included
+    energy_mj: float  # sum over phases_included
+    phases_included: tuple[str, ...]
+    ble_upload: BleUpload | None  # None on boards without a radio (instructions-only boards)
+    fits_ram: bool
+    fits_flash: bool
+    notes: tuple[str, ...]
+    instructions: dict[str, float | None] = field(default_factory=dict)  # predicted, per phase (our firmware)
+    firmware: str = ""  # "microtl-dse" (ours) | "paper" (the published firmware's Table III fit)
+    sources: dict[str, str] = field(default_factory=dict)  # figure (ram, flash, instructions, ...) -> its source
+    # our firmware: the static Cortex-M4 cycle estimate per phase, predicted (None: no estimate model); an estimate
+    # at zero wait states, not the board's cycles (those are in `phases`)
+    cycles_estimate: dict[str, float | None] = field(default_factory=dict)
+    # our firmware: ram / flash price the deployed image; the validation harness's own share apart (None: the
+    # calibration has no harness records, or the published firmware)
+    harness_ram: int | None = None
+    harness_flash: int | None = None
+    mode: str = "stored"  # the configuration's training mode (vocabulary.configuration.MODES)
+    # streaming: collection and training interleave, so what one collected sample costs the device (its forward,
+    # its step, its ring steps and push): (collection + training) / N, in seconds where both phases are timed and in
+    # predicted instructions on our firmware (None: stored mode, or a phase not calibrated)
+    sample_latency_s: float | None = None
+    sample_instructions: float | None = None
+
+    def to_dict(self) -> dict[str, float | int | str]:
+        """Flat plain values (Optuna user attributes, CSV columns). Uncalibrated phases have no time keys;
+        `phases_uncalibrated` names them."""
+        out: dict[str, float | int | str] = {"board": self.board, "firmware": self.firmware, "mode": self.mode}
+        out.update({f"ram.{k}": v for k, v in self.ram.items()})
+        out["ram_total"] = self.ram_total
+        out.update({f"flash.{k}": v for k, v in self.flash.items()})
+        out["flash_total"] = self.flash_total
+        for phase, cost in self.phases.items():
+            if cost.cycles is not None:
+                out[f"cycles.{phase}"] = float(cost.cycles)
+                out[f"time.{phase}_s"] = float(cost.seconds)
+                out[f"energy.{phase}_mj"] = float(cost.energy_mj)
+        out["latency_s"] = float(self.latency_s)
+        out["energy_mj"] = float(self.energy_mj)
+        if self.sample_latency_s is not None:
+            out["sample_latency_s"] = float(self.sample_latency_s)
+        if self.sample_instructions is not None:
+            out["sample_instructions"] = float(self.sample_instructions)
+        out["phases_included"] = ",".join(self.phases_included)
+        out["phases_uncalibrated"] = ",".join(p for p in self.phases if p not in self.phases_included)
+        if self.ble_upload is not None:
+            out["ble.bytes"] = self.ble_upload.bytes
+            out["ble.seconds"] = float(self.ble_upload.seconds)
+            out["ble.energy_mj"] = float(self.ble_upload.energy_mj)
+        out.update({f"instructions.{k}": float(v) for k, v in self.instructions.items() if v is not None})
+        out["fits_ram"] = int(self.fits_ram)
+        out["fits_flash"] = int(self.fits_flash)
+        out["notes"] = "; ".join(self.notes)
+        return out
+
+
+def check_paper_mode(w: Workload) -> None:
+    """The published firmware (Table III's op-count model) stores N samples and trains for E epochs: it has no
+    streaming mode, so a streaming configuration is refused rather than priced as stored."""
+    if w.streaming:
+        raise ValueError("mode 'streaming' is not priced for firmware 'paper': the published firmware (Table III's "
+                         "op-count model) trains stored samples only; use firmware 'microtl-dse' or mode 'stored'")
+
+
+def price(w: Workload, board: BoardSpec, calibration: Calibration, epochs: float) -> Prediction:
+    """The pure predictor: counts + board facts + calibration -> costs (the published firmware: stored mode only)."""
+    check_paper_mode(w)
+    ram = scaled(ram_bytes(w), calibration.scales("ram"))
+    flash = scaled(flash_bytes(w), calibration.scales("flash"))
+    phases: dict[str, PhaseCost] = {}
+    notes: list[str] = []
+    for phase in DEVICE_PHASES:
+        fit = calibration.phases.get(phase)
+        if fit is None:
+            c, why = None, f"no {phase} records for {board.name}"
+        else:
+            c, why = fit.cycles(phase_counts(phase, w, epochs))
+        if c is None:
+            phases[phase] = PhaseCost(None, None, None, why)
+            notes.append(f"{phase} phase uncalibrated: {why}")
+        else:
+            seconds = c / board.clock_hz
+            phases[phase] = PhaseCost(c, seconds, phase_energy_mj(seconds, board, phase),
+                                      source=f"cycles: op-count model fitted on {', '.join(calibration.files)}; "
+                                             f"power: board file {board.path.name}")
+    included = tuple(p for p, cost in phases.items() if cost.cycles is not None)
+    ram_total = sum(ram.values())
+    flash_total = sum(flash.values())
+    return Prediction(
+        board=board.name,
+        ram=ram,
+        ram_total=ram_total,
+        flash=flash,
+        flash_total=flash_total,
+        phases=phases,
+        latency_s=sum(phases[p].seconds for p in included),
+        energy_mj=sum(phases[p].energy_mj for p in included),
+        phases_included=included,
+        ble_upload=ble_upload(w.samples, w.input_elements, board),
+        fits_ram=ram_total <= board.ram_bytes,
+        fits_flash=flash_total <= board.flash_bytes,
+        notes=tuple(notes),
+        firmware="paper",
+        sources={"ram": f"op-count model, term scales fitted on {', '.join(calibration.files)}",
+                 "flash": f"op-count model, term scales fitted on {', '.join(calibration.files)}"},
+    )

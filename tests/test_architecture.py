@@ -1,0 +1,224 @@
+"""The layer rule over the import graph (docs/architecture.md): which room may import which, and no circle between
+files outside dse/.
+
+The graph is built with `ast` from every Python file of the five packages: imports at module level AND inside
+functions (a deferred import is still an arrow); imports under `if TYPE_CHECKING:` are left out (they never run).
+An import of `pkg.mod.name` is an arrow to the most specific module file it names.
+
+What this round leaves (printed, not asserted; run `python tests/test_architecture.py` for the report): the circles
+between dse's files and the count of deferred imports.
+"""
+from __future__ import annotations
+
+import ast
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ROOMS = ("vocabulary", "models", "cost_models", "firmware", "dse")
+# room -> rooms it must not import (vocabulary: none of ours, checked apart)
+FORBIDDEN = {
+    "models": {"cost_models", "dse", "firmware"},
+    "cost_models": {"dse", "firmware"},  # and models beyond PURE_MODELS
+    "firmware": {"dse", "cost_models"},
+}
+# the torch-free descriptions of models that cost_models prices with (the network's layers and tasks, the firmware's
+# kernel facts and arena plan both rooms must agree on, the firmware's PRNG); the configuration is vocabulary's
+PURE_MODELS = {"models", "models.zoo", "models.tasks", "models.prng", "models.kernels", "models.arena"}
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str  # importing module
+    target: str  # imported module (one of ours)
+    line: int
+    deferred: bool  # inside a function
+
+    def __str__(self) -> str:
+        return f"{self.source} -> {self.target} (line {self.line}{', deferred' if self.deferred else ''})"
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path = ROOT, rooms=ROOMS) -> tuple[list[Import], set[str]]:
+    """Every import between the rooms' modules, and the modules."""
+    files = {module_name(p, root): p for room in rooms if (root / room).is_dir() for p in (root / room).rglob("*.py")}
+
+    def resolve(name: str | None) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    imports: list[Import] = []
+    for mod, path in files.items():
+        package = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
+
+        def visit(node: ast.AST, deferred: bool) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                    continue
+                inner = deferred or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                if isinstance(child, ast.Import):
+                    targets = [resolve(a.name) for a in child.names]
+                elif isinstance(child, ast.ImportFrom):
+                    base = child.module or ""
+                    if child.level:
+                        up = package[:len(package) - child.level + 1]
+                        base = ".".join(up + ([child.module] if child.module else []))
+                    targets = [resolve(f"{base}.{a.name}" if base else a.name) for a in child.names]
+                else:
+                    visit(child, inner)
+                    continue
+                for target in dict.fromkeys(targets):
+                    if target and target != mod:
+                        imports.append(Import(mod, target, child.lineno, deferred))
+
+        visit(ast.parse(path.read_text(encoding="utf-8"), str(path)), False)
+    return imports, set(files)
+
+
+def room(module: str) -> str:
+    return module.split(".")[0]
+
+
+def forbidden(imports: list[Import]) -> list[Import]:
+    """The arrows the layer rule forbids."""
+    out = []
+    for i in imports:
+        src, dst = room(i.source), room(i.target)
+        if src == dst:
+            continue
+        if (src == "vocabulary" or dst in FORBIDDEN.get(src, ())
+                or (src == "cost_models" and dst == "models" and i.target not in PURE_MODELS)):
+            out.append(i)
+    # what cost_models may import from models must not pull in the rest of models (torch)
+    out += [i for i in imports if i.source in PURE_MODELS and room(i.target) == "models" and i.target not in PURE_MODELS]
+    return out
+
+
+def circles(imports: list[Import], modules: set[str]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    for i in imports:
+        graph[i.source].add(i.target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    for start in sorted(modules):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    out.append(sorted(component))
+    return sorted(out)
+
+
+def report(imports: list[Import], modules: set[str]) -> str:
+    """What this round leaves: dse's circles and the deferred imports, by room."""
+    deferred = Counter(room(i.source) for i in imports if i.deferred)
+    lines = [f"deferred imports between our modules: {sum(deferred.values())} "
+             f"({', '.join(f'{r} {n}' for r, n in deferred.most_common())})"]
+    lines += [f"circle (left for a later round): {' <-> '.join(c)}" for c in circles(imports, modules)
+              if all(room(m) == "dse" for m in c)]
+    return "\n".join(lines)
+
+
+def test_no_forbidden_arrow():
+    imports, modules = import_graph()
+    assert len(modules) > 100 and len(imports) > 300  # the graph really was read
+    bad = forbidden(imports)
+    assert not bad, "forbidden imports:\n" + "\n".join(map(str, bad))
+
+
+def test_no_circle_outside_dse():
+    imports, modules = import_graph()
+    print(report(imports, modules))
+    outside = [c for c in circles(imports, modules) if any(room(m) != "dse" for m in c)]
+    assert not outside, "circles between files outside dse/:\n" + "\n".join(" <-> ".join(c) for c in outside)
+
+
+def test_vocabulary_needs_only_the_standard_library():
+    """The core imports nothing outside the standard library (not even numpy)."""
+    for path in (ROOT / "vocabulary").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            for name in names:
+                assert name.split(".")[0] in sys.stdlib_module_names, f"{path.name}: imports {name}"
+
+
+def test_every_room_is_packaged():
+    """A fresh (non-editable) install holds every room, the core included."""
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert sorted(r for r in ROOMS if f"{r}*" not in include) == []
+
+
+def test_the_rule_catches_what_it_forbids(tmp_path):
+    """A deferred arrow from firmware to cost_models, one from models to dse, and a circle made of a deferred
+    import are found; an import under TYPE_CHECKING is not an arrow."""
+    files = {
+        "vocabulary/__init__.py": "",
+        "models/__init__.py": "",
+        "models/a.py": "def f():\n    from dse import cli\n",
+        "models/zoo.py": "from .a import f\n",
+        "cost_models/__init__.py": "",
+        "cost_models/p.py": "from models.zoo import x\nfrom . import q\n",
+        "cost_models/q.py": "def g():\n    from .p import y\n",
+        "cost_models/r.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from firmware import fw\n",
+        "firmware/__init__.py": "",
+        "firmware/fw.py": "def h():\n    from cost_models.p import z\n",
+        "dse/__init__.py": "",
+        "dse/cli.py": "",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    imports, modules = import_graph(tmp_path)
+    found = {(i.source, i.target, i.deferred) for i in forbidden(imports)}
+    assert found == {("models.a", "dse.cli", True), ("firmware.fw", "cost_models.p", True),
+                     ("models.zoo", "models.a", False)}  # a pure models module pulling in the rest of models
+    assert circles(imports, modules) == [["cost_models.p", "cost_models.q"]]
+
+
+if __name__ == "__main__":
+    graph, names = import_graph()
+    print(report(graph, names))
+    for arrow in forbidden(graph):
+        print(f"forbidden: {arrow}")
+    for component in circles(graph, names):
+        print(f"circle: {' <-> '.join(component)}")
