@@ -60,7 +60,7 @@ def main() -> int:
     from cost_models.runs import load_runs
     from firmware.calibrate import campaign_data
     from firmware.codegen import generate
-    from models.config import validation_count
+    from vocabulary.configuration import validation_count
     from results_csv import append_rows
 
     if args.c_dir:

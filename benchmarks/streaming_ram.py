@@ -25,7 +25,7 @@ from results_csv import append_rows  # noqa: E402 (benchmarks/ is the script's f
 
 from firmware.build import build  # noqa: E402
 from firmware.codegen import generate  # noqa: E402
-from models.config import Configuration  # noqa: E402
+from vocabulary.configuration import Configuration  # noqa: E402
 
 SAMPLES = 100
 SYMBOLS = ("mt_store", "labels", "mt_ring", "mt_ring_labels", "dse_arena", "mt_params")

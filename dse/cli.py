@@ -339,7 +339,7 @@ def cmd_predict(args) -> int:
 def _training_args(args) -> dict:
     """--epochs, --batch, --restore-best, --mode and --replay as Configuration values: streaming sets batch 1,
     epochs 1 and restore-best off; a flag that says otherwise is a conflict (UserError naming it)."""
-    from models.config import STREAMING_FIXED
+    from vocabulary.configuration import STREAMING_FIXED
 
     given = {"epochs": args.epochs, "batch": args.batch, "restore_best": args.restore_best}
     flags = {"epochs": "--epochs", "batch": "--batch", "restore_best": "--restore-best"}

@@ -2,7 +2,7 @@
 space turns an Optuna trial into a Configuration and, for the grid sampler, lists its finite grid.
 
 The training mode is a conditional axis: a streaming trial takes batch 1, epochs 1 and restore_best off
-(models.config.STREAMING_FIXED) and a replay ring; a stored trial takes replay 0. So a trial suggests only the
+(vocabulary.configuration.STREAMING_FIXED) and a replay ring; a stored trial takes replay 0. So a trial suggests only the
 parameters its mode uses (Optuna's conditional parameters: TPE and NSGA-II see a smaller space for each mode, and
 no trial is spent on a combination that collapses onto one already proposed), and `points` enumerates the distinct
 configurations for the grid sampler. A replay ring larger than a trial's samples holds all of them: the trial runs
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import TYPE_CHECKING, Union
 
-from models.config import STREAMING_FIXED
+from vocabulary.configuration import STREAMING_FIXED
 
 if TYPE_CHECKING:
     import optuna

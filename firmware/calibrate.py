@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from vocabulary.configuration import STREAMING_FIXED, Configuration
+from vocabulary.configuration import Configuration
 
 from .calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
-from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har
+from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har, streaming_config
 from .records import Predicted, ValidationRecord
 
 CAMPAIGN_TIMEOUT_S = 300.0
@@ -108,13 +108,6 @@ class Grid:
         points = [(p, False) for p in self.streaming] + [(p, True) for p in self.streaming_holdout]
         out = [streaming_config(self.task, self.model, *p) for p, held in points if holdout in (None, held)]
         return out + (self.recurrent.streaming_configurations(holdout) if self.recurrent else [])
-
-
-def streaming_config(task: str, model: str, cut: str, hidden: int, samples: int, replay: int,
-                     momentum: float) -> Configuration:
-    """A streaming campaign point: streaming's fixed settings (batch 1, one pass, the last weights kept)."""
-    return Configuration(task=task, model=model, cut=cut, hidden=hidden, samples=samples, momentum=momentum,
-                         mode="streaming", replay=replay, **STREAMING_FIXED)
 
 
 def rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:

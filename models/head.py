@@ -25,57 +25,13 @@ a study's streaming accuracy is the replay's, bit for bit.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 
-from . import prng
-from vocabulary.configuration import Configuration
+from . import head_replay, prng
 from .features import Features, dequantize
+from .head_params import Layers, SGDParams, TrainResult, stream_schedule  # noqa: F401  (this module's API too)
 
-Layers = list[tuple[np.ndarray, np.ndarray]]  # [(W (out, in), b (out,))], input side first, float32
-
-
-@dataclass(frozen=True)
-class SGDParams:
-    lr: float = 0.01
-    momentum: float = 0.9
-    decay: float = 1e-4
-    batch: int = 8
-    epochs: int = 20
-    patience: int = 5
-    restore_best: bool = True  # keep the best epoch's weights (else the last epoch's)
-    mode: str = "stored"  # "streaming": batch-1 steps in collection order with a replay ring (module docstring)
-    replay: int = 0  # streaming: ring size K
-
-    @classmethod
-    def from_config(cls, config: Configuration) -> "SGDParams":
-        return cls(config.lr, config.momentum, config.decay, config.batch, config.epochs, config.patience,
-                   config.restore_best, config.mode, config.replay)
-
-    @property
-    def streaming(self) -> bool:
-        return self.mode == "streaming"
-
-
-def stream_schedule(n: int, replay: int) -> list[int]:
-    """The samples the streaming trainer steps on, in order: for sample i, i itself, then the ring's
-    max(0, i - K) .. i - 1 (oldest first). len = sum_i (1 + min(i, K))."""
-    order: list[int] = []
-    for i in range(n):
-        order.append(i)
-        order.extend(range(max(0, i - replay), i))
-    return order
-
-
-@dataclass(eq=False)
-class TrainResult:
-    weights: Layers  # kept weights: the best (lowest validation loss) with restore_best, else the last
-    epochs_run: int
-    best_epoch: int  # 1-based epoch of the kept weights; 0: the initial ones (no finite validation loss)
-    val_losses: list[float] = field(default_factory=list)
-    steps: int = 0  # SGD steps taken (streaming: sum of 1 + min(i, K))
 
 
 def init_head(features: int, hidden: int, classes: int, seed: int) -> Layers:
@@ -309,7 +265,3 @@ def accuracy(weights: Layers, x: np.ndarray | Features, y: np.ndarray) -> float:
     if isinstance(x, Features):
         x = dequantize(x)
     return float((forward(weights, x).argmax(axis=1) == y).mean()) if len(y) else float("nan")
-
-
-# at the end: head_replay builds on this module's types (a circular import; used at call time only)
-from . import head_replay  # noqa: E402

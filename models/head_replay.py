@@ -19,7 +19,7 @@ import numpy as np
 
 from . import prng
 from .features import Features
-from .head import Layers, SGDParams, TrainResult, stream_schedule
+from .head_params import Layers, SGDParams, TrainResult, stream_schedule
 
 F32 = np.float32
 _LN2_HI = F32(float.fromhex("0x1.62e400p-1"))

@@ -9,7 +9,7 @@ import pytest
 from dse.cli import main
 from dse.rescore import front
 from firmware.records import Measured, Provenance, ValidationRecord, write_record
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 SHIPPED = Path(__file__).resolve().parents[1] / "cost_models" / "calibration" / "qemu-an386"
 

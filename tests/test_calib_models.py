@@ -14,7 +14,7 @@ from cost_models.predict import predict
 from cost_models.runs import RunRecordError, load_runs
 from firmware.run_records import append_rows, make_rows, measured_keys
 from cost_models.workload import workload_from_config
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 SHIPPED = Path(__file__).resolve().parents[1] / "cost_models" / "calibration" / "qemu-an386"
 PROV = {"source": "synthetic-test", "sources_sha256": "a" * 64, "elf_sha256": "b" * 64, "toolchain": "gcc",

@@ -14,7 +14,7 @@ from cost_models.firmware_fit import deployed_view, load_firmware_calibration, p
 from cost_models.predict import predict
 from cost_models.runs import load_runs
 from cost_models.workload import workload_from_config
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.zoo import get_model
 
 SHIPPED = Path(__file__).resolve().parents[1] / "cost_models" / "calibration" / "qemu-an386" / "campaign.csv"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cost_models import firmware_model as fm
 from cost_models.workload import workload_from_config
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.zoo import list_models
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,7 @@ from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import rows_from_validation
 from firmware.records import Measured, Provenance, ValidationRecord
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 FIXTURE = Path(__file__).parent / "data" / "qemu_runs_cycles_estimate.csv"
 BOARD = load_board("nrf52840dk")

@@ -10,7 +10,7 @@ from cost_models.emulator_map import (MAP_FILE, EmulatorMapError, PlatformDelta,
                                       fit_map, fit_power, load_emulator_map, map_path, read_map, report, timed_runs,
                                       write_map)
 from cost_models.firmware_fit import load_firmware_calibration
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 BOARD = load_board("nrf52840dk")
 CONFIG = Configuration("digits", "digits_cnn", "conv2", 8, 60, 10)

@@ -15,7 +15,7 @@ from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import timed_rows_from_validation
 from firmware.records import Measured, Provenance, ValidationRecord, write_record
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 CPI = {"collection": 1.30, "training": 1.55, "evaluation": 1.35}
 POWER_W = 0.0195  # the PPK2's run-average current x supply: one power for every phase of a run

@@ -4,7 +4,7 @@ import pytest
 from cost_models import build_workload, load_board, load_calibration, load_records, predict, price, workload_from_config
 from cost_models.board import BOARDS_DIR
 from cost_models.memory import FLASH_TERMS, RAM_TERMS, flash_bytes, ram_bytes
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.zoo import list_models
 
 TABLE3 = BOARDS_DIR.parent / "calibration" / "nrf52840dk" / "paper_table3.csv"

@@ -4,7 +4,7 @@ import pytest
 from cost_models import ble_upload, load_board, load_calibration, load_records, predict
 from cost_models.board import BOARDS_DIR
 from cost_models.memory import FLASH_TERMS, RAM_TERMS
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.tasks import list_tasks
 
 TABLE3 = BOARDS_DIR.parent / "calibration" / "nrf52840dk" / "paper_table3.csv"

@@ -16,7 +16,7 @@ from cost_models.runs import load_runs
 from firmware.run_records import append_rows, make_rows
 from vocabulary.run_records import run_key
 from cost_models.workload import workload_from_config
-from models.config import STREAMING_FIXED, Configuration
+from vocabulary.configuration import STREAMING_FIXED, Configuration
 
 SHIPPED = Path(__file__).resolve().parents[1] / "cost_models" / "calibration" / "qemu-an386"
 PROV = {"source": "test", "sources_sha256": "s", "elf_sha256": "e", "toolchain": "t", "emulator": "q",

@@ -21,7 +21,7 @@ from dse.cli import main
 from dse.folder import StudyFolder
 from dse.search import run_study
 from dse.studyfile import load_study_file
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 LIMIT_KB = 24
 STUDY = f"""

@@ -22,7 +22,7 @@ from dse.modes import ram_comparison, sample_latency_s
 from dse.search import run_study
 from dse.space import resolve
 from dse.studyfile import parse_study
-from models.config import STREAMING_FIXED, Configuration
+from vocabulary.configuration import STREAMING_FIXED, Configuration
 
 SPACE = """
 [study]

@@ -8,7 +8,7 @@ import pytest
 from firmware.boards import get_board
 from firmware.build import Binary, DoesNotFit, build, elf_sizes
 from firmware.codegen import c_float, generate
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.simulate import simulate
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler")

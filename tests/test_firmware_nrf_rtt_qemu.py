@@ -19,7 +19,7 @@ import firmware.boards.nrf52840dk as nrf
 from firmware.boards import get_board
 from firmware.build import build
 from firmware.codegen import generate
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from qemu_fw_util import require_tools
 
 CONFIG = Configuration("digits", "digits_cnn", "pool2", hidden=0, samples=20, epochs=5, batch=8, lr=0.02)

@@ -8,7 +8,7 @@ import pytest
 from firmware.boards import get_board
 from firmware.build import build
 from firmware.codegen import generate
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 from qemu_fw_util import require_tools
 

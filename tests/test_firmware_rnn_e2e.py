@@ -21,7 +21,7 @@ from firmware.boards import get_board
 from firmware.build import build
 from firmware.codegen import generate
 from firmware.records import read_record
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.datasets import uci_har
 from cost_models.memory import ram_bytes
 from cost_models.workload import workload_from_config

@@ -12,7 +12,7 @@ import pytest
 
 from cost_models import firmware_model as fm
 from cost_models.workload import workload_from_config
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.prng import rand_u32, shuffle
 
 from firmware.build import ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS

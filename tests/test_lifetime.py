@@ -14,7 +14,7 @@ from cost_models.deployment import DeploymentError, deployment_from_table
 from cost_models.lifetime import DAYS_PER_MONTH, EventCost, compare
 from cost_models.predict import predict
 from dse.cli import main
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.zoo import get_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -129,7 +129,7 @@ def test_host_firmware_features_equal_python(cache, tmp_path):
     from firmware.boards import get_board
     from firmware.build import build
     from firmware.codegen import generate
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
 
     config = Configuration("basicmotions", "motions_rnn", "gru2", hidden=8, samples=12, epochs=3, batch=4, lr=0.05)
     gen = generate(config, tmp_path / "gen", repeat=0, seed=1, cache_dir=cache, test_limit=6, dump_features=True)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from models.config import Configuration, validation_count
+from vocabulary.configuration import Configuration, validation_count
 from models.data import DataError, draw_samples, load_task, max_balanced
 
 

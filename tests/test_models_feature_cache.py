@@ -160,7 +160,7 @@ def test_corrupted_file_is_detected_and_rebuilt(cache, damage, monkeypatch):
 
 def test_simulate_unchanged_by_cache(cache, monkeypatch):
     root, _ = cache
-    from models.config import Configuration
+    from vocabulary.configuration import Configuration
     config = Configuration(task="digits", model="digits_cnn", cut="pool2", samples=30, hidden=16, epochs=3)
     first = sim.simulate(config, repeats=3, seed=1, cache_dir=root)
     sim.clear_caches()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.features import Features, dequantize
 from models import prng
 from models.head import SGDParams, accuracy, init_head, train_head, train_heads

@@ -13,7 +13,7 @@ from firmware.boards import get_board
 from firmware.build import C_DIR, build
 from firmware.codegen import generate
 from models import head_replay as R
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no host C compiler")
 

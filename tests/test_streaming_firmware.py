@@ -12,7 +12,7 @@ from firmware.boards import get_board
 from firmware.build import build
 from firmware.codegen import fnv1a32, generate
 from firmware.protocol import ProtocolError, marker_spans, parse
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 from models.data import draw_samples
 from models.head import stream_schedule
 from models.simulate import simulate

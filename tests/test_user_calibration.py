@@ -22,7 +22,7 @@ from dse.cli import main
 from dse.search import run_study
 from dse.studyfile import load_study_file
 from firmware.records import Measured, Provenance, ValidationRecord, write_record
-from models.config import Configuration
+from vocabulary.configuration import Configuration
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("vocabulary", "dse", "models", "cost_models", "firmware")
