@@ -294,6 +294,17 @@ def _sum_along(prod: np.ndarray, axis: int) -> np.ndarray:
     return np.add.accumulate(prod, axis=axis)[lead + (-1,)]
 
 
+def _sum_rows(prod: np.ndarray) -> np.ndarray:
+    """0.0f + prod[0] + prod[1] + ... over axis 0 (C's loop order), float32; prod is a temporary (changed).
+    np.add.reduce over the outer axis of a C-contiguous array adds whole rows in order (the reduced axis is the
+    iterator's outer loop), several times faster than np.add.accumulate; a single column would be summed pairwise
+    (the reduced axis is then the inner loop), so that case accumulates. Tested bit for bit against replay_head."""
+    prod[0] += F32(0.0)  # C starts from +0.0: turns a leading -0.0 into +0.0, nothing else
+    if prod[0].size < 2:
+        return np.add.accumulate(prod, axis=0)[-1]
+    return np.add.reduce(prod, axis=0)
+
+
 def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classes: int, params: SGDParams,
                  seeds: list[int]) -> list[TrainResult]:
     """R streaming trainings at once, each head exactly as replay_head (and the firmware) computes it: every
@@ -301,14 +312,17 @@ def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classe
     order, y: (R, N) labels, one head seed per repeat. The study's simulation of streaming uses this: a batch-1
     step is small enough that numpy's per-call cost, shared by the R heads, dominates, so bit-exactness costs a
     study little (the batched torch trainer's other summation order, amplified by the ring's repeated steps,
-    moved a draw's accuracy by several points). The weight matrices' passes run in place in two scratch arrays
-    per layer (the same float32 operations as _SGD's, without temporaries)."""
+    moved a draw's accuracy by several points). Weight matrices are held input-major, (in, R, out), so that a
+    dense layer's sums run over the outer axis (_sum_rows), and their update passes run in place in two scratch
+    arrays per layer (the same float32 operations as _SGD's, without temporaries)."""
     q = np.asarray(q, F32)
     y = np.asarray(y, np.int64)
     repeats, n, features = q.shape
+    qt = np.ascontiguousarray(q.transpose(1, 2, 0))  # (N, F, R): sample j's column x[k, r]
     scale = F32(scale)
     shapes = [(features, hidden), (hidden, classes)] if hidden else [(features, classes)]
-    layers = [(np.stack([prng.init_uniform(seed, i, fan_out, fan_in) for seed in seeds]),
+    layers = [(np.ascontiguousarray(np.stack([prng.init_uniform(seed, i, fan_out, fan_in) for seed in seeds])
+                                    .transpose(2, 0, 1)),  # (in, R, out)
                np.zeros((repeats, fan_out), F32)) for i, (fan_in, fan_out) in enumerate(shapes)]
     sgd = _SGD(params)
     update = [(np.zeros_like(w), np.zeros_like(b)) for w, b in layers] if sgd.buffered else None
@@ -316,14 +330,8 @@ def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classe
     rows = np.arange(repeats)
     schedule = stream_schedule(n, params.replay)
 
-    def dense(w: np.ndarray, x: np.ndarray, prod: np.ndarray) -> np.ndarray:
-        """sum_k w[r, o, k] x[r, k] left to right from +0.0 (mt_dense / mt_dense_q before scale and bias)."""
-        np.multiply(w, x[:, None, :], out=prod)
-        prod[:, :, 0] += F32(0.0)
-        return np.add.accumulate(prod, axis=2, out=prod)[:, :, -1].copy()
-
     def update_weights(w, u, g, tmp) -> None:
-        """g (overwritten) is the step's gradient of w (R, O, I); _SGD's rule, in place."""
+        """g (overwritten) is the step's gradient of w; _SGD's rule, in place."""
         if u is None:  # w - lr (g + decay w)
             np.multiply(w, sgd.decay, out=tmp)
             np.add(g, tmp, out=tmp)
@@ -346,13 +354,15 @@ def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classe
 
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for j in schedule:
-            x, label = q[:, j, :], y[:, j]
+            x, label = qt[j], y[:, j]  # x: (F, R)
             (w1, b1), (prod1, tmp1) = layers[0], scratch[0]
-            a1 = dense(w1, x, prod1) * scale + b1  # mt_dense_q
+            np.multiply(w1, x[:, :, None], out=prod1)
+            a1 = _sum_rows(prod1) * scale + b1  # mt_dense_q: (R, out)
             if hidden:
                 h = np.where(a1 < 0, F32(0.0), a1)
                 (w2, b2), (prod2, tmp2) = layers[1], scratch[1]
-                z = dense(w2, h, prod2) + b2  # mt_dense
+                np.multiply(w2, h.T[:, :, None], out=prod2)
+                z = _sum_rows(prod2) + b2  # mt_dense
             else:
                 z = a1
             m = z[:, 0]
@@ -363,17 +373,18 @@ def stream_heads(q: np.ndarray, y: np.ndarray, scale: float, hidden: int, classe
             dz[rows, label] = dz[rows, label] - F32(1.0)
             dz = dz / F32(1)
             if hidden:
-                d = _sum_along(dz[:, :, None] * w2, 1) * np.where(h > 0, F32(1.0), F32(0.0))  # weights before
-                np.multiply((d * scale)[:, :, None], x[:, None, :], out=prod1)
-                np.multiply(dz[:, :, None], h[:, None, :], out=prod2)
+                # d[r, j] = (sum over c of dz[r, c] W2[c][j], in c order) * (h > 0), with the weights before the step
+                d = _sum_along(w2 * dz[None, :, :], 2).T * np.where(h > 0, F32(1.0), F32(0.0))
+                np.multiply(x[:, :, None], (d * scale)[None, :, :], out=prod1)
+                np.multiply(h.T[:, :, None], dz[None, :, :], out=prod2)
                 steps = [(0, prod1, tmp1, d), (1, prod2, tmp2, dz)]
             else:
-                np.multiply((dz * scale)[:, :, None], x[:, None, :], out=prod1)
+                np.multiply(x[:, :, None], (dz * scale)[None, :, :], out=prod1)
                 steps = [(0, prod1, tmp1, dz)]
             for layer, g, tmp, gb in steps:
                 w, b = layers[layer]
                 uw, ub = update[layer] if update is not None else (None, None)
                 update_weights(w, uw, g, tmp)
                 update_bias(b, ub, gb)
-    return [TrainResult([(w[r].copy(), b[r].copy()) for w, b in layers], 1, 1, [], len(schedule))
+    return [TrainResult([(w[:, r, :].T.copy(), b[r].copy()) for w, b in layers], 1, 1, [], len(schedule))
             for r in range(repeats)]

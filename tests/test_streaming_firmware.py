@@ -276,3 +276,34 @@ def test_stream_code_is_the_same_for_every_sample_count_and_ring(tmp_path, hidde
 def _mnemonic(ins: str) -> str:
     name = ins.split()[0]
     return "mov" if name in ("movs", "mov.w", "movw") else name
+
+
+@pytest.mark.parametrize("repeats,features,hidden,classes,n,k,momentum,bits", [
+    (1, 40, 1, 2, 12, 3, 0.9, 8),  # one head of one hidden unit: single-column sums (accumulated, not reduced)
+    (1, 9, 0, 2, 6, 6, 0.0, 8),
+    (3, 64, 0, 3, 20, 4, 0.9, 8),
+    (4, 300, 8, 5, 15, 14, 0.0, 16),  # int16 features, K = N - 1
+])
+def test_stream_heads_equal_replay_head_bit_for_bit(repeats, features, hidden, classes, n, k, momentum, bits):
+    """The study's streaming trainer (all repeats in lockstep, input-major weights, reduced sums) against the
+    replay of one head at a time (np.add.accumulate, the firmware's operation order): the same bits."""
+    from models.features import Features
+    from models.head import SGDParams, train_heads
+    from models.head_replay import replay_head
+
+    rng = np.random.default_rng(features + n)
+    dtype, top = (np.int8, 127) if bits == 8 else (np.int16, 4000)
+    q = rng.integers(-top, top + 1, (repeats, n, features)).astype(dtype)
+    y = rng.integers(0, classes, (repeats, n))
+    params = SGDParams(lr=0.05, momentum=momentum, decay=1e-3, batch=1, epochs=1, restore_best=False,
+                       mode="streaming", replay=k)
+    seeds = [int(s) for s in rng.integers(0, 2**32, repeats)]
+    empty = Features(np.zeros((0, features), dtype), 5)
+    heads = train_heads([Features(q[r], 5) for r in range(repeats)], list(y), [empty] * repeats,
+                        [np.zeros(0, int)] * repeats, hidden, classes, params, seeds)
+    for r in range(repeats):
+        one = replay_head(Features(q[r], 5), y[r], empty, np.zeros(0, int), hidden, classes, params, seeds[r])
+        assert heads[r].steps == one.steps == steps_of(n, k)
+        for (wa, ba), (wb, bb) in zip(heads[r].weights, one.weights):
+            assert wa.shape == wb.shape and np.array_equal(wa.view(np.uint32), wb.view(np.uint32))
+            assert np.array_equal(ba.view(np.uint32), bb.view(np.uint32))
