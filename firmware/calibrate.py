@@ -19,6 +19,7 @@ Validation records of studies (firmware/records.py JSON) become rows through the
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -170,24 +171,32 @@ def measure(config: Configuration, board, work: Path, data_path: str | Path | No
                     timeout_s=CAMPAIGN_TIMEOUT_S, data_path=data_path)
 
 
+def untested_key(key: str) -> str:
+    """A run key without its test-input count (`/t<T>`), which is known only after generation; what follows it
+    (`/last`: restore_best off) stays, so restore_best on and off are different points."""
+    return re.sub(r"/t\d+(?=/|$)", "", key)
+
+
+def unmeasured(configs: Iterable[Configuration], done: Iterable[str]) -> list[Configuration]:
+    """The configurations whose key (up to the test count) is not among the measured keys `done`."""
+    from models.tasks import get_task
+
+    from .run_records import run_key
+
+    seen = {untested_key(k) for k in done}
+    return [c for c in configs if untested_key(run_key(c, get_task(c.task).classes, 0)) not in seen]
+
+
 def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: str | Path, board, *,
                  progress: bool = True, say: Callable[[str], None] = print) -> tuple[int, int, list[str]]:
     """Measure every configuration whose key `out_csv` lacks; append its rows as soon as it finished.
     Returns (measured now, already measured, failures); points that do not fit the board are skipped (said)."""
     from tqdm import tqdm
 
-    from .run_records import append_rows, measured_keys, run_key
-    from models.tasks import get_task
+    from .run_records import append_rows, measured_keys
 
     configs = list(configs)
-    done = measured_keys(out_csv)
-    todo = []
-    for c in configs:
-        classes = get_task(c.task).classes
-        # the key needs the test count, known after generation: match on the prefix without it
-        prefix = run_key(c, classes, 0).rsplit("/t", 1)[0]
-        if not any(k.rsplit("/t", 1)[0] == prefix for k in done):
-            todo.append(c)
+    todo = unmeasured(configs, measured_keys(out_csv))
     failures: list[str] = []
     unfit = 0
     bar = tqdm(todo, desc=f"calibrate {board.name}", unit="run", disable=not progress)

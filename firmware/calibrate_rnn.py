@@ -53,6 +53,18 @@ class RnnGrid:
         ("motions_rnn", ("conv1", "gru1", "gru2"), (0, 8), (6, 12, 20), (10, 20)),
     )
 
+    # the direct-update trainer (momentum 0, batch 1: no update buffer) on the recurrent models (model, cut, hidden,
+    # batch, samples, epochs, momentum, restore_best): its deployed flash term was fitted on digits_cnn points only,
+    # where it priced the direct update 86 B below the buffered trainer while its code is 12 B (2 classes) / 52 B (3
+    # classes) above it (basicmotions conv1/h8/N 18 unseen: -1.51%); hidden 0 / > 0, restore_best on / off
+    trainer_variants: tuple[tuple[str, str, int, int, int, int, float, bool], ...] = (
+        ("motions_rnn", "conv1", 8, 1, 20, 10, 0.0, False), ("motions_rnn", "conv1", 8, 1, 12, 2, 0.0, True),
+        ("motions_rnn", "conv1", 0, 1, 16, 10, 0.0, True), ("motions_rnn", "gru1", 8, 1, 10, 20, 0.0, False),
+        ("motions_rnn", "gru2", 0, 1, 20, 10, 0.0, False), ("motions_rnn", "gru2", 16, 1, 8, 4, 0.0, True),
+        ("har_rnn", "gru3", 8, 1, 24, 4, 0.0, False), ("har_rnn", "lstm1", 0, 1, 12, 3, 0.0, True),
+        ("har_rnn", "conv1", 8, 1, 12, 2, 0.0, False), ("har_rnn", "gru3", 0, 1, 36, 2, 0.0, True),
+    )
+
     # streaming points (model, cut, hidden, samples, replay, momentum): the recurrent feature widths, int16 (har_rnn
     # gru2) among them, through streaming's steps and ring
     streaming: tuple[tuple[str, str, int, int, int, float], ...] = (
@@ -88,7 +100,15 @@ class RnnGrid:
             for cut, h, n, e in itertools.product(cuts, hidden, samples, epochs):
                 out.append(Configuration(task=task_of[model], model=model, cut=cut, hidden=h, samples=n, epochs=e,
                                          batch=4, patience=e))
+        out += self.trainer_configurations()
         return out
+
+    def trainer_configurations(self) -> list[Configuration]:
+        """The trainer-variant points (`trainer_variants`)."""
+        task_of = {model: task for task, model, _, _ in self.points}
+        return [Configuration(task=task_of[model], model=model, cut=cut, hidden=h, samples=n, epochs=e, batch=b,
+                              patience=e, momentum=m, restore_best=r)
+                for model, cut, h, b, n, e, m, r in self.trainer_variants]
 
 
 def generated_uci_har(root: str | Path, *, train_per_class: int = 14, test_per_class: int = 3,

@@ -55,7 +55,7 @@ def test_recurrent_runs_predicted_in_sample(recurrent_runs):
                    "120 B within one model/cut/hidden (motions_rnn conv1/h0: 6,872-6,992 B), and the head's code on "
                    "the class count (2 classes: +92 B over 3, the class loops unrolled); no term of the C's loops "
                    "follows that, and hiding the constants from GCC costs +115..+178 training instructions and "
-                   "+76..+228 B flash. Worst: -1.38% motions_rnn conv1/h0/n20/b8, +1.19% (87 B) har_rnn conv1/h8/n12")
+                   "+76..+228 B flash. Worst: -1.37% motions_rnn conv1/h0/n20/b8, +1.16% (85 B) har_rnn conv1/h8/n12")
 def test_recurrent_flash_predicted_in_sample(recurrent_runs):
     cal = load_firmware_calibration("qemu-an386")
     for r in recurrent_runs:

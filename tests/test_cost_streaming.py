@@ -90,7 +90,7 @@ def test_ram_terms_have_no_store_and_a_ring():
     assert ram["update_buffer"] == ram["head_weights"] == 4 * w.head_params
     assert fm.train_work_bytes(w) == ram["update_buffer"] + ram["train_activations"]
     # arena and work region side by side (both live through the collection)
-    from cost_models.arena import arena_bytes
+    from models.arena import arena_bytes
 
     assert fm.region_bytes(w) == (arena_bytes(w.layers) + 3) // 4 * 4 + fm.train_work_bytes(w)
     assert ram["frozen_arena"] + ram["update_buffer"] + ram["train_activations"] == fm.region_bytes(w)
