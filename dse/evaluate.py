@@ -9,6 +9,7 @@ from typing import Any
 
 from vocabulary.configuration import Configuration
 
+from .price import price
 from .studyfile import StudySpec
 
 
@@ -18,17 +19,6 @@ class Evaluation:
     stats: Any  # models.simulate.AccuracyStats
     prediction: Any  # cost_models.predict.Prediction
     lifetime: Any = None  # cost_models.lifetime.LifetimeComparison when the study has a [deployment]
-
-
-def price(config: Configuration, board: str, epochs_run: float | None = None, classes: int | None = None,
-          firmware: str | None = None, test_inputs: int = 0):
-    """The cost models' prediction for `config`; `classes` is the head's output size when the study knows it
-    better than the task registry (a user's npz labels); `firmware` whose firmware a real board prices (the study
-    file's board.firmware; None: the board's default)."""
-    from cost_models.predict import predict
-
-    return predict(config, board=board, epochs_run=epochs_run, classes=classes, firmware=firmware,
-                   test_inputs=test_inputs)
 
 
 class Evaluator:

@@ -18,8 +18,8 @@ from models.zoo import get_model  # noqa: E402
 from . import atomic  # noqa: E402
 from .modes import MARKERS, has_modes, mode_label, mode_of  # noqa: E402
 from .objectives import Measure  # noqa: E402
-from .report import picks  # noqa: E402
 from .studyfile import StudySpec  # noqa: E402
+from .trials import picks  # noqa: E402
 
 
 def _complete(table: pd.DataFrame) -> pd.DataFrame:

@@ -26,8 +26,8 @@ from pathlib import Path
 from vocabulary.phases import PHASES
 
 from .errors import UserError
+from .objectives import COSTS
 
-COSTS = {"ram": "ram_total", "flash": "flash_total", "energy": "energy_mj", "latency": "latency_s"}  # measure -> key
 CLOCKED = ("energy", "latency")  # measures an instructions-only board cannot price
 
 
@@ -185,7 +185,7 @@ def rescore(folder: str | Path, board: str | None = None, calibration=None) -> d
     from .atomic import write_text
     from .folder import StudyFolder
     from .objectives import board_constraints
-    from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
+    from .trial_run import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
 
     folder = Path(folder)
     study, spec = StudyFolder(folder).load()

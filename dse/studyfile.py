@@ -21,6 +21,7 @@ from models.zoo import get_model
 from .errors import StudyFileError
 from .redact import mask
 from .objectives import LIMITS, MEASURES, Constraint, Objective, board_constraints, user_constraint
+from .price import price
 from .space import PARAM_TYPES, STORED_ONLY, Choice, Domain, Fixed, Range, Space
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
@@ -495,8 +496,6 @@ class _Reader:
         from cost_models.board import load_board
         from models.data import DataError, load_task, max_balanced
         from models.quantize import get_scheme
-
-        from .evaluate import price
 
         task = spec.task
         if task.data is not None and not task.data.exists():  # a file, or a data set's extracted directory

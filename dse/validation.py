@@ -58,7 +58,7 @@ def load_trial(folder: str | Path, number: int, loaded=None) -> TrialInfo:
     from vocabulary.configuration import Configuration
 
     from .folder import StudyFolder
-    from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
+    from .trial_run import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
 
     study, spec = loaded if loaded is not None else StudyFolder(folder).load()
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}

@@ -98,7 +98,7 @@ def work(spec, url: str, index: int | None = None, progress: bool = True, evalua
     from .errors import UserError
     from .evaluate import Evaluator
     from .folder import check_stored_spec, find_study
-    from .search import ATTR_FAIL, FINISHED, Objective, Progress, make_sampler
+    from .trial_run import ATTR_FAIL, FINISHED, Objective, Progress, make_sampler
 
     limit_threads()
     import torch
@@ -244,7 +244,7 @@ def reap(study, storage, study_id: int, pid: int, code: int) -> int:
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
-    from .search import ATTR_FAIL
+    from .trial_run import ATTR_FAIL
 
     me = f"{socket.gethostname()}:{pid}"
     closed = 0
@@ -283,7 +283,7 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
                progress) -> CoordinatorResult:
     """Queue the missing trials of `study` (trials left RUNNING are already closed), run `workers` worker
     processes on them, show the study's progress from storage, and wait for them."""
-    from .search import FINISHED
+    from .trial_run import FINISHED
     from .storage import fail_stale
 
     counts = count_states(storage, study_id)
