@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cost_models.lifetime import lifetime_for
+from models.simulate import prepare, simulate
 from vocabulary.configuration import Configuration
 
 from .price import price
@@ -41,15 +43,11 @@ class Evaluator:
     def prepare(self, progress=None) -> None:
         """Warm the caches (data splits, pretrained and quantized network, features at the cuts of the space):
         slow the first time only (pretraining is cached on disk)."""
-        from models.simulate import prepare
-
         cuts = tuple(self.spec.space.params["cut"].grid())
         prepare(self.spec.task.name, self.spec.model, self.spec.scheme, cuts=cuts, progress=progress,
                 **self._data_kwargs())
 
     def __call__(self, config: Configuration) -> Evaluation:
-        from models.simulate import simulate
-
         stats = simulate(config, self.spec.repeats, self.spec.seed, **self._data_kwargs())
         prediction = price(config, self.spec.board, stats.epochs_mean, self.spec.task.classes,
                            getattr(self.spec, "firmware", None))
@@ -60,7 +58,5 @@ def lifetime_of(spec: StudySpec, config: Configuration, prediction):
     """Battery lifetime of both alternatives under the study's [deployment] (None without one)."""
     if getattr(spec, "deployment", None) is None:
         return None
-    from cost_models.lifetime import lifetime_for
-
     return lifetime_for(config, prediction, spec.deployment, spec.board, classes=spec.task.classes,
                         firmware=getattr(spec, "firmware", None))

@@ -6,8 +6,11 @@ With `workers`, the missing trials are queued and run by worker processes (dse.w
 """
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
@@ -17,7 +20,8 @@ from .evaluate import Evaluator
 from .folder import StudyFolder, check_stored_spec, find_study, store_spec
 from .storage import check_url, open_storage
 from .studyfile import StudySpec
-from .trial_run import ATTR_FAIL, FINISHED, Objective, Progress, make_sampler
+from .trial_attrs import ATTR_FAIL, FINISHED
+from .trial_run import Objective, Progress, make_sampler
 from .workers import coordinate
 
 
@@ -52,8 +56,6 @@ class StopOnInterrupt:
         self._previous = None
 
     def _handler(self, signum, frame) -> None:  # noqa: ARG002 - signal's signature
-        import signal
-
         self.requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C raises KeyboardInterrupt
         say("dse: stopping after the trial in progress (Ctrl-C again to stop now)")
@@ -63,16 +65,11 @@ class StopOnInterrupt:
             study.stop()
 
     def __enter__(self) -> "StopOnInterrupt":
-        import signal
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
-        import signal
-
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
 

@@ -1,5 +1,5 @@
-"""One trial under Optuna, in the study's process or a worker's (dse.workers): the trial's user-attribute names,
-the study file's sampler, the objective that evaluates a proposed configuration and records it, the progress bar."""
+"""One trial under Optuna, in the study's process or a worker's (dse.workers): the study file's sampler, the
+objective that evaluates a proposed configuration and records it, the progress bar."""
 from __future__ import annotations
 
 import math
@@ -14,14 +14,8 @@ from tqdm import tqdm
 from .evaluate import Evaluation
 from .grid import PointsSampler
 from .studyfile import StudySpec
-
-FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-ATTR_FAIL = "fail_reason"
-ATTR_CONFIG, ATTR_ACCURACY, ATTR_PREDICTED = "config", "accuracy", "predicted"
-ATTR_NOTES, ATTR_PHASES = "prediction_notes", "phases_included"
-ATTR_LIFETIME = "lifetime"  # cost_models.lifetime.LifetimeComparison.to_dict(), with a [deployment]
-LEGACY_CONSTRAINTS = "constraints"  # trial system attr: the constraint values as a list, in the study file's order
-
+from .trial_attrs import (ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED,
+                          LEGACY_CONSTRAINTS)
 
 def make_sampler(spec: StudySpec, salt: int | tuple[int, ...]) -> optuna.samplers.BaseSampler:
     """The study file's sampler, seeded from the study seed and the number of trials already stored: a resumed
