@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import PackageNotFoundError, version
 
-from cost_models.user_data import ENV
 from vocabulary.configuration import MODES
 
 from .errors import EXIT_USAGE
 
+# cost_models.user_data.ENV, spelled out: importing it would load cost_models' whole pricing layer at every start
+# (tests/test_architecture.py checks that the two agree)
+CALIBRATION_ENV = "MICROTL_CALIBRATION_DIR"
 # the first paragraph of the docstrings of dse/calibrate_cmd.py and dse/rescore.py
 CALIBRATE_DESCRIPTION = ("`dse calibrate`: measure our firmware on a board over a grid of shapes, import validation "
                          "records, refit the\nfirmware cost models and report their cross-validated error.")
@@ -186,7 +188,7 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--records", metavar="DIR", help="record directory, read and written alone (default: the shipped "
                                                     "records with the user's calibration folder on top)")
     p.add_argument("--calibration-dir", metavar="DIR", help="the user's calibration folder, where imports and refits "
-                                                            f"are written (default: ${ENV} or the user data folder)")
+                                                            f"are written (default: ${CALIBRATION_ENV} or the user data folder)")
     p.add_argument("--work", metavar="DIR", help="build directory of the campaign (default: a temporary one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the fit (and with --report its errors) as JSON")
