@@ -1,23 +1,23 @@
 """The study layer of microtl-dse: study files, the Optuna multi-objective search, reports and the `dse` command.
 
-Public API (re-exported here): load a study file into a StudySpec, run or resume it, and write its reports.
+Public API (re-exported here, loaded on first use: `import dse.cli` stays light): load a study file into a
+StudySpec, run or resume it, and write its reports.
 """
 from .errors import StudyFileError, StudyFolderError, UserError
-from .studyfile import StudySpec, load_study_file, parse_study
 
 
-def run_study(*args, **kwargs):
-    """See dse.search.run_study (imported lazily: it pulls in Optuna)."""
-    from .search import run_study as run
-
-    return run(*args, **kwargs)
-
-
-def write_reports(*args, **kwargs):
-    """See dse.report.write_reports (imported lazily: it pulls in pandas and matplotlib)."""
-    from .report import write_reports as write
-
-    return write(*args, **kwargs)
+def __getattr__(name: str):
+    """The study layer's API, imported on first use (PEP 562): with it the package would load the cost models, Optuna
+    or matplotlib at every start of `dse`."""
+    if name in ("StudySpec", "load_study_file", "parse_study"):
+        from . import studyfile as module
+    elif name == "run_study":
+        from . import search as module
+    elif name == "write_reports":
+        from . import report as module
+    else:
+        raise AttributeError(f"module 'dse' has no attribute {name!r}")
+    return getattr(module, name)
 
 
 __all__ = ["StudyFileError", "StudyFolderError", "StudySpec", "UserError", "load_study_file", "parse_study",

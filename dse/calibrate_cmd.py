@@ -21,52 +21,50 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 
+from cost_models.atomic import replacing
+from cost_models.board import BoardSpecError, list_boards, load_board
+from cost_models.calibration import CalibrationError
+from cost_models.emulator_map import (RUNS_DIR, TABLE3_SOURCE, EmulatorMapError, PlatformDelta, build_map,
+                                      clear_map_cache, fit_set, load_emulator_map, map_or_none, map_path,
+                                      report as map_report, user_map_path, write_map)
+from cost_models.firmware_error import CostError, cross_validate, error_table, in_sample, residual_plot, summarize
+from cost_models.firmware_fit import (COSTS, FirmwareCalibrationError, clear_firmware_cache, load_firmware_calibration,
+                                      record_files, save_firmware_calibration)
+from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
+from cost_models.records import RecordError
+from cost_models.runs import RunRecordError, load_runs
 from cost_models.user_data import ENV
+from firmware.boards import get_board
+from firmware.build import BuildError, build, toolchain_version
+from firmware.calibrate import Grid, rows_from_validation, run_campaign, timed_rows_from_validation
+from firmware.codegen import generate
+from firmware.records import read_record
+from firmware.run_records import append_rows, measured_keys
+from vocabulary.configuration import Configuration
+from vocabulary.phases import PHASES
 
 from .console import say
 from .errors import UserError
+from .parser import FIRMWARE_BOARDS, MAP_BOARDS
+from .paths import check_output_file, check_output_folder
 
 CAMPAIGN_FILE, VALIDATIONS_FILE = "campaign.csv", "validations.csv"
-FIRMWARE_BOARDS = ("qemu-an386",)  # boards whose campaign counts instructions (the real board needs a probe)
-MAP_BOARDS = ("nrf52840dk",)  # real boards priced through the emulator map (cost_models.emulator_map)
 # Built for both platforms to measure what the nRF52840 platform layer adds to the emulator build (digits: no
 # download needed; two cuts so that a size depending on the configuration would show).
 PLATFORM_PROBES = (("digits_cnn", "conv2", 8, 60), ("digits_cnn", "fc1", 32, 120))
 PLATFORM_ALIGNMENT_SLACK = 16  # bytes: section alignment padding (8-byte .bss/.data alignment on both sides)
 
 
-def add_parser(sub) -> None:
-    p = sub.add_parser("calibrate", help="measure the firmware's costs on a board and fit the cost models",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("--board", required=True, metavar="BOARD",
-                   help=f"one of: {', '.join(FIRMWARE_BOARDS)} (campaign); {', '.join(MAP_BOARDS)} (emulator map: "
-                        "--add, --refit, --report)")
-    p.add_argument("--out", metavar="FILE", help="write the fitted calibration (JSON snapshot) here")
-    p.add_argument("--refit", action="store_true", help="no campaign: refit from the stored records")
-    p.add_argument("--add", action="append", default=[], metavar="DIR",
-                   help="import validation records (DIR/*.json, e.g. a study's validations/) before refitting")
-    p.add_argument("--report", action="store_true", help="print the cross-validated error and write residual plots")
-    p.add_argument("--plots", metavar="DIR", help="residual plots go here (default: runs/calibration-<board>)")
-    p.add_argument("--records", metavar="DIR", help="record directory, read and written alone (default: the shipped "
-                                                    "records with the user's calibration folder on top)")
-    p.add_argument("--calibration-dir", metavar="DIR", help="the user's calibration folder, where imports and refits "
-                                                            f"are written (default: ${ENV} or the user data folder)")
-    p.add_argument("--work", metavar="DIR", help="build directory of the campaign (default: a temporary one)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the fit (and with --report its errors) as JSON")
-    p.set_defaults(func=cmd_calibrate)
-
-
 def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple[int, int]:
     """Rows of every ok validation record in the folders (`rows_of`: firmware.calibrate.rows_from_validation, or
     timed_rows_from_validation for a real board), appended once (by key); returns (added, skipped). Every file is
     read before anything is written: a bad one stops the import with nothing added."""
-    from firmware.run_records import append_rows, measured_keys
-    from firmware.calibrate import rows_from_validation
-    from firmware.records import read_record
-
     rows_of = rows_of or rows_from_validation
     records = []
     for folder in folders:
@@ -99,8 +97,6 @@ def import_validations(folders: list[str], out_csv: Path, rows_of=None) -> tuple
 
 def _check_paths(args) -> None:
     """Folders and the snapshot file the command will write: usable, before any campaign or import."""
-    from .paths import check_output_folder, check_output_file
-
     for flag in ("records", "plots", "work"):
         if getattr(args, flag, None):
             check_output_folder(getattr(args, flag), f"--{flag}")
@@ -109,8 +105,6 @@ def _check_paths(args) -> None:
 
 
 def cmd_calibrate(args) -> int:
-    from cost_models.board import BoardSpecError, load_board
-
     _check_paths(args)
     if args.calibration_dir:  # for everything this command loads, fits and writes
         os.environ[ENV] = str(Path(args.calibration_dir).resolve())
@@ -133,8 +127,6 @@ def cmd_calibrate(args) -> int:
         _campaign(args, records, None if args.records else board.calibration_dir)
     cal = _fit(args.board, read)
     if args.out:
-        from cost_models.firmware_fit import save_firmware_calibration
-
         save_firmware_calibration(cal, args.out)
         say(f"calibrate: wrote {args.out}")
     plots = Path(args.plots or f"runs/calibration-{args.board}")
@@ -156,9 +148,6 @@ def stale_maps(emulator: str, records: Path | tuple[Path, ...]) -> list[str]:
     """The real boards' emulator maps fitted on this emulator's records that no longer match them, with how to
     refit. Not refitted here: that rewrites another board's shipped calibration file and rebuilds firmware to
     measure the platform layer (about 30 s); `dse rescore` refits the map in memory meanwhile."""
-    from cost_models.board import list_boards, load_board
-    from cost_models.emulator_map import EmulatorMapError, clear_map_cache, map_or_none, map_path
-
     clear_map_cache()
     lines = []
     for name in list_boards():
@@ -185,12 +174,6 @@ def stale_maps(emulator: str, records: Path | tuple[Path, ...]) -> list[str]:
 def _campaign(args, records: Path, shipped: Path | None) -> None:
     """Run or resume the campaign into records/campaign.csv (a user's folder starts from the shipped campaign, so
     that only the missing runs are measured)."""
-    import shutil
-    import tempfile
-
-    from firmware.boards import get_board
-    from firmware.calibrate import Grid, run_campaign
-
     fw_board = get_board(args.board)
     ok, why = fw_board.available()
     if not ok:
@@ -206,9 +189,6 @@ def _campaign(args, records: Path, shipped: Path | None) -> None:
 
 
 def _fit(board: str, records: Path | tuple[Path, ...]):
-    from cost_models.firmware_fit import FirmwareCalibrationError, clear_firmware_cache, load_firmware_calibration
-    from cost_models.runs import RunRecordError
-
     clear_firmware_cache()
     try:
         return load_firmware_calibration(board, records)
@@ -243,12 +223,6 @@ def fit_summary(cal) -> str:
 
 def report_data(board: str, records: Path | tuple[Path, ...], plots: Path, progress: bool) -> dict:
     """Leave-one-shape-out and in-sample errors per cost (CostError records); residual plots into `plots`."""
-    from dataclasses import asdict
-
-    from cost_models.firmware_error import cross_validate, in_sample, residual_plot, summarize
-    from cost_models.firmware_fit import COSTS, record_files
-    from cost_models.runs import load_runs
-
     runs = [r for p in record_files(records) for r in load_runs(p)]
     present = {r.cost for r in runs}
     costs = tuple(c for c in COSTS if c in present)  # the cycle estimate only where the records have it
@@ -264,8 +238,6 @@ def report_data(board: str, records: Path | tuple[Path, ...], plots: Path, progr
 
 def report(board: str, records: Path | tuple[Path, ...], plots: Path, progress: bool) -> str:
     """Leave-one-shape-out and in-sample error tables; residual plots into `plots`."""
-    from cost_models.firmware_error import CostError, error_table
-
     d = report_data(board, records, plots, progress)
     out = [error_table([CostError(**e) for e in d["cross_validation"]],
                        f"leave-one-shape-out cross-validation ({d['shapes']} shapes, {d['runs']} runs, measured on "
@@ -278,9 +250,6 @@ def report(board: str, records: Path | tuple[Path, ...], plots: Path, progress: 
 
 def sources_text(emulator: str) -> str:
     """Which figure comes from which source, here and on the real boards this emulator's models price."""
-    from cost_models.board import list_boards, load_board
-    from cost_models.emulator_map import EmulatorMapError, map_or_none
-
     lines = [f"sources: instructions per phase, peak RAM and flash of our firmware are measured on {emulator} (exact "
              "retired-instruction counts of the insncount plugin; ELF sizes + stack high-water) and predicted by the "
              "models above; no clock, so no time or energy here"]
@@ -315,14 +284,6 @@ def measure_platform_delta(probes=PLATFORM_PROBES):
     nRF52840 platform; the static RAM and flash the nRF52840 build adds (the same for every probe, or an error: then
     it is not a platform constant). The validation harness's platform code (semihosting reads, the RTT down
     buffer) is not part of it."""
-    import tempfile
-    from datetime import date
-
-    from cost_models.emulator_map import PlatformDelta
-    from firmware.build import BuildError, build, toolchain_version
-    from firmware.codegen import generate
-    from vocabulary.configuration import Configuration
-
     deltas, names = [], []
     with tempfile.TemporaryDirectory(prefix="dse-platform-") as tmp:
         for i, (model, cut, hidden, samples) in enumerate(probes):
@@ -347,14 +308,6 @@ def measure_platform_delta(probes=PLATFORM_PROBES):
 
 
 def _emulator_map(args) -> int:
-    from cost_models.board import load_board
-    from cost_models.calibration import CalibrationError
-    from cost_models.emulator_map import (EmulatorMapError, build_map, clear_map_cache, load_emulator_map, report,
-                                          user_map_path, write_map)
-    from cost_models.firmware_fit import FirmwareCalibrationError
-    from cost_models.records import RecordError
-    from cost_models.runs import RunRecordError
-
     if args.records or args.work:
         raise UserError(f"--board {args.board}: only --add, --refit, --report, --plots and --out apply to the "
                         "emulator map")
@@ -381,8 +334,6 @@ def _emulator_map(args) -> int:
 
 def _print_map(args, m) -> None:
     """The emulator map (and with --report its cross-validated error) as text or JSON."""
-    from cost_models.emulator_map import report
-
     plots = Path(args.plots or f"runs/calibration-{m.board}")
     if args.json:
         out = {"board": m.board, "emulator_map": m.to_dict()}
@@ -390,7 +341,7 @@ def _print_map(args, m) -> None:
             out["report"] = map_error_data(m, plots)
         print(json.dumps(out, indent=2, default=str))
         return
-    print(report(m))
+    print(map_report(m))
     if args.report:
         print(map_error_report(m, plots))
 
@@ -399,11 +350,6 @@ def _add_timed_runs(args, board) -> int:
     """Import the board's validation records (cycles, energy) into its own-run records and refit the map; the
     platform layer is kept from the current map unless --refit asks to measure it again. If the refit fails, the
     records file is restored: the calibration set is never left with rows the map cannot use."""
-    from cost_models.atomic import replacing
-    from cost_models.emulator_map import (RUNS_DIR, build_map, clear_map_cache, load_emulator_map, map_or_none,
-                                          report, user_map_path, write_map)
-    from firmware.calibrate import timed_rows_from_validation
-
     out_csv = board.user_calibration_dir / RUNS_DIR / VALIDATIONS_FILE  # never into the package
     before = out_csv.read_bytes() if out_csv.exists() else None
     added, skipped = import_validations(args.add, out_csv,
@@ -437,11 +383,6 @@ def _add_timed_runs(args, board) -> int:
 
 def map_error_data(m, plots: Path) -> dict:
     """Cross-validated error of the map's cycles and energy per hold-out (CostError records); plots."""
-    from dataclasses import asdict
-
-    from cost_models.firmware_error import residual_plot, summarize
-    from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
-
     runs = timed_runs_of(m)
     out = {}
     for hold_out in ("shape", "run"):
@@ -455,11 +396,6 @@ def map_error_data(m, plots: Path) -> dict:
 
 def map_error_report(m, plots: Path) -> str:
     """Cross-validated error of the map's cycles and energy (leave one shape out, leave one run out); plots."""
-    from cost_models.firmware_error import error_table, residual_plot, summarize
-    from cost_models.emulator_map import TABLE3_SOURCE, fit_set
-    from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
-    from vocabulary.phases import PHASES
-
     runs = timed_runs_of(m)
     fitted = {phase: fit_set(runs, phase) for phase in PHASES}
     n = sum(len(v) for v in fitted.values())

@@ -2,6 +2,10 @@
 exits 2; everything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
+EXIT_USAGE = 2  # a user error or a usage error: one line on stderr
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT); the storage is consistent
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program its pipe reader left
+
 
 class UserError(Exception):
     """A mistake in what the user asked for; str() is one line that says what and where."""

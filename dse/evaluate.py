@@ -7,8 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cost_models.lifetime import lifetime_for
+from models.simulate import prepare, simulate
 from vocabulary.configuration import Configuration
 
+from .price import price
 from .studyfile import StudySpec
 
 
@@ -18,17 +21,6 @@ class Evaluation:
     stats: Any  # models.simulate.AccuracyStats
     prediction: Any  # cost_models.predict.Prediction
     lifetime: Any = None  # cost_models.lifetime.LifetimeComparison when the study has a [deployment]
-
-
-def price(config: Configuration, board: str, epochs_run: float | None = None, classes: int | None = None,
-          firmware: str | None = None, test_inputs: int = 0):
-    """The cost models' prediction for `config`; `classes` is the head's output size when the study knows it
-    better than the task registry (a user's npz labels); `firmware` whose firmware a real board prices (the study
-    file's board.firmware; None: the board's default)."""
-    from cost_models.predict import predict
-
-    return predict(config, board=board, epochs_run=epochs_run, classes=classes, firmware=firmware,
-                   test_inputs=test_inputs)
 
 
 class Evaluator:
@@ -51,15 +43,11 @@ class Evaluator:
     def prepare(self, progress=None) -> None:
         """Warm the caches (data splits, pretrained and quantized network, features at the cuts of the space):
         slow the first time only (pretraining is cached on disk)."""
-        from models.simulate import prepare
-
         cuts = tuple(self.spec.space.params["cut"].grid())
         prepare(self.spec.task.name, self.spec.model, self.spec.scheme, cuts=cuts, progress=progress,
                 **self._data_kwargs())
 
     def __call__(self, config: Configuration) -> Evaluation:
-        from models.simulate import simulate
-
         stats = simulate(config, self.spec.repeats, self.spec.seed, **self._data_kwargs())
         prediction = price(config, self.spec.board, stats.epochs_mean, self.spec.task.classes,
                            getattr(self.spec, "firmware", None))
@@ -70,7 +58,5 @@ def lifetime_of(spec: StudySpec, config: Configuration, prediction):
     """Battery lifetime of both alternatives under the study's [deployment] (None without one)."""
     if getattr(spec, "deployment", None) is None:
         return None
-    from cost_models.lifetime import lifetime_for
-
     return lifetime_for(config, prediction, spec.deployment, spec.board, classes=spec.task.classes,
                         firmware=getattr(spec, "firmware", None))

@@ -18,9 +18,10 @@ import optuna
 from optuna.storages import BaseStorage
 
 from . import atomic
-from .redact import ENV_URL, MASK, mask, restore
 from .errors import StudyFolderError
 from .paths import check_input_folder, check_output_folder
+from .redact import ENV_URL, MASK, mask, restore
+from .storage import StorageError, open_storage
 from .studyfile import BoardLimits, StudySpec, differences, parse_study, sqlite_file
 
 POINTER = "study.json"
@@ -114,8 +115,6 @@ class StudyFolder:
 def _open(url: str, folder: Path, shown: str, existing: bool = False) -> BaseStorage:
     """The folder's storage; a server that refuses (no password: the folder keeps it masked) is one line."""
     from sqlalchemy.exc import SQLAlchemyError
-
-    from .storage import StorageError, open_storage
 
     try:
         return open_storage(url, existing=existing)

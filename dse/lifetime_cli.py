@@ -1,9 +1,9 @@
 """Battery lifetime in `dse predict`: its deployment options and the breakdown text of both alternatives. Kept
-apart from dse/lifetime_report.py (summary and plot, pandas) because the parser is built at every start of `dse`.
+apart from dse/lifetime_report.py (summary and plot, pandas): `dse predict` loads no plotting library. Its options
+are dse/parser.py's.
 Every figure is a prediction (cost_models.lifetime) and is labelled so."""
 from __future__ import annotations
 
-import argparse
 import tomllib
 from pathlib import Path
 
@@ -11,22 +11,13 @@ from cost_models.deployment import Deployment, DeploymentError, deployment_from_
 from cost_models.lifetime import TERMS
 
 from .errors import UserError
+from .parser import DEPLOYMENT_FLAGS as FLAGS
 from .tables import text_table
 
 ALT_LABELS = {"on_device": "on-device adaptation", "ble": "BLE upload (Edge-TL)"}
-FLAGS = {"battery_mah": "--battery-mah", "battery_v": "--battery-v", "inferences_per_hour": "--inferences-per-hour",
-         "adaptations_per_month": "--adaptations-per-month", "sleep_current_ua": "--sleep-current-ua"}
 
 
 # --- dse predict ------------------------------------------------------------------------------------------------
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """`dse predict`'s deployment options: a file with a [deployment] table, and/or one flag per key."""
-    p.add_argument("--deployment", metavar="FILE", help="a TOML file with a [deployment] table (e.g. a study file): "
-                                                       "prints the battery lifetime of both alternatives")
-    for key, flag in FLAGS.items():
-        p.add_argument(flag, dest=f"dep_{key}", type=float, metavar="X", help=f"deployment {key} (overrides FILE)")
-
 
 def deployment_from_args(args) -> Deployment | None:
     """None when no deployment option is given; otherwise the checked deployment (UserError naming the flag or

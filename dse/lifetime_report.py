@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 
 from cost_models.lifetime import TERMS
 
+from . import atomic
 from .lifetime_cli import ALT_LABELS
-from .modes import mode_label, mode_of
+from .modes import has_modes, mode_label, mode_of
 from .tables import markdown_table
 
 
@@ -27,8 +30,6 @@ def summary_lines(spec, chosen: pd.DataFrame) -> list[str]:
         return []
     sleep = (f"{d.sleep_current_ua:g} uA (study file)" if d.sleep_current_ua is not None
              else "the board file's [sleep] current")
-    from .modes import has_modes
-
     modes = has_modes(chosen, spec)
     rows = []
     for i, (_, r) in enumerate(chosen.iterrows(), start=1):
@@ -62,9 +63,6 @@ def breakdown_plot(chosen: pd.DataFrame, spec):
     """Top: stacked bars of mJ/day per term, two bars per pick (on device; BLE upload, hatched). Bottom: the
     terms in which the alternatives differ (on-device adaptation vs radio), which are small beside sleep and
     inference at a few events a month."""
-    import seaborn as sns
-    from matplotlib.figure import Figure
-
     shown = chosen.head(MAX_PICKS)
     n = len(shown)
     fig = Figure(figsize=(max(7.5, 0.9 * n + 3.5), 7.2))
@@ -107,8 +105,6 @@ def breakdown_plot(chosen: pd.DataFrame, spec):
 
 def write_plot(table: pd.DataFrame, spec, out: Path, chosen: pd.DataFrame) -> list[Path]:
     """lifetime_breakdown.png when the study has a deployment and its picks a lifetime; else nothing."""
-    from . import atomic
-
     if getattr(spec, "deployment", None) is None or not _has_lifetime(chosen):
         return []
     atomic.save_figure(breakdown_plot(chosen, spec), out / "lifetime_breakdown.png")

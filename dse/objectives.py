@@ -36,6 +36,9 @@ MEASURES: dict[str, Measure] = {
     )
 }
 
+# the cost measures and the key of each in a prediction's to_dict()
+COSTS = {"ram": "ram_total", "flash": "flash_total", "energy": "energy_mj", "latency": "latency_s"}
+
 
 @dataclass(frozen=True)
 class Objective:

@@ -11,15 +11,42 @@ atomically.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import io
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import console
-from .errors import UserError
+import numpy as np
+from matplotlib.figure import Figure
 
-TASKS = ("cifar3", "har3b")
+import models
+from cost_models.board import load_board
+from cost_models.memory import TERMS
+from cost_models.predict import predict
+from cost_models.radio import link_cost
+from cost_models.records import load_records
+from models.baselines import QATParams, cloud_qat, edge_inputs, edge_tl, published_table2
+from models.baselines.cloud_qat import CloudQATResult, check_supported
+from models.data import DataError, load_task, max_balanced
+from models.feature_cache import weights_hash
+from models.head import SGDParams
+from models.network import build
+from models.pretrain import cache_root
+from models.quantize import quantize
+from models.simulate import prepare, simulate
+from models.zoo import get_model
+from vocabulary.configuration import Configuration
+
+from . import atomic, console
+from .errors import UserError
+from .parser import PAPER_TASKS as TASKS
+from .paths import check_output_folder
+from .space import Fixed
+from .studyfile import load_study_file
+
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
 TABLE3_RECORDS = "paper_table3.csv"
 CITATION = "Profentzas et al., MicroTL, IEEE LCN 2022"
@@ -53,8 +80,6 @@ class Setup:
     study_file: Path
 
     def configuration(self, samples: int):
-        from vocabulary.configuration import Configuration
-
         return Configuration(task=self.task, model=self.model, cut=self.cut, hidden=self.hidden, samples=samples,
                              epochs=self.epochs, batch=self.batch, lr=self.lr, momentum=self.momentum,
                              decay=self.decay, patience=self.patience, scheme=self.scheme)
@@ -97,9 +122,6 @@ class TaskResult:
 # ---- setup and checks -------------------------------------------------------------------------------------------
 
 def load_setup(task: str, samples: list[int] | None = None) -> Setup:
-    from .space import Fixed
-    from .studyfile import load_study_file
-
     path = STUDIES / f"paper_{task}.toml"
     if not path.is_file():
         raise UserError(f"study file {path} not found: `dse paper` reads the paper's {task} setup from it")
@@ -120,8 +142,6 @@ def check_data(setups: list[Setup], data_dir: Path | None):
 
     data_dir None: each task finds its data as a study does (MICROTL_CIFAR10 / MICROTL_UCI_HAR; har3b without a
     download uses the HAPT recordings the har extra installs). A data_dir given must hold every task's download."""
-    from models.data import DataError, load_task, max_balanced
-
     if data_dir is not None and not data_dir.exists():
         raise UserError(f"data directory {data_dir} not found; it should hold your downloads "
                         f"(cifar-10-python.tar.gz for cifar3, UCI HAR Dataset.zip for har3b)")
@@ -149,12 +169,6 @@ def _one_line(exc: BaseException) -> str:
 
 def integer_path_problem(setup: Setup) -> str | None:
     """Why the int8 network of setup.model cannot be built (a quick probe on an untrained copy), or None."""
-    import numpy as np
-
-    from models.network import build
-    from models.quantize import quantize
-    from models.zoo import get_model
-
     spec = get_model(setup.model)
     probe = np.random.default_rng(0).random((4, *spec.input_shape), dtype=np.float32)
     try:
@@ -206,10 +220,6 @@ def comparison(result: TaskResult) -> list[str]:
 def table3(setup: Setup) -> list[Cell]:
     """RAM, flash, training time and energy predicted for each sample count, in the scope of the published
     record (Table III's RAM leaves out the frozen network's buffers; its time and energy cover training only)."""
-    from cost_models.board import load_board
-    from cost_models.predict import predict
-    from cost_models.records import load_records
-
     board = load_board(setup.board)
     records = [r for r in load_records(board.calibration_dir / TABLE3_RECORDS)
                if r.task == setup.task and r.model == setup.model and r.cut == setup.cut and r.hidden == setup.hidden]
@@ -239,8 +249,6 @@ def table3(setup: Setup) -> list[Cell]:
 
 def _ours(setup: Setup, board, n: int, records) -> list[Cell]:
     """Our firmware's predicted deployed RAM and flash for the same configuration, beside the published columns."""
-    from cost_models.predict import predict
-
     try:
         ours = predict(setup.configuration(n), board, firmware=OURS)
     except Exception as exc:  # noqa: BLE001 - a board without our firmware's models: say so in the cell
@@ -259,8 +267,6 @@ def _ours(setup: Setup, board, n: int, records) -> list[Cell]:
 
 
 def _default_scope(metric: str) -> tuple[str, ...]:
-    from cost_models.memory import TERMS
-
     return ("training",) if metric in ("time", "energy") else TERMS[metric]
 
 
@@ -269,15 +275,6 @@ def _default_scope(metric: str) -> tuple[str, ...]:
 def table2(setup: Setup, data, data_dir: Path | None, repeats: int, qat, qat_repeats: int, say) -> TaskResult:
     """Table II cells of one task: uplink bytes always; accuracy (MicroTL, Edge-TL, Cloud-QAT) and the baselines'
     link costs when the model's integer path exists, else one "not available: <reason>" per accuracy cell."""
-    import numpy as np
-
-    from cost_models.board import load_board
-    from cost_models.radio import link_cost
-    from models.baselines import edge_inputs, edge_tl
-    from models.baselines.cloud_qat import check_supported
-    from models.head import SGDParams
-    from models.simulate import prepare, simulate
-
     result = TaskResult(setup)
     result.notes.append(data_note(data))
     say(f"paper: {setup.task}: data: {data.provenance}")
@@ -346,21 +343,6 @@ def cached_cloud_qat(network, data, cut: str, hidden: int, qat, repeats: int, se
     a warm `dse paper` does not retrain: QAT of a recurrent network on the whole pool is most of a cold run's time.
     The key covers the source weights, the data, the setup, the QAT parameters and the source of the modules that
     compute the numbers; the link cost is recomputed from the board each time."""
-    import dataclasses
-    import hashlib
-    import json
-
-    import numpy as np
-
-    import models
-    from cost_models.radio import link_cost
-    from models.baselines import cloud_qat
-    from models.baselines.cloud_qat import CloudQATResult
-    from models.feature_cache import weights_hash
-    from models.pretrain import cache_root
-
-    from . import atomic
-
     code = hashlib.sha256()
     for path in sorted((Path(models.__file__).parent).rglob("*.py")):
         if "datasets" not in path.parts:
@@ -403,8 +385,6 @@ def _link_cells(task: str, method: str, samples: str, link, what: str) -> list[C
 
 def attach_published(cells: list[Cell]) -> None:
     """Fill the published Table II value of every cell the paper reports."""
-    from models.baselines import published_table2
-
     published = {(p.task, p.method, p.samples, p.metric): p for p in published_table2()}
     for cell in cells:
         p = published.get((cell.task, cell.method, cell.samples, cell.metric))
@@ -494,8 +474,6 @@ def summary_markdown(results: list[TaskResult], repeats: int, qat, qat_repeats: 
 
 
 def plot_table2(result: TaskResult):
-    from matplotlib.figure import Figure
-
     s = result.setup
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
@@ -524,8 +502,6 @@ def plot_table2(result: TaskResult):
 
 
 def plot_table3(result: TaskResult):
-    from matplotlib.figure import Figure
-
     s = result.setup
     fig = Figure(figsize=(9, 6))
     for i, (metric, unit) in enumerate(TABLE3_METRICS):
@@ -552,8 +528,6 @@ def plot_table3(result: TaskResult):
 
 
 def write_outputs(results: list[TaskResult], out: Path, repeats: int, qat, qat_repeats: int) -> list[Path]:
-    from . import atomic
-
     out.mkdir(parents=True, exist_ok=True)
     cells = [c for r in results for c in r.cells]
     written = []
@@ -572,37 +546,7 @@ def write_outputs(results: list[TaskResult], out: Path, repeats: int, qat, qat_r
 
 # ---- the command --------------------------------------------------------------------------------------------------
 
-def add_parser(sub, positive) -> None:
-    p = sub.add_parser("paper", help="regenerate the paper's Tables II and III next to the published values",
-                       description=(
-        "Regenerate Table II (accuracy of MicroTL, Edge-TL and Cloud-QAT per sample count, uplink) and Table III "
-        "(RAM, flash, time, energy predicted by the cost models) of the MicroTL paper from the framework, next "
-        "to the published values with the difference per cell: table2.csv, table3.csv, PNG plots and summary.md "
-        "in the output folder. DIR holds your downloads (cifar-10-python.tar.gz, UCI HAR Dataset.zip); without "
-        "--data, har3b runs on UCI HAR's windows rebuilt from the HAPT recordings (the har extra)."))
-    p.add_argument("--data", metavar="DIR", help="folder with the data set downloads (default: each task's "
-                                                 "environment variable; har3b without a download uses the HAPT "
-                                                 "recordings of the har extra)")
-    p.add_argument("--out", default="runs/paper", metavar="DIR", help="output folder (default runs/paper)")
-    p.add_argument("--task", choices=(*TASKS, "both"), default="both", help="default both")
-    p.add_argument("--repeats", type=positive, metavar="R", help="sample draws per MicroTL / Edge-TL cell "
-                                                                 "(default: the study file's repeats)")
-    p.add_argument("--samples", type=positive, nargs="+", metavar="N", help="sample counts (default: the study "
-                                                                             "file's, 100..600)")
-    p.add_argument("--qat-epochs", type=positive, default=10, metavar="E", help="Cloud-QAT epochs (default 10)")
-    p.add_argument("--qat-repeats", type=positive, default=3, metavar="R", help="Cloud-QAT runs (default 3)")
-    p.set_defaults(func=cmd_paper)
-
-
 def cmd_paper(args, say: Callable[[str], None] | None = None) -> int:
-    from dataclasses import replace
-
-    from models.baselines import QATParams
-
-    from .studyfile import load_study_file
-
-    from .paths import check_output_folder
-
     say = say or console.say
     check_output_folder(args.out, "--out")  # before hours of simulation
     tasks = TASKS if args.task == "both" else (args.task,)

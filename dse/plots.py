@@ -18,8 +18,11 @@ from models.zoo import get_model  # noqa: E402
 from . import atomic  # noqa: E402
 from .modes import MARKERS, has_modes, mode_label, mode_of  # noqa: E402
 from .objectives import Measure  # noqa: E402
-from .report import picks  # noqa: E402
 from .studyfile import StudySpec  # noqa: E402
+from .trials import picks  # noqa: E402
+from .lifetime_report import write_plot as write_lifetime_plot
+from .search_plots import hypervolume_plot, importance_plot, parallel_plot
+from .validation_plot import validation_plot
 
 
 def _complete(table: pd.DataFrame) -> pd.DataFrame:
@@ -217,9 +220,6 @@ def ram_breakdown_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
 def write_plots(table: pd.DataFrame, spec: StudySpec, out: str | Path, study=None) -> list[Path]:
     """Every plot of the study into `out`; parameter importance needs the Optuna `study`, and the predicted vs
     measured plot is written when the folder holds validation records."""
-    from .search_plots import hypervolume_plot, importance_plot, parallel_plot
-    from .validation_plot import validation_plot
-
     out = Path(out)
     figures: list[tuple[str, Figure]] = []
     for a, b in combinations([o.measure for o in spec.objectives], 2):
@@ -239,7 +239,5 @@ def write_plots(table: pd.DataFrame, spec: StudySpec, out: str | Path, study=Non
     for name, fig in figures:
         atomic.save_figure(fig, out / name)
         written.append(out / name)
-    from .lifetime_report import write_plot as write_lifetime_plot
-
     written += write_lifetime_plot(table, spec, out, picks(table, spec, unique=True) if len(table) else table)
     return written

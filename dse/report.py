@@ -3,142 +3,26 @@ pareto.csv, summary.md and the plots. Cost figures are predictions and are label
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from pathlib import Path
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
 
 from models.data import data_source
 
 from . import atomic
-from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED
+from .folder import StudyFolder
+from .lifetime_report import summary_lines as lifetime_lines
+from .lock import folder_lock
+from .modes import has_modes, summary_lines as mode_lines
+from .paths import check_output_folder
+from .plots import write_plots
 from .studyfile import StudySpec
-from .tables import markdown_table, sig
-
-CONFIG_COLUMNS = ["task", "model", "scheme", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum",
-                  "decay", "patience", "restore_best", "mode", "replay"]
-
-
-def trial_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
-    """One row per trial: state, reason, configuration, accuracy, feasibility, constraint values, predicted costs."""
-    trials = study.get_trials(deepcopy=False)
-    picks = {t.number for t in study.best_trials}  # feasible Pareto-optimal complete trials
-    constraint_keys = [c.key for c in spec.constraints]
-    for t in trials:
-        # the legacy list written for optuna-dashboard reads back as keys "0", "1", ...: the named keys suffice
-        constraint_keys += [k for k in t.constraints if k not in constraint_keys and not k.isdigit()]
-    rows = []
-    for t in trials:
-        config = {**t.params, **t.user_attrs.get(ATTR_CONFIG, {})}
-        acc = t.user_attrs.get(ATTR_ACCURACY, {})
-        complete = t.state == TrialState.COMPLETE
-        row = {
-            "number": t.number,
-            "state": t.state.name,
-            "fail_reason": t.user_attrs.get(ATTR_FAIL, ""),
-            "duration_s": t.duration.total_seconds() if t.duration else None,
-            **{c: config.get(c) for c in CONFIG_COLUMNS},
-            "accuracy_mean": acc.get("mean"),
-            "accuracy_std": acc.get("std"),
-            "accuracy_per_repeat": ";".join(f"{v:.6g}" for v in acc.get("per_repeat", [])),
-            "epochs_mean": acc.get("epochs_mean"),
-            "feasible": all(v <= 0 for v in t.constraints.values()) if complete else None,
-            "pareto": t.number in picks,
-            **{f"constraint.{k}": t.constraints.get(k) for k in constraint_keys},
-            **{f"predicted.{k}": v for k, v in t.user_attrs.get(ATTR_PREDICTED, {}).items()},
-            **{f"lifetime.{k}": v for k, v in t.user_attrs.get(ATTR_LIFETIME, {}).items()},
-        }
-        rows.append(row)
-    columns = ["number", "state", "fail_reason", "duration_s", *CONFIG_COLUMNS, "accuracy_mean", "accuracy_std",
-               "accuracy_per_repeat", "epochs_mean", "feasible", "pareto",
-               *[f"constraint.{k}" for k in constraint_keys]]
-    frame = pd.DataFrame(rows)
-    for column in frame.columns:
-        if column not in columns:
-            columns.append(column)
-    return frame.reindex(columns=columns)
-
-
-def picks(table: pd.DataFrame, spec: StudySpec, unique: bool = False) -> pd.DataFrame:
-    """The feasible Pareto-optimal trials, best accuracy first. A sampler may propose a configuration twice
-    (same results: the simulation is seeded); `unique` keeps the first trial of each."""
-    chosen = table[table["pareto"] == True]  # noqa: E712 - pandas mask
-    if "accuracy_mean" in chosen and chosen["accuracy_mean"].notna().any():
-        chosen = chosen.sort_values(["accuracy_mean", "number"], ascending=[False, True])
-    if unique and len(chosen):
-        first = chosen.sort_values("number").drop_duplicates(subset=CONFIG_COLUMNS)["number"]
-        chosen = chosen[chosen["number"].isin(first)]
-    return chosen
-
-
-def _get(row, key):
-    value = row.get(key)
-    return None if value is None or (isinstance(value, float) and pd.isna(value)) else value
-
-
-def _num(value, fmt: str, scale: float = 1.0) -> str:
-    return "" if value is None else format(value / scale, fmt)
-
-
-def _yes_no(value) -> str:
-    """A boolean cell (studies from before restore_best existed have none: they restored the best weights)."""
-    return "yes" if value is None or bool(value) else "no"
-
-
-def pick_rows(chosen: pd.DataFrame, short: bool = False, modes: bool = False) -> tuple[list[str], list[list[str]]]:
-    """The picks as a table: configuration, accuracy mean±std, predicted costs in KB, s and mJ (`short`: "pred."
-    in the headers, so that a terminal table wraps them into narrow columns). With `modes` (a study exploring the
-    training mode): the mode with its replay ring, and the predicted latency per collected sample of streaming
-    rows (collection + training of one sample; stored rows collect first and train once: blank)."""
-    from .modes import mode_label, sample_latency_s
-
-    pred = "pred." if short else "predicted"
-    headers = ["pick", "trial", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum", "restore best",
-               *(["mode"] if modes else []), "accuracy (%)",
-               f"{pred} RAM (KB)", f"{pred} flash (KB)", f"{pred} latency (s)", f"{pred} energy (mJ)",
-               *([f"{pred} latency per sample (ms)"] if modes else [])]
-    rows = []
-    for i, (_, row) in enumerate(chosen.iterrows(), start=1):
-        mean, std = _get(row, "accuracy_mean"), _get(row, "accuracy_std")
-        per_sample = sample_latency_s(row) if modes else None
-        rows.append([
-            str(i), str(row["number"]), str(row["cut"]), str(row["hidden"]), str(row["samples"]), str(row["epochs"]),
-            str(row["batch"]), _num(_get(row, "lr"), ".3g"), _num(_get(row, "momentum"), ".3g"),
-            _yes_no(_get(row, "restore_best")), *([mode_label(row)] if modes else []),
-            "" if mean is None else f"{100 * mean:.1f} ± {100 * (std or 0):.1f}",
-            _sig(_get(row, "predicted.ram_total"), 1024), _sig(_get(row, "predicted.flash_total"), 1024),
-            _sig(_get(row, "predicted.latency_s")), _sig(_get(row, "predicted.energy_mj")),
-            *([_sig(None if per_sample is None else 1e3 * per_sample)] if modes else []),
-        ])
-    return headers, rows
-
-
-def _sig(value, scale: float = 1.0) -> str:
-    return "" if value is None else sig(float(value) / scale)
-
-
-def pick_records(chosen: pd.DataFrame) -> list[dict]:
-    """The picks as plain data (for --json): trial, configuration, simulated accuracy, every predicted figure."""
-    from .modes import sample_latency_s
-
-    out = []
-    for i, (_, row) in enumerate(chosen.iterrows(), start=1):
-        record = {"pick": i, "trial": int(row["number"]),
-                  "configuration": {c: _plain(_get(row, c)) for c in CONFIG_COLUMNS},
-                  "accuracy_mean": _plain(_get(row, "accuracy_mean")), "accuracy_std": _plain(_get(row, "accuracy_std")),
-                  "predicted": {k.removeprefix("predicted."): _plain(_get(row, k)) for k in row.index
-                                if k.startswith("predicted.") and _get(row, k) is not None}}
-        per_sample = sample_latency_s(row)
-        if per_sample is not None:  # streaming: collection + training of one collected sample
-            record["predicted"]["sample_latency_s"] = per_sample
-        out.append(record)
-    return out
-
-
-def _plain(value):
-    return value.item() if hasattr(value, "item") else value
+from .tables import markdown_table
+from .trial_attrs import ATTR_NOTES, ATTR_PHASES
+from .trials import pick_rows, picks, trial_table
 
 
 def _csv(frame: pd.DataFrame) -> str:
@@ -181,9 +65,6 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
     if not spec.constraints:
         lines.append("- none")
     lines += ["", "## Picks (feasible Pareto-optimal trials)", ""]
-    from .modes import has_modes
-    from .modes import summary_lines as mode_lines
-
     if len(chosen):
         headers, rows = pick_rows(chosen, modes=has_modes(table, spec))
         lines += [markdown_table(headers, rows), ""]
@@ -193,8 +74,6 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
                   "predictions of the cost models for the epochs early stopping ran."]
     else:
         lines.append("No feasible complete trial yet.")
-    from .lifetime_report import summary_lines as lifetime_lines
-
     lines += ["", *mode_lines(spec, table, chosen)] if len(chosen) and has_modes(table, spec) else []
     lines += ["", *lifetime_lines(spec, chosen)] if len(chosen) else []
     notes, phases = Counter(), Counter()
@@ -224,8 +103,6 @@ def summary_markdown(study: optuna.Study, spec: StudySpec, table: pd.DataFrame, 
 
 def write_reports(study: optuna.Study, spec: StudySpec, out: str | Path) -> list[Path]:
     """trials.csv, pareto.csv, the plots and summary.md in folder `out`, each written atomically."""
-    from .plots import write_plots
-
     out = Path(out)
     table = trial_table(study, spec)
     written = []
@@ -235,3 +112,24 @@ def write_reports(study: optuna.Study, spec: StudySpec, out: str | Path) -> list
     plots = write_plots(table, spec, out, study)
     atomic.write_text(out / "summary.md", summary_markdown(study, spec, table, [p.name for p in plots]))
     return written + plots + [out / "summary.md"]
+
+
+# -- `dse report DIR` ---------------------------------------------------------------------------------------------
+def cmd_report(args) -> int:
+    try:
+        is_folder = Path(args.folder).is_dir()
+    except OSError:  # a name the file system refuses (too long, ...)
+        is_folder = False
+    if not is_folder:
+        StudyFolder(args.folder).load()  # its one-line error, without creating the folder for a lock
+    with folder_lock(args.folder, "dse report"):
+        study, spec = StudyFolder(args.folder).load()
+        check_output_folder(args.folder, "study folder")  # the reports are written into it
+        written = write_reports(study, spec, args.folder)
+    if args.json:
+        print(json.dumps({"study": spec.name, "folder": str(args.folder), "written": [str(p) for p in written]},
+                         indent=2))
+    else:
+        for path in written:
+            print(path)
+    return 0

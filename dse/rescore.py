@@ -23,24 +23,25 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+import optuna
+
+from cost_models.board import BoardSpecError, load_board
+from cost_models.calibration import CalibrationError
+from cost_models.emulator_map import EmulatorMapError, build_map, load_emulator_map, map_path
+from cost_models.firmware_fit import FirmwareCalibrationError, load_firmware_calibration, read_firmware_calibration
+from cost_models.predict import predict
+from cost_models.records import RecordError
+from vocabulary.configuration import Configuration
 from vocabulary.phases import PHASES
 
+from .atomic import save_figure, write_text
 from .errors import UserError
+from .folder import StudyFolder
+from .objectives import COSTS, board_constraints
+from .rescore_plot import rescore_figure
+from .trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
 
-COSTS = {"ram": "ram_total", "flash": "flash_total", "energy": "energy_mj", "latency": "latency_s"}  # measure -> key
 CLOCKED = ("energy", "latency")  # measures an instructions-only board cannot price
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("rescore", help="re-price a finished study with the refitted firmware cost models",
-                       description=__doc__.split("\n\n")[0])
-    p.add_argument("folder", metavar="DIR")
-    p.add_argument("--board", metavar="BOARD", help="board to price on (default: the study's own board)")
-    p.add_argument("--calibration", metavar="FILE", help="a firmware calibration snapshot (dse calibrate --out) to "
-                                                         "use instead of the emulator's current records")
-    p.add_argument("--json", action="store_true", help="print the rescoring (old and new picks, changes, every "
-                                                       "trial's old and new prediction) as JSON")
-    p.set_defaults(func=cmd_rescore)
 
 
 # --- pure parts: fronts, feasibility, changes ----------------------------------------------------------------------
@@ -99,12 +100,6 @@ class Pricing:
 def pricing(board_name: str, snapshot=None) -> Pricing:
     """The board, the firmware calibration (the emulator's current fit or `snapshot`) and, on a real board, the
     emulator map fitted for that calibration."""
-    from cost_models.board import BoardSpecError, load_board
-    from cost_models.calibration import CalibrationError
-    from cost_models.emulator_map import EmulatorMapError, build_map, load_emulator_map, map_path
-    from cost_models.firmware_fit import FirmwareCalibrationError, load_firmware_calibration
-    from cost_models.records import RecordError
-
     try:
         board = load_board(board_name)
         if board.instructions_only:
@@ -145,8 +140,6 @@ def pricing(board_name: str, snapshot=None) -> Pricing:
 def price_trial(config, pr: Pricing, epochs: float, classes: int | None):
     """Our firmware's prediction for one trial, priced as the study's evaluator prices (no test inputs: a deployed
     device does not evaluate)."""
-    from cost_models.predict import predict
-
     if pr.board.instructions_only:
         return predict(config, pr.board, epochs_run=epochs, classes=classes, firmware_calibration=pr.calibration)
     return predict(config, pr.board, epochs_run=epochs, classes=classes, firmware="microtl-dse",
@@ -177,16 +170,6 @@ def old_firmware(predicted: dict, board) -> str:
 
 def rescore(folder: str | Path, board: str | None = None, calibration=None) -> dict:
     """Re-price, compare fronts, then write the JSON, the plot and the study attribute (all computed first)."""
-    import optuna
-
-    from cost_models.board import BoardSpecError, load_board
-    from vocabulary.configuration import Configuration
-
-    from .atomic import write_text
-    from .folder import StudyFolder
-    from .objectives import board_constraints
-    from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
-
     folder = Path(folder)
     study, spec = StudyFolder(folder).load()
     pr = pricing(board or spec.board, calibration)
@@ -295,13 +278,8 @@ def rescore(folder: str | Path, board: str | None = None, calibration=None) -> d
         "trials": {str(n): {k: v for k, v in r.items() if k != "old_values"} for n, r in rows.items()},
     }
     result = json.loads(json.dumps(result))  # plain values, as stored
-    from .rescore_plot import rescore_figure
-
     panels = [m for m in costs if m not in kept] or ["ram"]
     fig = rescore_figure(spec, result, panels, constraints)
-
-    from .atomic import save_figure
-
     key = f"rescored/{b.name}/{pr.id}"
     out = folder / "rescore"
     out.mkdir(exist_ok=True)
@@ -368,8 +346,6 @@ def summary(result: dict) -> str:
 def cmd_rescore(args) -> int:
     calibration = None
     if args.calibration:
-        from cost_models.firmware_fit import FirmwareCalibrationError, read_firmware_calibration
-
         try:
             calibration = read_firmware_calibration(args.calibration)
         except FirmwareCalibrationError as exc:

@@ -13,8 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from .objectives import MEASURES  # noqa: E402
-from .rescore import COSTS  # noqa: E402
+from .objectives import COSTS, MEASURES  # noqa: E402
 
 
 def _front(points):

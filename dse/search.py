@@ -6,29 +6,23 @@ With `workers`, the missing trials are queued and run by worker processes (dse.w
 """
 from __future__ import annotations
 
-import math
-import sys
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from .console import say
-from .evaluate import Evaluation, Evaluator
+from .evaluate import Evaluator
 from .folder import StudyFolder, check_stored_spec, find_study, store_spec
 from .storage import check_url, open_storage
 from .studyfile import StudySpec
-
-FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-ATTR_FAIL = "fail_reason"
-ATTR_CONFIG, ATTR_ACCURACY, ATTR_PREDICTED = "config", "accuracy", "predicted"
-ATTR_NOTES, ATTR_PHASES = "prediction_notes", "phases_included"
-ATTR_LIFETIME = "lifetime"  # cost_models.lifetime.LifetimeComparison.to_dict(), with a [deployment]
-LEGACY_CONSTRAINTS = "constraints"  # trial system attr: the constraint values as a list, in the study file's order
+from .trial_attrs import ATTR_FAIL, FINISHED
+from .trial_run import Objective, Progress, make_sampler
+from .workers import coordinate
 
 
 @dataclass
@@ -38,25 +32,6 @@ class RunResult:
     ran: int  # trials run by this call
     interrupted: bool
     notes: list[str]
-
-
-def make_sampler(spec: StudySpec, salt: int | tuple[int, ...]) -> optuna.samplers.BaseSampler:
-    """The study file's sampler, seeded from the study seed and the number of trials already stored: a resumed
-    study continues deterministically instead of replaying the first trials' random draws (parallel workers add
-    their index, so that they do not propose the same configurations)."""
-    salt = (salt,) if isinstance(salt, int) else tuple(salt)
-    seed = int(np.random.SeedSequence([spec.seed, *salt]).generate_state(1)[0])
-    if spec.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=spec.population, seed=seed)
-    if spec.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if spec.sampler == "grid" and spec.space.conditional:  # streaming trials: the distinct configurations only
-        from .grid import PointsSampler
-
-        return PointsSampler(spec.space.points(), seed=seed)
-    if spec.sampler == "grid" and spec.space.varying():
-        return optuna.samplers.GridSampler(spec.space.grid(), seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
 
 
 def mark_interrupted(storage: BaseStorage, study_id: int) -> int:
@@ -70,63 +45,6 @@ def mark_interrupted(storage: BaseStorage, study_id: int) -> int:
     return count
 
 
-def _plain(value):
-    """JSON-safe copy (numpy scalars and tuples become Python numbers and lists)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-class Objective:
-    """Optuna's objective: propose a configuration, evaluate it, record everything, return the objectives."""
-
-    def __init__(self, spec: StudySpec, evaluate: Callable[..., Evaluation]) -> None:
-        self.spec, self.evaluate = spec, evaluate
-
-    def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
-        try:
-            config = self.spec.configuration(self.spec.space.propose(trial))
-            trial.set_user_attr(ATTR_CONFIG, config.to_dict())
-            result = self.evaluate(config)
-            self.record(trial, result)
-            values = tuple(float(o.measure.get(result)) for o in self.spec.objectives)
-            for objective, value in zip(self.spec.objectives, values):
-                if not math.isfinite(value):
-                    raise ValueError(f"objective {objective.name} is {value}")
-            violations = [constraint.violation(float(constraint.measure.get(result)))
-                          for constraint in self.spec.constraints]
-            for constraint, violation in zip(self.spec.constraints, violations):
-                trial.set_constraint(constraint.key, violation)
-            if violations:  # optuna-dashboard (0.21) reads only the legacy list; Optuna reads it as keys "0", "1", ...
-                trial.storage.set_trial_system_attr(trial._trial_id, LEGACY_CONSTRAINTS, [float(v) for v in violations])
-            return values
-        except KeyboardInterrupt:
-            trial.set_user_attr(ATTR_FAIL, "interrupted")
-            raise
-        except Exception as exc:
-            trial.set_user_attr(ATTR_FAIL, f"{type(exc).__name__}: {' '.join(str(exc).split())}")
-            raise
-
-    @staticmethod
-    def record(trial: optuna.Trial, result: Evaluation) -> None:
-        stats, prediction = result.stats, result.prediction
-        trial.set_user_attr(ATTR_ACCURACY, _plain({
-            "mean": stats.mean, "std": stats.std, "per_repeat": list(stats.per_repeat),
-            "epochs_mean": stats.epochs_mean,
-            "epochs_per_repeat": list(getattr(stats, "epochs_per_repeat", []) or []),
-            "feature_bytes": getattr(stats, "feature_bytes", None), "test_size": getattr(stats, "test_size", None),
-        }))
-        trial.set_user_attr(ATTR_PREDICTED, _plain(prediction.to_dict()))
-        trial.set_user_attr(ATTR_NOTES, _plain(list(getattr(prediction, "notes", []) or [])))
-        trial.set_user_attr(ATTR_PHASES, _plain(list(getattr(prediction, "phases_included", []) or [])))
-        if getattr(result, "lifetime", None) is not None:
-            trial.set_user_attr(ATTR_LIFETIME, _plain(result.lifetime.to_dict()))
-
-
 class StopOnInterrupt:
     """Ctrl-C during a study: the first one asks the study to stop after the trial in progress (a clean stop:
     nothing is cut short), the second one interrupts at once. A KeyboardInterrupt raised wherever the signal lands
@@ -138,8 +56,6 @@ class StopOnInterrupt:
         self._previous = None
 
     def _handler(self, signum, frame) -> None:  # noqa: ARG002 - signal's signature
-        import signal
-
         self.requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C raises KeyboardInterrupt
         say("dse: stopping after the trial in progress (Ctrl-C again to stop now)")
@@ -149,43 +65,13 @@ class StopOnInterrupt:
             study.stop()
 
     def __enter__(self) -> "StopOnInterrupt":
-        import signal
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
     def __exit__(self, *exc) -> None:
-        import signal
-
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-
-
-class Progress:
-    """tqdm bar on stderr: trial i/N and the best feasible accuracy so far."""
-
-    def __init__(self, target: int, done: int, enabled: bool) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=target, initial=min(done, target), file=sys.stderr, unit="trial", desc="trials",
-                        disable=not enabled, dynamic_ncols=True)
-        self.best: float | None = None
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state == TrialState.FAIL:
-            self.bar.write(f"trial {trial.number} failed: {trial.user_attrs.get(ATTR_FAIL, '?')}", file=sys.stderr)
-        elif trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values()):
-            acc = trial.user_attrs.get(ATTR_ACCURACY, {}).get("mean")
-            if acc is not None and (self.best is None or acc > self.best):
-                self.best = acc
-        if self.best is not None:
-            self.bar.set_postfix_str(f"best feasible accuracy {100 * self.best:.1f}%", refresh=False)
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 def run_study(spec: StudySpec, out: str | Path, trials: int | None = None, evaluator=None,
@@ -248,8 +134,6 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
 
     bar = Progress(max(target, finished + remaining), finished, progress)
     if workers is not None:
-        from .workers import coordinate
-
         try:
             done = coordinate(spec, url, study, storage, find_study(storage, spec.name),
                               max(target, finished + waiting), workers, bar)

@@ -17,6 +17,10 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from .hypervolume import hypervolume  # noqa: E402
 from .studyfile import StudySpec  # noqa: E402
+from matplotlib import colormaps
+from models.zoo import get_model
+from optuna.trial import TrialState
+import optuna
 
 REFERENCE = 1.1  # normalized reference point per objective
 PARAM_ORDER = ("cut", "hidden", "samples", "epochs", "batch", "lr", "momentum", "decay", "patience")
@@ -77,9 +81,6 @@ def hypervolume_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
 
 def importances(study, spec: StudySpec) -> dict[str, dict[str, float]]:
     """objective name -> {parameter: importance} (Optuna fANOVA, seeded); {} when it cannot be computed."""
-    import optuna
-    from optuna.trial import TrialState
-
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
     varying = {k for t in done for k in t.params if len({repr(u.params.get(k)) for u in done}) > 1}
     if len(done) < 2 or not varying:
@@ -122,10 +123,6 @@ def importance_plot(study, spec: StudySpec) -> Figure:
 def parallel_plot(table: pd.DataFrame, spec: StudySpec) -> Figure:
     """One line per complete trial across the varying parameters and the objectives, each axis scaled to its
     own range (cut points in the model's order); coloured by accuracy, Pareto picks drawn thick and black."""
-    from matplotlib import colormaps
-
-    from models.zoo import get_model
-
     done = table[table["state"] == "COMPLETE"] if len(table) else table
     axes: list[tuple[str, np.ndarray, list[str] | None]] = []
     for p in PARAM_ORDER:

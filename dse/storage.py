@@ -22,6 +22,7 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from .errors import UserError
+from .paths import check_output_folder, shown
 
 SQLITE_TIMEOUT_S = 60
 HEARTBEAT_ENV = "MICROTL_HEARTBEAT_S"  # override of the heartbeat interval (tests use 1 s)
@@ -95,8 +96,6 @@ def check_url(url: str, *, existing: bool = False) -> None:
     if not parsed.database or parsed.database == ":memory:":
         raise StorageError(f"storage {masked(url)}: name a database file (an in-memory one cannot be resumed)")
     file = Path(parsed.database)
-    from .paths import check_output_folder, shown
-
     try:
         exists = file.exists()
     except OSError as exc:

@@ -12,15 +12,20 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS
-from cost_models.deployment import Deployment, DeploymentError, deployment_from_table
-from vocabulary.configuration import MODES, STREAMING_FIXED, Configuration
+from cost_models.board import BoardSpecError, load_board
+from cost_models.calibration import CalibrationError
+from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS, Deployment, DeploymentError, deployment_from_table
+from cost_models.lifetime import lifetime_for
+from cost_models.predict import FIRMWARES
+from cost_models.records import RecordError
 from models.tasks import get_task
 from models.zoo import get_model
+from vocabulary.configuration import MODES, STREAMING_FIXED, Configuration
 
 from .errors import StudyFileError
-from .redact import mask
 from .objectives import LIMITS, MEASURES, Constraint, Objective, board_constraints, user_constraint
+from .price import price
+from .redact import mask
 from .space import PARAM_TYPES, STORED_ONLY, Choice, Domain, Fixed, Range, Space
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
@@ -277,8 +282,6 @@ class _Reader:
         model_name, scheme = self.read_model(task)
         board = _board_name(self.get(self.section("board"), "board", "name", str), self.path)
         firmware = self.get(self.section("board"), "board", "firmware", str, None)
-        from cost_models.predict import FIRMWARES
-
         if firmware is not None and firmware not in FIRMWARES:
             self.fail("board.firmware", f"must be one of {', '.join(FIRMWARES)}, got {_show(firmware)}")
         if firmware not in (None, "microtl-dse") and _instructions_only(board):
@@ -492,11 +495,8 @@ class _Reader:
 
     # -- the environment: data file, quantization scheme, board description and calibration -------------------
     def check_environment(self, spec: StudySpec) -> StudySpec:
-        from cost_models.board import load_board
         from models.data import DataError, load_task, max_balanced
         from models.quantize import get_scheme
-
-        from .evaluate import price
 
         task = spec.task
         if task.data is not None and not task.data.exists():  # a file, or a data set's extracted directory
@@ -542,8 +542,6 @@ class _Reader:
                                             f"{_show(self.raw['space']['mode'])})")
                 self.fail(None, f"the cost models cannot price {probe}: {exc}")
             if spec.deployment is not None:
-                from cost_models.lifetime import lifetime_for
-
                 try:  # the probe's lifetime: a board without sleep current or power figures fails here
                     lifetime_for(probe, price(probe, spec.board, classes=spec.task.classes, firmware=spec.firmware),
                                  spec.deployment, board, classes=spec.task.classes, firmware=spec.firmware)
@@ -555,10 +553,6 @@ class _Reader:
 
 
 def _is_cost_model_error(exc: Exception) -> bool:
-    from cost_models.board import BoardSpecError
-    from cost_models.calibration import CalibrationError
-    from cost_models.records import RecordError
-
     return isinstance(exc, (BoardSpecError, CalibrationError, RecordError))
 
 
@@ -573,8 +567,6 @@ def _board_name(value: str, study_file: Path) -> str:
 def _instructions_only(board: str) -> bool:
     """Whether `board` is an emulated board that counts instructions (False if it does not load: that error is
     reported where the board is checked)."""
-    from cost_models.board import load_board
-
     try:
         return load_board(board).instructions_only
     except (ValueError, OSError):

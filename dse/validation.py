@@ -15,12 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from cost_models.board import BoardSpecError, load_board
+from cost_models.calibration import CalibrationError
+from cost_models.latency import training_counts
+from cost_models.predict import predict
+from cost_models.workload import workload_from_config
+from firmware.boards import get_board as _get
 from firmware.records import write_record
+from firmware.validate import validate
+from vocabulary.configuration import Configuration
 from vocabulary.phases import PHASES
 from vocabulary.validation_record import NOT_PREDICTED, Predicted, ValidationRecord
 
 from .console import say
 from .errors import UserError
+from .folder import StudyFolder
+from .price import price
+from .tables import sig, text_table
+from .trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
+from .trials import picks, trial_table
 
 VALIDATIONS_DIR = "validations"
 WORK_DIR = "work"
@@ -55,11 +68,6 @@ class TrialInfo:
 
 def load_trial(folder: str | Path, number: int, loaded=None) -> TrialInfo:
     """The study, its spec and trial `number`'s configuration from the study's storage."""
-    from vocabulary.configuration import Configuration
-
-    from .folder import StudyFolder
-    from .search import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
-
     study, spec = loaded if loaded is not None else StudyFolder(folder).load()
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
@@ -79,9 +87,6 @@ def load_trial(folder: str | Path, number: int, loaded=None) -> TrialInfo:
 def pick_numbers(folder: str | Path, count: int, loaded=None) -> list[int]:
     """The first `count` Pareto picks as `dse show` lists them (feasible, best accuracy first, each configuration
     once)."""
-    from .folder import StudyFolder
-    from .report import picks, trial_table
-
     study, spec = loaded if loaded is not None else StudyFolder(folder).load()
     chosen = picks(trial_table(study, spec), spec, unique=True)
     if not len(chosen):
@@ -92,8 +97,6 @@ def pick_numbers(folder: str | Path, count: int, loaded=None) -> list[int]:
 def get_board(name: str, **options):
     """The board called `name` (UserError for an unknown name); options (e.g. the nrf52840dk's ppk2 port) go to
     its constructor, None values left out."""
-    from firmware.boards import get_board as _get
-
     try:
         return _get(name, **{k: v for k, v in options.items() if v is not None})
     except ValueError as exc:
@@ -105,9 +108,6 @@ def get_board(name: str, **options):
 def operation_count(config, classes: int | None, test_count: int) -> float:
     """Operations of one firmware run: N forward passes to the cut, epochs x head training (full budget: early
     stopping only shortens it), T test forward passes (frozen layers + head)."""
-    from cost_models.latency import training_counts
-    from cost_models.workload import workload_from_config
-
     w = workload_from_config(config, classes)
     frozen = w.input_elements + sum(layer.macs + layer.elements + layer.compares for layer in w.layers[1:])
     training = sum(training_counts(w, float(config.epochs)).values())
@@ -117,9 +117,6 @@ def operation_count(config, classes: int | None, test_count: int) -> float:
 def instruction_upper_bound(config, classes: int | None, test_count: int) -> int:
     """A generous bound on the instructions one run retires: from the predicted instruction count where the
     emulated board is calibrated, else from operation counts (see PREDICTED_SAFETY, INSTRUCTIONS_PER_OP)."""
-    from cost_models.calibration import CalibrationError
-    from cost_models.predict import predict
-
     try:
         predicted = predict(config, "qemu-an386", classes=classes, test_inputs=test_count).instructions
     except (CalibrationError, ValueError):
@@ -140,8 +137,6 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
                           instructions=NOT_PREDICTED)
     prediction = None
     try:
-        from .evaluate import price
-
         epochs = epochs_of_draw if epochs_of_draw else None
         # the test inputs the firmware evaluates: priced into flash and the evaluation phase (our firmware's model)
         prediction = price(info.config, info.spec.board, epochs, info.spec.task.classes,
@@ -180,10 +175,6 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
 def _predict_instructions(predicted: Predicted, info: TrialInfo, epochs: int | None, board_name: str | None) -> None:
     """Instructions per phase from the calibration of the board that runs the firmware, when it has one
     (qemu-an386: fitted from the firmware campaign); otherwise say that they are not predicted."""
-    from cost_models.board import BoardSpecError, load_board
-    from cost_models.calibration import CalibrationError
-    from cost_models.predict import predict
-
     try:
         board = load_board(board_name) if board_name else None
     except BoardSpecError:
@@ -213,8 +204,6 @@ def validate_trial(folder: str | Path, number: int, board, *, timeout_s: float |
                    store: bool = True) -> ValidationRecord:
     """Validate trial `number` of the study in `folder` on `board` (a board object or name). Returns the record
     (status "ok" or "failed"); raises UserError for an unknown trial or board."""
-    from firmware.validate import validate
-
     folder = Path(folder)
     if isinstance(board, str):
         board = get_board(board)
@@ -288,15 +277,11 @@ def _grouped(n) -> str:
 
 def _sig(x, fmt: str | None = None) -> str:
     """Three significant digits (tables.sig) unless a format is given."""
-    from .tables import sig
-
     return "" if x is None else sig(x) if fmt is None else format(x, fmt)
 
 
 def validation_table(records: list[ValidationRecord], width: int | None = None) -> str:
     """Measured against predicted, one block per record."""
-    from .tables import text_table
-
     blocks = []
     for r in records:
         c = r.configuration

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from vocabulary.phases import PHASES  # noqa: E402
+from firmware.records import read_record
 
 
 def pairs(records) -> dict[str, list[tuple[float, float, str]]]:
@@ -41,8 +42,6 @@ def pairs(records) -> dict[str, list[tuple[float, float, str]]]:
 
 
 def load_records(folder: str | Path) -> list:
-    from firmware.records import read_record
-
     records = []
     for path in sorted((Path(folder) / "validations").glob("*.json")):
         try:

@@ -19,23 +19,28 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .console import say
-from .redact import ENV_URL, mask
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import TrialState, create_trial
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
+from .console import say
+from .errors import UserError
+from .evaluate import Evaluator
+from .folder import check_stored_spec, find_study
+from .redact import ENV_URL, mask
+from .storage import fail_stale
+from .storage import open_storage as _open_storage
+from .studyfile import load_study_file
+from .threads import THREAD_VARIABLES, limit_threads
+from .trial_attrs import ATTR_FAIL, FINISHED
+from .trial_run import Objective, Progress, make_sampler
+
 ATTR_WORKER = "worker"  # trial user attr: host:pid of the worker that ran it
 POLL_S = 0.5
-
-
-def limit_threads() -> None:
-    """One thread per worker: effective only before numpy/torch are imported (the `dse worker` entry does it
-    first); an explicit setting in the environment wins."""
-    for name in THREAD_VARIABLES:
-        os.environ.setdefault(name, "1")
 
 
 def worker_env(url: str | None = None) -> dict[str, str]:
@@ -48,31 +53,22 @@ def worker_env(url: str | None = None) -> dict[str, str]:
 
 def open_storage(url: str):
     """The storage, opened so that claiming a WAITING trial is atomic (see dse.storage)."""
-    from .storage import open_storage as _open
-
-    return _open(url, claim=True)
+    return _open_storage(url, claim=True)
 
 
 # -- the queue ---------------------------------------------------------------------------------------------------
 def count_states(storage, study_id: int) -> dict[str, int]:
-    from collections import Counter
-
     return dict(Counter(t.state.name for t in storage.get_all_trials(study_id, deepcopy=False)))
 
 
 def enqueue(study, missing: int) -> None:
     """`missing` new WAITING trials (no fixed parameters: the sampler proposes them when a worker claims them)."""
-    from optuna.trial import TrialState, create_trial
-
     for _ in range(missing):
         study.add_trial(create_trial(state=TrialState.WAITING))
 
 
 def claim(storage, study_id: int) -> int | None:
     """Take one WAITING trial for this process (its id), or None when the queue is empty."""
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
     for trial in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         try:
@@ -93,13 +89,6 @@ class WorkerResult:
 
 def work(spec, url: str, index: int | None = None, progress: bool = True, evaluator=None) -> WorkerResult:
     """Join the study in storage `url` and run queued trials until none is left."""
-    import optuna
-
-    from .errors import UserError
-    from .evaluate import Evaluator
-    from .folder import check_stored_spec, find_study
-    from .search import ATTR_FAIL, FINISHED, Objective, Progress, make_sampler
-
     limit_threads()
     import torch
 
@@ -140,12 +129,6 @@ def work(spec, url: str, index: int | None = None, progress: bool = True, evalua
 
 
 def _drain(study, storage, study_id: int, objective, bar, attr_fail: str) -> WorkerResult:
-    import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    from .storage import fail_stale
-
     me = f"{socket.gethostname()}:{os.getpid()}"
     coordinator = _coordinator_pid()
     ran = failed = 0
@@ -241,11 +224,6 @@ def _die_with_parent(parent: int):
 def reap(study, storage, study_id: int, pid: int, code: int) -> int:
     """Close the RUNNING trials of a worker process of ours that died (code: its exit code) as FAIL and queue their
     configurations again (the storage's retry callback), at once rather than after the heartbeat's grace period."""
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    from .search import ATTR_FAIL
-
     me = f"{socket.gethostname()}:{pid}"
     closed = 0
     for t in storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
@@ -283,9 +261,6 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
                progress) -> CoordinatorResult:
     """Queue the missing trials of `study` (trials left RUNNING are already closed), run `workers` worker
     processes on them, show the study's progress from storage, and wait for them."""
-    from .search import FINISHED
-    from .storage import fail_stale
-
     counts = count_states(storage, study_id)
     claimed = sum(counts.values())
     enqueue(study, max(0, target - claimed))
@@ -364,10 +339,6 @@ def coordinate(spec, url: str, study, storage, study_id: int, target: int, worke
 
 # -- `dse worker` --------------------------------------------------------------------------------------------------
 def cmd_worker(args) -> int:
-    limit_threads()  # before anything imports numpy or torch
-    from .errors import UserError
-    from .studyfile import load_study_file
-
     spec = load_study_file(args.study)
     url = args.storage or os.environ.get(ENV_URL) or spec.storage
     if url is None:
@@ -382,19 +353,3 @@ def cmd_worker(args) -> int:
         say(f"dse: worker: {result.ran} trial(s) run ({result.failed} failed); no trial of study {spec.name!r} is "
             "waiting any more")
     return 0
-
-
-def add_worker_parser(sub, positive, non_negative) -> None:
-    """The `dse worker` subcommand (registered by dse.cli)."""
-    p = sub.add_parser("worker", help="join a study through its shared storage and run its queued trials",
-                       description=(
-        "Join a study started by `dse run STUDY --storage URL --workers K` (on this or another machine) and run "
-        "its queued trials, one at a time, until none is left. The study file must be the one the study was "
-        "started from (except study.trials)."))
-    p.add_argument("study", metavar="STUDY.toml", help="the study file")
-    p.add_argument("--storage", metavar="URL", help="the study's storage (default: study.storage of the file), "
-                                                    "e.g. postgresql://user:password@host:5432/db")
-    p.add_argument("--index", type=non_negative, metavar="I", help="this worker's number: seeds its sampler "
-                                                                   "(default: random)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_worker)
