@@ -29,6 +29,7 @@ from vocabulary.configuration import Configuration
 from .calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
 from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har, streaming_config
 from .records import Predicted, ValidationRecord
+from .run_records import append_rows, make_rows, measured_keys, run_key
 
 CAMPAIGN_TIMEOUT_S = 300.0
 
@@ -113,8 +114,6 @@ class Grid:
 
 def rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
     """Run-record rows of one validation record (nothing for a failed one or a board without instructions)."""
-    from .run_records import make_rows, run_key
-
     m = record.measured
     if not record.ok or not m.instructions or m.epochs_run is None or m.test is None:
         return []
@@ -142,8 +141,6 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
 def timed_rows_from_validation(record: ValidationRecord, source: str, classes: int | None = None) -> list[dict]:
     """Run-record rows of one real-board validation: cycles per phase (and energy when a PPK2 measured it), for the
     board's emulator map. Nothing for a failed record or one without cycles (the emulated board's)."""
-    from .run_records import make_rows, run_key
-
     m = record.measured
     if not record.ok or not m.cycles or m.instructions or m.epochs_run is None or m.test is None:
         return []
@@ -181,8 +178,6 @@ def unmeasured(configs: Iterable[Configuration], done: Iterable[str]) -> list[Co
     """The configurations whose key (up to the test count) is not among the measured keys `done`."""
     from models.tasks import get_task
 
-    from .run_records import run_key
-
     seen = {untested_key(k) for k in done}
     return [c for c in configs if untested_key(run_key(c, get_task(c.task).classes, 0)) not in seen]
 
@@ -192,8 +187,6 @@ def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: st
     """Measure every configuration whose key `out_csv` lacks; append its rows as soon as it finished.
     Returns (measured now, already measured, failures); points that do not fit the board are skipped (said)."""
     from tqdm import tqdm
-
-    from .run_records import append_rows, measured_keys
 
     configs = list(configs)
     todo = unmeasured(configs, measured_keys(out_csv))
