@@ -135,8 +135,9 @@ def test_calibrate_add_imports_the_dk_records_and_refits(boards, tmp_path, capsy
 
 
 def test_bad_import_changes_nothing(boards, tmp_path, capsys, monkeypatch):
+    from dse import calibrate_cmd
     from dse.cli import main
-    import cost_models.emulator_map as em
+    from cost_models.emulator_map import EmulatorMapError
 
     runs_csv = load_board("nrf52840dk").user_calibration_dir / RUNS_DIR / "validations.csv"  # where imports go
     map_file = boards / "calibration" / "nrf52840dk" / MAP_FILE
@@ -152,9 +153,9 @@ def test_bad_import_changes_nothing(boards, tmp_path, capsys, monkeypatch):
     (folder / "trial-5-nrf52840dk.json").unlink()
 
     def broken(*a, **k):
-        raise em.EmulatorMapError("simulated failure of the refit")
+        raise EmulatorMapError("simulated failure of the refit")
 
-    monkeypatch.setattr(em, "build_map", broken)
+    monkeypatch.setattr(calibrate_cmd, "build_map", broken)  # the refit `dse calibrate --add` runs
     assert main(["calibrate", "--board", "nrf52840dk", "--add", str(folder)]) == 2
     err = capsys.readouterr().err
     assert "restored" in err and "simulated failure of the refit" in err
