@@ -190,14 +190,27 @@ def test_kill_9_of_a_worker_fails_its_trial_and_retries_the_configuration(study)
 
 def test_kill_9_of_a_joined_worker_is_caught_by_its_heartbeat(study):
     path, out = study
-    target = 8
+    target = 40
     url = f"sqlite:///{out / 'study.db'}"
     coordinator = _dse("run", str(path), "--out", str(out), "--trials", str(target), "--workers", "1", "--quiet")
     joiner = None
     try:
         _wait_for(lambda: any(t.state == TrialState.WAITING for t in _trials(out)), 120, "nothing queued")
-        joiner = _dse("worker", str(path), "--storage", url, "--quiet")  # as on another machine: not a child
-        killed = _frozen_with_trial(out, joiner.pid, 180, "the joined worker started no trial")
+        # a worker that finds no waiting trial stops (rc 0): the coordinator's own worker runs several trials a
+        # second and may drain the queue while a joiner starts (CI), so joiners start again until one holds a trial
+        deadline, killed = time.monotonic() + 180, None
+        while killed is None:
+            joiner = _dse("worker", str(path), "--storage", url, "--quiet")  # as on another machine: not a child
+            while killed is None and joiner.poll() is None:
+                if _running(out, joiner.pid):
+                    os.kill(joiner.pid, signal.SIGSTOP)
+                    held = _running(out, joiner.pid)
+                    killed = held[0] if held else None
+                    if killed is None:
+                        os.kill(joiner.pid, signal.SIGCONT)
+                assert time.monotonic() < deadline, "no joined worker started a trial"
+                time.sleep(0.05)
+            assert joiner.returncode in (None, 0), joiner.communicate()[1]
         joiner.send_signal(signal.SIGKILL)
         joiner.wait(timeout=30)
         _, err = coordinator.communicate(timeout=900)
