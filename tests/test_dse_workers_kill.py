@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -95,33 +94,6 @@ def _frozen_with_trial(out: Path, pid: int, timeout: float, what: str):
             os.kill(pid, signal.SIGCONT)
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
-
-
-def _paused_between_trials(out: Path, pid: int, timeout: float, what: str) -> None:
-    """SIGSTOP `pid` at a moment it holds no RUNNING trial and no lock on the database while a trial waits in the
-    queue, so that another worker can claim it (a worker finding no waiting trial stops) and write while it is
-    stopped."""
-    deadline = time.monotonic() + timeout
-    while True:
-        os.kill(pid, signal.SIGSTOP)
-        if (not _running(out, pid) and any(t.state == TrialState.WAITING for t in _trials(out))
-                and _writable(out / "study.db")):
-            return
-        os.kill(pid, signal.SIGCONT)
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
-
-
-def _writable(db: Path) -> bool:
-    con = sqlite3.connect(db, timeout=0.5)
-    try:
-        con.execute("BEGIN IMMEDIATE")
-        con.rollback()
-        return True
-    except sqlite3.OperationalError:  # a stopped process holds the write lock
-        return False
-    finally:
-        con.close()
 
 
 def _running(out: Path, worker_pid: int | None = None) -> list:
@@ -218,22 +190,27 @@ def test_kill_9_of_a_worker_fails_its_trial_and_retries_the_configuration(study)
 
 def test_kill_9_of_a_joined_worker_is_caught_by_its_heartbeat(study):
     path, out = study
-    target = 8
+    target = 40
     url = f"sqlite:///{out / 'study.db'}"
     coordinator = _dse("run", str(path), "--out", str(out), "--trials", str(target), "--workers", "1", "--quiet")
     joiner = None
     try:
-        # the coordinator's worker runs several trials a second, faster than the joiner starts (Python, torch, the
-        # model): it pauses between two trials until the joiner holds one, else the queue may drain first (CI).
-        # NOT YET RELIABLE: passed 2 of 5 local runs (once the coordinator's worker had already exited)
-        own = _wait_for(lambda: next((p for p in _children(coordinator.pid) if _running(out, p)), None), 180,
-                        "the coordinator's worker started no trial")
-        _paused_between_trials(out, own, 180, "the coordinator's worker never paused between trials")
-        joiner = _dse("worker", str(path), "--storage", url, "--quiet")  # as on another machine: not a child
-        try:
-            killed = _frozen_with_trial(out, joiner.pid, 180, "the joined worker started no trial")
-        finally:
-            os.kill(own, signal.SIGCONT)
+        _wait_for(lambda: any(t.state == TrialState.WAITING for t in _trials(out)), 120, "nothing queued")
+        # a worker that finds no waiting trial stops (rc 0): the coordinator's own worker runs several trials a
+        # second and may drain the queue while a joiner starts (CI), so joiners start again until one holds a trial
+        deadline, killed = time.monotonic() + 180, None
+        while killed is None:
+            joiner = _dse("worker", str(path), "--storage", url, "--quiet")  # as on another machine: not a child
+            while killed is None and joiner.poll() is None:
+                if _running(out, joiner.pid):
+                    os.kill(joiner.pid, signal.SIGSTOP)
+                    held = _running(out, joiner.pid)
+                    killed = held[0] if held else None
+                    if killed is None:
+                        os.kill(joiner.pid, signal.SIGCONT)
+                assert time.monotonic() < deadline, "no joined worker started a trial"
+                time.sleep(0.05)
+            assert joiner.returncode in (None, 0), joiner.communicate()[1]
         joiner.send_signal(signal.SIGKILL)
         joiner.wait(timeout=30)
         _, err = coordinator.communicate(timeout=900)
