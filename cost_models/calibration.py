@@ -18,11 +18,15 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from vocabulary.phases import DEVICE_PHASES
 
 from .board import BoardSpec, load_board
+from .fitting import fit_nonnegative
 from .latency import COUNTS, cycles, phase_counts
 from .memory import CONSTANT_TERMS, FIXED_TERMS, TERMS, default_scale, flash_bytes, ram_bytes
+from .outliers import screen
 from .pricing import price
 from .records import Record, load_records
 
@@ -180,8 +184,6 @@ def fit_calibration(
     files: tuple[str, ...] = (),
     digest: str = "",
 ) -> Calibration:
-    from .outliers import screen  # scipy is imported only when a fit is needed
-
     for rec in records:
         if rec.board != board.name:
             raise CalibrationError(f"{rec.where}, column board: {rec.board!r} in the calibration of {board.name!r}")
@@ -216,10 +218,6 @@ def fit_calibration(
 
 
 def _fit_terms(metric: str, records: list[Record], settings: FitSettings, notes: list[str]) -> dict[str, TermFit]:
-    import numpy as np
-
-    from .fitting import fit_nonnegative
-
     terms = TERMS[metric]
     rows = [r for r in records if r.metric == metric]
     covered = {t for r in rows for t in r.scope}
@@ -257,10 +255,6 @@ def _fit_terms(metric: str, records: list[Record], settings: FitSettings, notes:
 
 
 def _fit_phase(phase: str, rows: list[Record], board: BoardSpec, settings: FitSettings, notes: list[str]) -> PhaseFit:
-    import numpy as np
-
-    from .fitting import fit_nonnegative
-
     names = COUNTS[phase]
     X = np.array([[phase_counts(phase, r.workload(), r.epochs)[k] for k in names] for r in rows])
     y = np.array([r.value if r.metric == "cycles" else r.value * board.clock_hz for r in rows])

@@ -40,8 +40,14 @@ from pathlib import Path
 
 from vocabulary.phases import PHASES
 
+from .atomic import replacing
 from .board import BoardSpec, load_board
+from .calibration import load_calibration
+from .firmware_fit import load_firmware_calibration, price_firmware
+from .records import load_records
+from .runs import load_runs
 from .user_data import layered_file, layered_files
+from .workload import workload_from_config
 
 FORMAT = "microtl-dse emulator map"
 VERSION = 2  # 2: phases without timed records priced by the static cycle estimate ("estimated")
@@ -291,7 +297,6 @@ def _sha256(path: Path) -> str:
 def current_inputs(board: BoardSpec, emulator: str = EMULATOR, fw_cal=None) -> dict[str, str]:
     """The digests of what the map is fitted from, to tell a stale map file (`fw_cal`: another firmware
     calibration than the emulator's current one, e.g. a snapshot)."""
-    from .firmware_fit import load_firmware_calibration
 
     fw = fw_cal or load_firmware_calibration(emulator)
     return {TABLE3_FILE: _sha256(board.calibration_dir / TABLE3_FILE),
@@ -309,9 +314,6 @@ def own_timed_runs(board: BoardSpec, fw_cal) -> list[TimedRun]:
     """Our firmware timed on the board (cycles, and energy where a PPK2 measured it, per phase of each imported
     validation record), with the instructions the emulator's firmware calibration predicts for the configuration,
     epochs run and best epoch the board reported."""
-    from .firmware_fit import price_firmware
-    from .runs import load_runs
-    from .workload import workload_from_config
 
     groups: dict[tuple[str, str], tuple[object, dict, dict]] = {}
     for r in (r for f in own_run_files(board) for r in load_runs(f)):
@@ -342,8 +344,6 @@ def table3_instructions(board: BoardSpec, fw_cal) -> list[tuple[object, float]]:
     """Table III's training-time records with the instructions our firmware retires for the same configuration, as
     predicted by the emulator's firmware calibration (epochs: the record's 20-epoch budget, every epoch improving:
     the paper publishes neither the epochs early stopping ran nor the best epoch)."""
-    from .firmware_fit import price_firmware
-    from .records import load_records
 
     out = []
     for r in load_records(board.calibration_dir / TABLE3_FILE):
@@ -361,9 +361,6 @@ def table3_instructions(board: BoardSpec, fw_cal) -> list[tuple[object, float]]:
 def timed_runs(board: BoardSpec, emulator: str = EMULATOR, fw_cal=None) -> list[TimedRun]:
     """`table3_instructions` with each record's published energy and the outlier screen's verdict (the screen of
     the Table III calibration, `calibration.load_calibration`)."""
-    from .calibration import load_calibration
-    from .firmware_fit import load_firmware_calibration
-    from .records import load_records
 
     fw_cal = fw_cal or load_firmware_calibration(emulator)
     flags = {(f.run, f.metric): "; ".join(f.reasons) for f in load_calibration(board).flagged}
@@ -381,7 +378,6 @@ def build_map(board: str | BoardSpec = "nrf52840dk", emulator: str = EMULATOR,
     """Fit the map of `board` from its Table III records and the emulator's current firmware calibration (or
     `fw_cal`, e.g. a snapshot: dse rescore refits the map in memory for the calibration it prices with);
     `platform` is the measured build difference (dse.calibrate_cmd.measure_platform_delta)."""
-    from .firmware_fit import load_firmware_calibration
 
     board = board if isinstance(board, BoardSpec) else load_board(board)
     fw = fw_cal or load_firmware_calibration(emulator)
@@ -419,7 +415,6 @@ def estimate_sources(fw_cal, emulator: str = EMULATOR) -> dict[str, str]:
 def estimate_check(board: BoardSpec, fw_cal, table3: list[TimedRun]) -> tuple[str, ...]:
     """How the static estimate of our firmware compares with the only timed records, Table III's training (the
     paper's firmware on the board): a note, not a fit."""
-    from .firmware_fit import price_firmware
 
     if not any(s == "fitted" for s in (fw_cal.cycles_estimate_status or {}).get(FITTED_PHASE, {}).values()):
         return ()
@@ -459,14 +454,12 @@ def _emulator_dir(emulator: str) -> tuple[Path, ...]:
 
 def emulator_calibration(m: EmulatorMap):
     """The emulator's firmware calibration (fitted from its records, cached by firmware_fit)."""
-    from .firmware_fit import load_firmware_calibration
 
     return load_firmware_calibration(m.emulator, _emulator_dir(m.emulator))
 
 
 def write_map(m: EmulatorMap, path: str | Path) -> Path:
     """Atomically (a temporary file in the same folder, then os.replace)."""
-    from .atomic import replacing
 
     path = Path(path)
     with replacing(path) as tmp:
@@ -602,7 +595,6 @@ def _cached(board: BoardSpec, path: Path, _mtime: int, _size: int) -> EmulatorMa
     if now:  # the firmware model's code may change too: compare the instructions it now predicts
         try:
             fitted = {r.run: r.instructions for r in m.residuals}
-            from .firmware_fit import load_firmware_calibration
 
             moved = [abs(n / fitted[r.run] - 1) for r, n in
                      table3_instructions(board, load_firmware_calibration(m.emulator)) if r.run in fitted]

@@ -26,11 +26,16 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from models.kernels import board_kind
 from vocabulary.phases import PHASES
 
 from . import firmware_model as fm
+from .atomic import replacing
+from .board import load_board
 from .runs import RunRecord, load_runs
+from .user_data import layered_files
 from .workload import Workload, workload_from_config
 
 FORMAT = "microtl-dse firmware calibration"
@@ -183,7 +188,6 @@ def deployed_view(runs: list[RunRecord]) -> list[RunRecord]:
 
 def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = (),
                  digest: str = "") -> FirmwareCalibration:
-    import numpy as np
 
     if not runs:
         raise FirmwareCalibrationError(f"board {board!r}: no run records to fit")
@@ -228,7 +232,6 @@ def fit_firmware(runs: list[RunRecord], board: str, *, files: tuple[str, ...] = 
 def _fit_target(metric: str, runs: list[RunRecord], notes: list[str]) -> tuple[dict, dict]:
     """Per phase, NNLS of the rows of `metric` (instructions or cycles_estimate) on the phase's counts in relative
     residuals; a count no row exercises stays unobserved (a prediction that needs it is refused)."""
-    import numpy as np
 
     coefficients, status = {}, {}
     for phase in PHASES:
@@ -283,8 +286,6 @@ def _shape_factors(cal: FirmwareCalibration, rows: list[RunRecord], target: str 
 
 
 def _fit_memory(metric: str, rows: list[RunRecord], notes: list[str]) -> dict[str, float]:
-    import numpy as np
-
     groups = fm.GROUPS[metric]
     scales = {g: (1.0 if g in fm.FIXED_GROUPS else 0.0 if g in fm.CONSTANT_GROUPS else 1.0) for g in groups}
     if not rows:
@@ -309,7 +310,6 @@ def _nnls(X, y, relative: bool):
     """Non-negative least squares on unit-normalised columns (all-zero columns get 0). For exact emulator counts
     every observed column enters: NNLS resolves dependent columns itself, and dropping a column the data cannot
     separate would bias the prediction when its true coefficient differs from its stand-in's."""
-    import numpy as np
     from scipy.optimize import nnls
 
     w = 1.0 / np.abs(y) if relative else np.ones_like(y)
@@ -385,8 +385,6 @@ def load_firmware_calibration(board, directory: str | Path | tuple[Path, ...] | 
     `BoardSpec.calibration_dirs`); cached."""
     name = board if isinstance(board, str) else board.name
     if directory is None:
-        from .board import load_board
-
         directory = (board if not isinstance(board, str) else load_board(name)).calibration_dirs
     dirs = tuple(Path(d).resolve() for d in directory) if isinstance(directory, tuple) else \
         (Path(directory).resolve(),)
@@ -400,7 +398,6 @@ def clear_firmware_cache() -> None:
 def record_files(directory: Path | tuple[Path, ...]) -> list[Path]:
     """The *.csv records of a folder, or of folders layered (cost_models.user_data: the user's replace the
     shipped ones of the same name)."""
-    from .user_data import layered_files
 
     return layered_files(directory if isinstance(directory, tuple) else (Path(directory),))
 
@@ -418,7 +415,6 @@ def _cached(board: str, directory: tuple[Path, ...]) -> FirmwareCalibration:
 
 def save_firmware_calibration(cal: FirmwareCalibration, path: str | Path) -> None:
     """Atomically (a temporary file in the same folder, then os.replace)."""
-    from .atomic import replacing
 
     with replacing(path) as tmp:
         tmp.write_text(json.dumps(cal.to_dict(), indent=1) + "\n")

@@ -43,8 +43,11 @@ from __future__ import annotations
 from functools import lru_cache
 from math import ceil
 
+import numpy as np
+
 from models.arena import arena_bytes, band_rows, steps_of
 from models.kernels import fast_path
+from models.prng import rand_u32
 from vocabulary.phases import PHASES
 
 from . import firmware_fast as ff
@@ -242,9 +245,6 @@ def heap_sort_work(n: int) -> tuple[float, float]:
     0.4-3% of the shuffle's work (200 draws, n = 270..18), and the shuffle is a few percent of training at most."""
     if n < 2:
         return 0.0, 0.0
-    import numpy as np
-
-    from models.prng import rand_u32
 
     draws = min(8, max(1, ceil(SHUFFLE_KEY_WORK / n)))
     work = [_heap_sort([int(k) for k in rand_u32(draw, 0x2001, np.arange(n))])[1:] for draw in range(draws)]

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .board import BoardSpec
+from .board import BoardSpec, load_board
 from .deployment import Deployment
+from .predict import predict
 from .radio import ble_upload
-from .workload import Workload
+from .workload import Workload, workload_from_config
 
 DAY_S = 86_400.0
 DAYS_PER_MONTH = 365.25 / 12
@@ -174,9 +175,6 @@ def upload_event(w: Workload, board: BoardSpec) -> EventCost:
 def lifetime_for(config, prediction, deployment: Deployment, board: BoardSpec | str, *, classes: int | None = None,
                  firmware: str | None = None) -> LifetimeComparison:
     """Gather the predictor's inputs for `config` (whose adaptation `prediction` prices) and compare."""
-    from .board import load_board
-    from .predict import predict
-    from .workload import workload_from_config
 
     board = board if isinstance(board, BoardSpec) else load_board(board)
     sleep_w, sleep_source = sleep_power_w(board, deployment)

@@ -18,6 +18,9 @@ from vocabulary.phases import DEVICE_PHASES
 
 from .board import BoardSpec, load_board
 from .calibration import Calibration, load_calibration
+from .emulator_map import emulator_calibration, load_emulator_map, map_or_none
+from .firmware_fit import load_firmware_calibration, price_firmware
+from .firmware_model import estimated_best_epoch
 from .pricing import PhaseCost, Prediction, check_paper_mode, price
 from .radio import ble_upload
 from .workload import Workload, workload_from_config
@@ -70,14 +73,11 @@ def _predict(config: Configuration, board: BoardSpec, epochs: float, workload: W
         if firmware not in (None, "microtl-dse"):
             raise ValueError(f"board {board.name} runs this project's firmware only (firmware {firmware!r} is "
                              f"priced on real boards)")
-        from .firmware_fit import load_firmware_calibration
-        from .firmware_model import estimated_best_epoch
 
         best = estimated_best_epoch(epochs, config.epochs, config.patience) if best_epoch is None else best_epoch
         return price_emulated(workload, board, firmware_calibration or load_firmware_calibration(board), epochs,
                               test_inputs, best)
     if firmware is None:  # the default: ours where the board has an emulator map
-        from .emulator_map import map_or_none
 
         emulator_map = emulator_map or map_or_none(board)
         firmware = "microtl-dse" if emulator_map is not None else "paper"
@@ -88,8 +88,6 @@ def _predict(config: Configuration, board: BoardSpec, epochs: float, workload: W
         cal = calibration or load_calibration(board)
         p = price(workload, board, cal, epochs)
         return replace(p, notes=(*p.notes, PAPER_NOTE.format(files=", ".join(cal.files))))
-    from .emulator_map import emulator_calibration, load_emulator_map
-    from .firmware_model import estimated_best_epoch
 
     m = emulator_map or load_emulator_map(board)
     best = estimated_best_epoch(epochs, config.epochs, config.patience) if best_epoch is None else best_epoch
@@ -119,7 +117,6 @@ def price_mapped(w: Workload, board: BoardSpec, m, cal, epochs: float, test: int
     """Our firmware on a real board: instructions, RAM and flash from the emulator's firmware calibration `cal`,
     through the emulator map `m` (CPI and power per phase, the platform layer's bytes). The evaluation phase is
     priced only when there are test inputs (a study's device never evaluates: test 0)."""
-    from .firmware_fit import price_firmware
 
     fw = price_firmware(cal, w, epochs, test, best_epoch)
     ram, flash = dict(fw.ram), dict(fw.flash)
@@ -211,7 +208,6 @@ def _mapped_texts(m, emulator: str, board: BoardSpec, phases: tuple[str, ...], i
 
 def price_emulated(w: Workload, board: BoardSpec, cal, epochs: float, test: int, best_epoch: float) -> Prediction:
     """An instructions-only board: predicted instructions per phase, RAM and flash; no time, energy or radio."""
-    from .firmware_fit import price_firmware
 
     fw = price_firmware(cal, w, epochs, test, best_epoch)
     why = f"{board.name} has no clock: instructions only"
