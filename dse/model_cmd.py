@@ -7,7 +7,7 @@ import json
 from cost_models.lifetime import lifetime_for
 from models.tasks import get_task
 from models.zoo import get_model
-from vocabulary.configuration import STREAMING_FIXED, Configuration
+from vocabulary.configuration import DOMAINS, STREAMING_FIXED, Configuration
 
 from .errors import UserError
 from .lifetime_cli import breakdown_text, deployment_from_args
@@ -67,12 +67,12 @@ def cmd_predict(args) -> int:
 def _training_args(args) -> dict:
     """--epochs, --batch, --restore-best, --mode and --replay as Configuration values: streaming sets batch 1,
     epochs 1 and restore-best off; a flag that says otherwise is a conflict (UserError naming it)."""
-    given = {"epochs": args.epochs, "batch": args.batch, "restore_best": args.restore_best}
-    flags = {"epochs": "--epochs", "batch": "--batch", "restore_best": "--restore-best"}
+    given = {key: getattr(args, key) for key in STREAMING_FIXED}  # None: not given
+    flags = {key: "--" + key.replace("_", "-") for key in STREAMING_FIXED}
     if args.mode == "streaming":
         for key, fixed in STREAMING_FIXED.items():
             if given[key] is not None and given[key] != fixed:
-                shown = "--restore-best" if key == "restore_best" else f"{flags[key]} {given[key]}"
+                shown = flags[key] if isinstance(fixed, bool) else f"{flags[key]} {given[key]}"
                 raise UserError(f"{shown}: --mode streaming trains one pass of batch-1 steps and keeps the last "
                                 f"weights ({', '.join(f'{k} {str(v).lower()}' for k, v in STREAMING_FIXED.items())}); "
                                 f"leave {flags[key]} out")
@@ -84,5 +84,4 @@ def _training_args(args) -> dict:
         raise UserError(f"--replay {args.replay}: replay is a streaming setting; add --mode streaming")
     if args.epochs is None:
         raise UserError("--epochs is required in mode stored (the training budget)")
-    return {"epochs": args.epochs, "batch": 8 if args.batch is None else args.batch,
-            "restore_best": True if args.restore_best is None else args.restore_best}
+    return {key: DOMAINS[key].default if value is None else value for key, value in given.items()}

@@ -302,7 +302,7 @@ def table2(setup: Setup, data, data_dir: Path | None, repeats: int, qat, qat_rep
                    progress=lambda m: say(f"paper: {setup.task}: {m}"))
     result.notes.append(f"{setup.task}: pretrained {setup.model}: source top-1 float {prep.float_accuracy:.1%}, "
                         f"int8 {prep.int_accuracy:.1%} (simulated)")
-    params = SGDParams(setup.lr, setup.momentum, setup.decay, setup.batch, setup.epochs, setup.patience)
+    params = SGDParams.from_config(setup.configuration(setup.samples[0]))  # the same at every sample count
     inputs = edge_inputs(prep.pretrained.network, prep.qmodel, prep.data, setup.cut)
     for i, n in enumerate(setup.samples, 1):
         say(f"paper: {setup.task}: MicroTL and Edge-TL with {n} samples x {repeats} repeats ({i}/{len(setup.samples)})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import PackageNotFoundError, version
 
-from vocabulary.configuration import MODES
+from vocabulary.configuration import DOMAINS, MODES
 
 from .errors import EXIT_USAGE
 
@@ -55,7 +55,11 @@ def _int_at_least(minimum: int, maximum: int | None = None, why: str = ""):
 _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
 MAX_SAMPLES = 100_000  # one byte each would already be 100 KB of sample store; the firmware model replays shuffles
-_samples = _int_at_least(1, MAX_SAMPLES, " (labelled samples a device stores)")
+
+
+def _field(name: str, maximum: int | None = None, why: str = ""):
+    """argparse type of an integer Configuration field: its declared lower bound (vocabulary DOMAINS)."""
+    return _int_at_least(DOMAINS[name].at_least, maximum, why)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "trainable head for the chosen cut and hidden size."))
     p.add_argument("name", nargs="?", metavar="NAME")
     p.add_argument("--cut", metavar="LAYER", help="cut point (default: the last frozen layer)")
-    p.add_argument("--hidden", type=_non_negative, default=32, metavar="H", help="hidden units of the head "
+    p.add_argument("--hidden", type=_field("hidden"), default=32, metavar="H", help="hidden units of the head "
                                                                                  "(0: one FC layer; default 32)")
     p.add_argument("--classes", type=_positive, metavar="C",
                    help="target classes (default: those of the model's own task)")
@@ -101,17 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, metavar="NAME")
     p.add_argument("--board", required=True, metavar="BOARD", help="board name or board file")
     p.add_argument("--cut", required=True, metavar="LAYER")
-    p.add_argument("--hidden", required=True, type=_non_negative, metavar="H")
-    p.add_argument("--samples", required=True, type=_samples, metavar="N")
-    p.add_argument("--epochs", type=_positive, metavar="E", help="epochs (required in mode stored; streaming: 1)")
-    p.add_argument("--batch", type=_positive, metavar="B", help="default 8 (streaming: 1)")
+    p.add_argument("--hidden", required=True, type=_field("hidden"), metavar="H")
+    p.add_argument("--samples", required=True, metavar="N",
+                   type=_field("samples", MAX_SAMPLES, " (labelled samples a device stores)"))
+    p.add_argument("--epochs", type=_field("epochs"), metavar="E",
+                   help="epochs (required in mode stored; streaming: 1)")
+    p.add_argument("--batch", type=_field("batch"), metavar="B", help="default 8 (streaming: 1)")
     p.add_argument("--restore-best", action=argparse.BooleanOptionalAction, default=None,
                    help="early stopping keeps the best epoch's weights (a copy: 4 B per head parameter; default on; "
                         "streaming: off)")
     p.add_argument("--mode", choices=MODES, default="stored",
                    help="stored (MicroTL: store N features, then train; default) or streaming (TinyOL: one batch-1 "
                         "step per sample as it is collected: sets batch 1, epochs 1, no restore-best)")
-    p.add_argument("--replay", type=_non_negative, default=0, metavar="K",
+    p.add_argument("--replay", type=_field("replay"), default=0, metavar="K",
                    help="streaming: a ring of the K most recent earlier features, each trained with every new sample "
                         "(default 0)")
     p.add_argument("--task", metavar="T", help="task (sets the class count; default: the model's own task if "

@@ -7,6 +7,9 @@ parameters its mode uses (Optuna's conditional parameters: TPE and NSGA-II see a
 no trial is spent on a combination that collapses onto one already proposed), and `points` enumerates the distinct
 configurations for the grid sampler. A replay ring larger than a trial's samples holds all of them: the trial runs
 replay = samples (the same steps, the same accuracy, without a ring that can never fill).
+
+Which parameters a study may vary, their types and bounds, and which mode takes which are the Configuration's own
+declaration (vocabulary.configuration.DOMAINS); the space reads them from there.
 """
 from __future__ import annotations
 
@@ -15,31 +18,10 @@ from dataclasses import dataclass
 from math import prod
 from typing import TYPE_CHECKING, Union
 
-from vocabulary.configuration import STREAMING_FIXED
+from vocabulary.configuration import AT_MOST, DOMAINS, STORED_ONLY, STREAMING_FIXED, STREAMING_ONLY
 
 if TYPE_CHECKING:
     import optuna
-
-# Configuration fields a study file may vary, with their Python type. task, model and scheme come from other
-# sections of the study file.
-PARAM_TYPES: dict[str, type] = {
-    "cut": str,
-    "hidden": int,
-    "samples": int,
-    "epochs": int,
-    "batch": int,
-    "lr": float,
-    "momentum": float,
-    "decay": float,
-    "patience": int,
-    "restore_best": bool,
-    "mode": str,  # "stored" (MicroTL) | "streaming" (TinyOL)
-    "replay": int,  # streaming: ring of the K most recent earlier features
-}
-STREAMING_ONLY = ("replay",)  # parameters only a streaming trial takes
-# parameters a streaming trial does not take: those streaming fixes (batch, epochs, restore_best) and patience
-# (no early stopping: ignored in streaming, so it keeps the configuration's default or the study's fixed value)
-STORED_ONLY = (*STREAMING_FIXED, "patience")
 
 
 @dataclass(frozen=True)
@@ -103,7 +85,8 @@ def _fmt(value: object) -> str:
 
 
 def applies(name: str, mode: str) -> bool:
-    """Whether a trial of `mode` takes parameter `name` from the space (else: fixed by the mode)."""
+    """Whether a trial of `mode` takes parameter `name` from the space (else: fixed by the mode; the fields'
+    declarations say which: vocabulary.configuration STORED_ONLY, STREAMING_ONLY)."""
     if mode == "streaming":
         return name not in STORED_ONLY
     return name not in STREAMING_ONLY
@@ -116,10 +99,11 @@ def resolve(values: dict[str, object]) -> dict[str, object]:
     out = dict(values)
     if mode == "streaming":
         out.update(STREAMING_FIXED)
-        out["replay"] = min(int(out.get("replay", 0)), int(out["samples"])) if "samples" in out else \
-            int(out.get("replay", 0))
-    elif "mode" in out or "replay" in out:
-        out["replay"] = 0
+        for name, most in AT_MOST.items():  # replay <= samples: a larger ring holds every sample
+            value = int(out.get(name, DOMAINS[name].default))
+            out[name] = min(value, int(out[most])) if most in out else value
+    elif "mode" in out or any(name in out for name in STREAMING_ONLY):
+        out.update({name: DOMAINS[name].default for name in STREAMING_ONLY})  # replay 0: no ring
     return out
 
 
@@ -191,10 +175,11 @@ class Space:
         if "mode" in self.params:
             mode = values["mode"] = self._suggest(trial, "mode", self.params["mode"])
         for name, d in self.params.items():
-            if name not in ("mode", "replay") and applies(name, mode):
+            if name != "mode" and name not in AT_MOST and applies(name, mode):
                 values[name] = self._suggest(trial, name, d)
-        if mode == "streaming" and "replay" in self.params:  # after samples: the ring is capped at them
-            values["replay"] = self._suggest(trial, "replay", self.params["replay"])
+        for name in AT_MOST:  # after the field that caps them (replay after samples: the ring is capped at them)
+            if name in self.params and applies(name, mode):
+                values[name] = self._suggest(trial, name, self.params[name])
         return resolve(values)
 
     @staticmethod

@@ -20,13 +20,14 @@ from cost_models.predict import FIRMWARES
 from cost_models.records import RecordError
 from models.tasks import get_task
 from models.zoo import get_model
-from vocabulary.configuration import MODES, STREAMING_FIXED, Configuration
+from vocabulary.configuration import (AT_MOST, DOMAINS, KIND_PLURALS, KIND_WORDS, STORED_ONLY, STREAMING_FIXED,
+                                      STREAMING_ONLY, VARIED, Configuration, fits)
 
 from .errors import StudyFileError
 from .objectives import LIMITS, MEASURES, Constraint, Objective, board_constraints, user_constraint
 from .price import price
 from .redact import mask
-from .space import PARAM_TYPES, STORED_ONLY, Choice, Domain, Fixed, Range, Space
+from .space import Choice, Domain, Fixed, Range, Space
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
 DEFAULT_POPULATION = 20
@@ -36,12 +37,12 @@ _SECTIONS = {
     "task": {"name", "data", "source_labels", "target_labels"},
     "model": {"name", "scheme"},
     "board": {"name", "firmware"},
-    "space": set(PARAM_TYPES),
+    "space": set(VARIED),
     "objectives": set(MEASURES),
     "constraints": set(LIMITS),
     "deployment": set(DEPLOYMENT_FIELDS),
 }
-_REQUIRED_SPACE = ("cut", "hidden", "samples", "epochs")
+_REQUIRED_SPACE = tuple(key for key in VARIED if DOMAINS[key].required)  # cut, hidden, samples, epochs
 MAX_NAME = 128
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -191,21 +192,6 @@ def _toml(value: object) -> str:
     return repr(value)
 
 
-def _type_name(t: type) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[t]
-
-
-_PLURAL = {int: "integers", float: "numbers", str: "strings", bool: "true or false"}
-
-
-def _is(value: object, t: type) -> bool:
-    if isinstance(value, bool):
-        return t is bool
-    if t is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, t)
-
-
 class _Reader:
     def __init__(self, path: Path, raw: dict, text: str, check_environment: bool) -> None:
         self.path, self.raw, self.text, self.check_env = path, raw, text, check_environment
@@ -234,8 +220,8 @@ class _Reader:
                 self.fail(f"{section}.{key}", "missing")
             return default
         value = table[key]
-        if not _is(value, t):
-            self.fail(f"{section}.{key}", f"must be {_type_name(t)}, got {_show(value)}")
+        if not fits(value, t):
+            self.fail(f"{section}.{key}", f"must be {KIND_WORDS[t]}, got {_show(value)}")
         return float(value) if t is float else value
 
     def positive(self, value: int, key: str, minimum: int = 1) -> int:
@@ -333,7 +319,7 @@ class _Reader:
             value = table[key]
             if task.target_labels:
                 self.fail(f"task.{key}", f"task {_show(name)} fixes its own labels (value {_show(value)})")
-            if not isinstance(value, list) or not value or not all(_is(v, int) for v in value):
+            if not isinstance(value, list) or not value or not all(fits(v, int) for v in value):
                 self.fail(f"task.{key}", f"must be a non-empty list of integer labels, got {_show(value)}")
             if len(set(value)) != len(value):
                 self.fail(f"task.{key}", f"repeats a label: {_show(value)}")
@@ -382,18 +368,18 @@ class _Reader:
         streaming-only study gives no stored-only values (streaming fixes them)."""
         table = self.raw["space"]
         modes = space.modes()
-        if "replay" in space.params:
-            if "streaming" not in modes:
-                self.fail("space.replay", f"replay is a streaming setting but the study explores mode \"stored\" "
-                                          f"only (value {_show(table['replay'])}); add mode = [\"stored\", "
-                                          f"\"streaming\"] or remove replay")
-            replay, samples = space.params["replay"], space.params["samples"]
-            most_replay = replay.high if isinstance(replay, Range) else max(replay.grid())
-            most_samples = samples.high if isinstance(samples, Range) else max(samples.grid())
-            if most_replay > most_samples:
-                self.fail("space.replay", f"replay {most_replay} is larger than every samples value (at most "
-                                          f"{most_samples}): the ring could never fill (value "
-                                          f"{_show(table['replay'])})")
+        for key in STREAMING_ONLY:
+            if key in space.params and "streaming" not in modes:
+                self.fail(f"space.{key}", f"{key} is a streaming setting but the study explores mode \"stored\" "
+                                          f"only (value {_show(table[key])}); add mode = [\"stored\", "
+                                          f"\"streaming\"] or remove {key}")
+        for key, other in AT_MOST.items():  # replay <= samples
+            if key in space.params:
+                most, most_other = _most(space.params[key]), _most(space.params[other])
+                if most > most_other:
+                    self.fail(f"space.{key}", f"{key} {most} is larger than every {other} value (at most "
+                                              f"{most_other}): the ring could never fill (value "
+                                              f"{_show(table[key])})")
         if modes == ("streaming",):
             for key in STORED_ONLY:
                 d = space.params.get(key)
@@ -406,14 +392,14 @@ class _Reader:
                                           f"weights: {what} (value {_show(table[key])}); remove it")
 
     def read_domain(self, key: str, value: object) -> Domain:
-        t = PARAM_TYPES[key]
+        t = DOMAINS[key].kind
         where = f"space.{key}"
         if isinstance(value, list):
             if not value:
                 self.fail(where, "empty list of choices (value [])")
             for v in value:
-                if not _is(v, t):
-                    self.fail(where, f"choices must be {_PLURAL[t]}, got {_show(v)} in {_show(value)}")
+                if not fits(v, t):
+                    self.fail(where, f"choices must be {KIND_PLURALS[t]}, got {_show(v)} in {_show(value)}")
             values = tuple(float(v) if t is float else v for v in value)
             if len(set(values)) != len(values):
                 self.fail(where, f"repeats a choice: {_show(value)}")
@@ -448,8 +434,8 @@ class _Reader:
             if low == high:
                 return Fixed(low)
             return Range(low, high, step if step is None or t is float else int(step), log, integer=t is int)
-        if not _is(value, t):
-            self.fail(where, f"must be {_type_name(t)}, a list of choices or a range {{low, high}}, "
+        if not fits(value, t):
+            self.fail(where, f"must be {KIND_WORDS[t]}, a list of choices or a range {{low, high}}, "
                              f"got {_show(value)}")
         return Fixed(float(value) if t is float else value)
 
@@ -486,7 +472,7 @@ class _Reader:
         table = self.section("constraints", required=False)
         out = []
         for key, value in table.items():
-            if not _is(value, float) or not value > 0:
+            if not fits(value, float) or not value > 0:
                 self.fail(f"constraints.{key}", f"must be a number > 0, got {_show(value)}")
             if key == "accuracy_min" and value > 1:
                 self.fail(f"constraints.{key}", f"is a fraction of the test set (0 to 1], got {_show(value)}")
@@ -515,8 +501,7 @@ class _Reader:
             self.fail("model.name", f"model {_show(spec.model)} was built for {model.classifier.units} source "
                                     f"classes but task {_show(task.name)} has {data.source_classes}")
         limit = max_balanced(data.target_pool.y, data.target_classes)
-        samples = spec.space.params["samples"]
-        most = samples.high if isinstance(samples, Range) else max(samples.grid())
+        most = _most(spec.space.params["samples"])
         if most > limit:
             self.fail("space.samples", f"{most} samples is more than the target pool of task {_show(task.name)} "
                                        f"can give balanced (at most {limit}; value {_show(self.raw['space']['samples'])})")
@@ -552,6 +537,11 @@ class _Reader:
         return replace(spec, board_limits=limits)
 
 
+def _most(d: Domain) -> object:
+    """The largest value a parameter's domain gives."""
+    return d.high if isinstance(d, Range) else max(d.grid())
+
+
 def _is_cost_model_error(exc: Exception) -> bool:
     return isinstance(exc, (BoardSpecError, CalibrationError, RecordError))
 
@@ -574,22 +564,17 @@ def _instructions_only(board: str) -> bool:
 
 
 def _domain_problem(key: str, value: object, model) -> str | None:
-    """Why `value` cannot be a `key` of any Configuration, or None."""
-    if key == "cut":
+    """Why `value` cannot be a `key` of any trial's Configuration (its declared domain, with the study file's
+    bounds), or None."""
+    d = DOMAINS[key]
+    if d.cut_point:
         try:
             model.check_cut(value)
         except ValueError as exc:
             return str(exc)
         return None
-    if key == "mode":
-        return None if value in MODES else f"unknown mode {_show(value)}; choose from {', '.join(MODES)}"
-    minimum = {"hidden": 0, "samples": 2, "epochs": 1, "batch": 1, "patience": 1, "replay": 0}.get(key)
-    if minimum is not None and value < minimum:
-        return f"must be >= {minimum}, got {_show(value)}"
-    if key == "lr" and not value > 0:
-        return f"must be > 0, got {_show(value)}"
-    if key == "momentum" and not 0 <= value < 1:
-        return f"must be in [0, 1), got {_show(value)}"
-    if key == "decay" and value < 0:
-        return f"must be >= 0, got {_show(value)}"
-    return None
+    if d.holds(value, study=True):
+        return None
+    if d.choices is not None:
+        return f"unknown {key} {_show(value)}; choose from {', '.join(d.choices)}"
+    return f"{d.rule(study=True)}, got {_show(value)}"

@@ -7,13 +7,15 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from vocabulary.configuration import DOMAINS, VARIED
+
 from .trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_PREDICTED
 from .modes import mode_label, sample_latency_s
 from .studyfile import StudySpec
 from .tables import sig
 
-CONFIG_COLUMNS = ["task", "model", "scheme", "cut", "hidden", "samples", "epochs", "batch", "lr", "momentum",
-                  "decay", "patience", "restore_best", "mode", "replay"]
+# the configuration's fields: those other sections of the study file name (task, model, scheme), then [space]'s
+CONFIG_COLUMNS = [*(name for name in DOMAINS if name not in VARIED), *VARIED]
 
 
 def trial_table(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:

@@ -3,35 +3,31 @@
 that neither trainer imports the other's types back."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 
 import numpy as np
 
-from vocabulary.configuration import Configuration
+from vocabulary.configuration import DOMAINS, TRAINING, Configuration
 
 Layers = list[tuple[np.ndarray, np.ndarray]]  # [(W (out, in), b (out,))], input side first, float32
 
 
-@dataclass(frozen=True)
-class SGDParams:
-    lr: float = 0.01
-    momentum: float = 0.9
-    decay: float = 1e-4
-    batch: int = 8
-    epochs: int = 20
-    patience: int = 5
-    restore_best: bool = True  # keep the best epoch's weights (else the last epoch's)
-    mode: str = "stored"  # "streaming": batch-1 steps in collection order with a replay ring (module docstring)
-    replay: int = 0  # streaming: ring size K
+def _from_config(cls, config: Configuration) -> "SGDParams":
+    return cls(**{name: getattr(config, name) for name in TRAINING})
 
-    @classmethod
-    def from_config(cls, config: Configuration) -> "SGDParams":
-        return cls(config.lr, config.momentum, config.decay, config.batch, config.epochs, config.patience,
-                   config.restore_best, config.mode, config.replay)
 
-    @property
-    def streaming(self) -> bool:
-        return self.mode == "streaming"
+# The head's SGD settings: the Configuration's training fields (vocabulary.configuration.TRAINING: epochs, batch,
+# lr, momentum, decay, patience, restore_best, mode, replay), with its types and defaults, derived rather than
+# declared again. "streaming" mode: batch-1 steps in collection order with a replay ring of `replay` (models.head).
+# Built without a Configuration's task, model and cut (tests, benchmarks and the paper's setups train heads alone),
+# so it does not check the values: Configuration does.
+SGDParams = make_dataclass(
+    "SGDParams",
+    [(name, d.kind) if d.required else (name, d.kind, field(default=d.default))
+     for name, d in DOMAINS.items() if name in TRAINING],
+    frozen=True,
+    namespace={"__module__": __name__, "from_config": classmethod(_from_config),
+               "streaming": property(lambda self: self.mode == "streaming", doc="mode == \"streaming\"")})
 
 
 def stream_schedule(n: int, replay: int) -> list[int]:
