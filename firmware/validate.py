@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import functools
 import math
 import platform as _platform
 import socket
@@ -70,10 +71,11 @@ def validate(config: Configuration, board: Board, work: str | Path, predicted: P
                                                     .isoformat(timespec="seconds"),
                                                     host=host_description()))
     record.predicted = copy.deepcopy(predicted)
-    draw = dict(repeat=repeat, seed=seed, data_path=data_path, source_labels=source_labels,
-                target_labels=target_labels)
+    # the sources of draw `repeat` of seed `seed` (models.draw), written when the board is known to be available
+    sources = functools.partial(generate, config, work / "gen", repeat=repeat, seed=seed, data_path=data_path,
+                                source_labels=source_labels, target_labels=target_labels)
     try:
-        _run(record, config, draw, board, work, timeout_s, instruction_bound, tell, who)
+        _run(record, config, sources, board, work, timeout_s, instruction_bound, tell, who)
         record.status = STATUS_OK
     except KeyboardInterrupt:
         raise
@@ -174,15 +176,16 @@ def _reason(exc: BaseException) -> str:
 
 # --- generate, build, run, parse ------------------------------------------------------------------------------------
 
-def _run(record: ValidationRecord, config: Configuration, draw: dict, board: Board, work: Path,
-         timeout_s: float | None, instruction_bound: InstructionBound | None, tell: Progress, who: str) -> None:
+def _run(record: ValidationRecord, config: Configuration, sources: Callable[[], GeneratedSources], board: Board,
+         work: Path, timeout_s: float | None, instruction_bound: InstructionBound | None, tell: Progress,
+         who: str) -> None:
     ok, why = board.available()
     if not ok:
         raise BoardError(why)
     m, prov = record.measured, record.provenance
 
     t = time.monotonic()
-    gen = generate(config, work / "gen", **draw)
+    gen = sources()
     m.wall_s["generate"] = time.monotonic() - t
     prov.sources_sha256 = gen.sha256
     m.features_expected_fnv = f"0x{gen.expected_fnv1a:08x}"
