@@ -50,9 +50,8 @@ def host_description() -> str:
 
 
 def validate(config: Configuration, board: Board, work: str | Path, predicted: Predicted, *, study: str, trial: int,
-             repeat: int = 0,
-             seed: int = 0, data_path: str | Path | None = None, source_labels=None, target_labels=None,
-             timeout_s: float | None = None, instruction_bound: InstructionBound | None = None,
+             repeat: int = 0, seed: int = 0, data_path: str | Path | None = None, source_labels=None,
+             target_labels=None, timeout_s: float | None = None, instruction_bound: InstructionBound | None = None,
              progress: Progress | None = None) -> ValidationRecord:
     """Validate `config` on `board`, building under `work`.
 
