@@ -19,6 +19,7 @@ from cost_models.board import BoardSpecError, load_board
 from cost_models.calibration import CalibrationError
 from cost_models.latency import training_counts
 from cost_models.predict import predict
+from cost_models.pricing import Prediction
 from cost_models.workload import workload_from_config
 from firmware.boards import get_board as _get
 from firmware.records import write_record
@@ -61,7 +62,7 @@ class TrialInfo:
     study: Any  # optuna.Study (read-write: records go into its user attributes)
     spec: Any  # dse.studyfile.StudySpec
     number: int
-    config: Any  # vocabulary.configuration.Configuration
+    config: Configuration
     accuracy: dict  # the trial's accuracy attribute (mean, std, per_repeat, epochs_per_repeat, ...)
     predicted: dict  # the trial's flat prediction attribute
 
@@ -114,39 +115,104 @@ def operation_count(config, classes: int | None, test_count: int) -> float:
     return frozen * config.samples + training + (frozen + w.head_macs) * test_count
 
 
-def instruction_upper_bound(config, classes: int | None, test_count: int) -> int:
-    """A generous bound on the instructions one run retires: from the predicted instruction count where the
-    emulated board is calibrated, else from operation counts (see PREDICTED_SAFETY, INSTRUCTIONS_PER_OP)."""
+@dataclass
+class PickPrice:
+    """What the study predicts for one pick's validation, priced once and handed through to the record's `Predicted`
+    and to the run's time limit.
+
+    `prediction` prices the study's board (its firmware) for the epochs the draw ran and the test inputs the firmware
+    evaluates. The validating board's instruction model gives `instructions`: the same prediction where that board
+    is the study's, priced apart only when another board runs the firmware (a different board is another price)."""
+
+    config: Configuration
+    epochs: int | None  # epochs of the draw (None: the full budget)
+    prediction: Prediction | None  # None: re-pricing failed (`failure` says why), the stored prediction is used
+    failure: str | None = None
+    instructions: dict[str, float | None] | None = None  # the validating board's model; None: it has none
+    instructions_board: str | None = None
+    instructions_note: str | None = None  # why instructions are not predicted
+
+    @property
+    def epochs_priced(self) -> int:
+        return self.epochs if self.epochs else self.config.epochs
+
+    def budget_instructions(self) -> dict[str, float] | None:
+        """Instructions per phase for the full epoch budget (early stopping only shortens a run): the priced
+        training phase scaled from the draw's epochs to the budget (an over-estimate: its fixed part scales too);
+        None where no instruction model priced every phase."""
+        predicted = self.instructions
+        if not predicted and self.prediction is not None:
+            predicted = self.prediction.instructions
+        if not predicted or any(predicted.get(phase) is None for phase in PHASES):
+            return None
+        scale = self.config.epochs / self.epochs_priced
+        return {phase: float(v) * (scale if phase == "training" else 1.0) for phase, v in predicted.items()}
+
+
+def price_pick(info: TrialInfo, board_name: str | None) -> PickPrice:
+    """Price trial `info`'s configuration for its validation on `board_name` (see PickPrice)."""
+    epochs = _epochs_of_draw(info)
+    test_inputs = int(info.accuracy.get("test_size") or 0)
+    classes = info.spec.task.classes
+    firmware = getattr(info.spec, "firmware", None)
+    out = PickPrice(info.config, epochs, None)
     try:
-        predicted = predict(config, "qemu-an386", classes=classes, test_inputs=test_count).instructions
-    except (CalibrationError, ValueError):
-        predicted = {}
+        # the test inputs the firmware evaluates: priced into flash and the evaluation phase (our firmware's model)
+        out.prediction = price(info.config, info.spec.board, epochs if epochs else None, classes, firmware,
+                               test_inputs)
+    except Exception as exc:  # noqa: BLE001 - fall back on what the study stored
+        out.failure = f"re-pricing failed ({type(exc).__name__}: {exc}); stored prediction used"
+    try:
+        board = load_board(board_name) if board_name else None
+    except BoardSpecError:
+        board = None
+    if board is None or not board.instructions_only:
+        out.instructions_note = f"instructions: not predicted (no instruction model for {board_name or 'this board'})"
+        return out
+    if out.prediction is not None and out.prediction.board == board.name and epochs != 0:
+        instructions = out.prediction.instructions  # the validating board is the study's: the same price
+    else:
+        try:
+            instructions = predict(info.config, board, epochs, classes=classes, test_inputs=test_inputs).instructions
+        except (CalibrationError, ValueError) as exc:
+            out.instructions_note = f"instructions: not predicted ({' '.join(str(exc).split())})"
+            return out
+    out.instructions, out.instructions_board = instructions, board.name
+    return out
+
+
+def instruction_upper_bound(config, classes: int | None, test_count: int, priced: PickPrice | None = None) -> int:
+    """A generous bound on the instructions one run retires: from the instructions predicted for the full epoch
+    budget (`priced`'s, else priced here on the qemu-an386 calibration), else from operation counts (see
+    PREDICTED_SAFETY, INSTRUCTIONS_PER_OP)."""
+    if priced is not None:
+        predicted = priced.budget_instructions() or {}
+    else:
+        try:
+            predicted = predict(config, "qemu-an386", classes=classes, test_inputs=test_count).instructions
+        except (CalibrationError, ValueError):
+            predicted = {}
     if predicted and all(v is not None for v in predicted.values()):
         return int(PREDICTED_SAFETY * sum(predicted.values()) + SAFETY * FIXED_INSTRUCTIONS)
     ops = operation_count(config, classes, test_count)
     return int(SAFETY * (INSTRUCTIONS_PER_OP * ops + FIXED_INSTRUCTIONS))
 
 
-def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: str | None = None) -> Predicted:
-    """The study's predictions for the trial: simulated accuracy of repeat 0 (the draw the firmware runs), RAM and
-    flash, and per-phase time and energy re-priced for the epochs that draw ran (the stored prediction is for the
-    mean over repeats); plus instructions per phase when the validating board has an instruction model."""
+def predicted_values(info: TrialInfo, priced: PickPrice, board_name: str | None = None) -> Predicted:
+    """The study's predictions for the trial: simulated accuracy of repeat 0 (the draw the firmware runs), and from
+    the pick's price RAM and flash, per-phase time and energy for the epochs that draw ran (the stored prediction is
+    for the mean over repeats), and instructions per phase when the validating board has an instruction model."""
     per_repeat = info.accuracy.get("per_repeat") or []
     predicted = Predicted(board=info.spec.board, accuracy=float(per_repeat[REPEAT]) if per_repeat else None,
-                          accuracy_mean=info.accuracy.get("mean"), epochs_run=epochs_of_draw,
+                          accuracy_mean=info.accuracy.get("mean"), epochs_run=priced.epochs,
                           instructions=NOT_PREDICTED)
-    prediction = None
-    try:
-        epochs = epochs_of_draw if epochs_of_draw else None
-        # the test inputs the firmware evaluates: priced into flash and the evaluation phase (our firmware's model)
-        prediction = price(info.config, info.spec.board, epochs, info.spec.task.classes,
-                           getattr(info.spec, "firmware", None), int(info.accuracy.get("test_size") or 0))
-    except Exception as exc:  # noqa: BLE001 - fall back on what the study stored
-        predicted.notes.append(f"re-pricing failed ({type(exc).__name__}: {exc}); stored prediction used")
+    prediction = priced.prediction
+    if priced.failure:
+        predicted.notes.append(priced.failure)
     if prediction is not None:
         predicted.ram_total, predicted.flash_total = int(prediction.ram_total), int(prediction.flash_total)
-        predicted.harness_ram = getattr(prediction, "harness_ram", None)
-        predicted.harness_flash = getattr(prediction, "harness_flash", None)
+        predicted.harness_ram = prediction.harness_ram
+        predicted.harness_flash = prediction.harness_flash
         for phase, cost in prediction.phases.items():
             predicted.cycles[phase] = cost.cycles
             predicted.seconds[phase] = cost.seconds
@@ -156,8 +222,8 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
             predicted.notes.append(f"RAM and flash are predicted for the {prediction.board} build, whose platform "
                                    f"layer ({prediction.ram['platform']:+d} B RAM, {prediction.flash['platform']:+d} "
                                    f"B flash) the {board_name} build does not have")
-        if epochs_of_draw:
-            predicted.notes.append(f"time and energy priced for the {epochs_of_draw} epochs this draw ran in "
+        if priced.epochs:
+            predicted.notes.append(f"time and energy priced for the {priced.epochs} epochs this draw ran in "
                                    "simulation")
     else:
         stored = info.predicted
@@ -168,28 +234,12 @@ def predicted_values(info: TrialInfo, epochs_of_draw: int | None, board_name: st
                 predicted.cycles[phase] = stored[f"cycles.{phase}"]
                 predicted.seconds[phase] = stored.get(f"time.{phase}_s")
                 predicted.energy_mj[phase] = stored.get(f"energy.{phase}_mj")
-    _predict_instructions(predicted, info, epochs_of_draw, board_name)
+    if priced.instructions is None:
+        predicted.notes.append(priced.instructions_note)
+    else:
+        predicted.instructions = {p: float(v) for p, v in priced.instructions.items() if v is not None}
+        predicted.instructions_board = priced.instructions_board
     return predicted
-
-
-def _predict_instructions(predicted: Predicted, info: TrialInfo, epochs: int | None, board_name: str | None) -> None:
-    """Instructions per phase from the calibration of the board that runs the firmware, when it has one
-    (qemu-an386: fitted from the firmware campaign); otherwise say that they are not predicted."""
-    try:
-        board = load_board(board_name) if board_name else None
-    except BoardSpecError:
-        board = None
-    if board is None or not board.instructions_only:
-        predicted.notes.append(f"instructions: not predicted (no instruction model for {board_name or 'this board'})")
-        return
-    try:
-        prediction = predict(info.config, board, epochs, classes=info.spec.task.classes,
-                             test_inputs=int(info.accuracy.get("test_size") or 0))
-    except (CalibrationError, ValueError) as exc:
-        predicted.notes.append(f"instructions: not predicted ({' '.join(str(exc).split())})")
-        return
-    predicted.instructions = {p: float(v) for p, v in prediction.instructions.items() if v is not None}
-    predicted.instructions_board = board.name
 
 
 def _epochs_of_draw(info: TrialInfo) -> int | None:
@@ -209,12 +259,13 @@ def validate_trial(folder: str | Path, number: int, board, *, timeout_s: float |
         board = get_board(board)
     info = info or load_trial(folder, number, loaded)
     task = info.spec.task
+    priced = price_pick(info, board.name)
     record = validate(
         info.config, board, folder / VALIDATIONS_DIR / WORK_DIR / f"trial-{number}-{board.name}",
-        predicted_values(info, _epochs_of_draw(info), board.name), study=info.spec.name, trial=number, repeat=REPEAT,
+        predicted_values(info, priced, board.name), study=info.spec.name, trial=number, repeat=REPEAT,
         seed=info.spec.seed, data_path=task.data, source_labels=task.source_labels,
         target_labels=task.target_labels, timeout_s=timeout_s,
-        instruction_bound=lambda test_count: instruction_upper_bound(info.config, task.classes, test_count),
+        instruction_bound=lambda test_count: instruction_upper_bound(info.config, task.classes, test_count, priced),
         progress=None if progress is None else (lambda message: progress(f"dse: {message}")))
     if store:
         save(record, folder, info.study)

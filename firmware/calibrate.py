@@ -24,12 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from tqdm import tqdm
+
+from models.tasks import get_task
 from vocabulary.configuration import Configuration
 
 from .calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
 from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har, streaming_config
 from .records import Predicted, ValidationRecord
 from .run_records import append_rows, make_rows, measured_keys, run_key
+from .validate import validate
 
 CAMPAIGN_TIMEOUT_S = 300.0
 
@@ -119,8 +123,6 @@ def rows_from_validation(record: ValidationRecord, source: str, classes: int | N
         return []
     config = Configuration.from_dict(record.configuration)
     if classes is None:
-        from models.tasks import get_task
-
         classes = get_task(config.task).classes
     measured = {f"instructions.{k}": v for k, v in m.instructions.items()}
     measured.update(peak_ram=m.peak_ram_bytes, flash=m.flash_bytes, static_ram=m.static_ram_bytes,
@@ -146,8 +148,6 @@ def timed_rows_from_validation(record: ValidationRecord, source: str, classes: i
         return []
     config = Configuration.from_dict(record.configuration)
     if classes is None:
-        from models.tasks import get_task
-
         classes = get_task(config.task).classes
     measured = {f"cycles.{k}": v for k, v in m.cycles.items()}
     measured.update({f"energy_nj.{k}": round(v * 1e6) for k, v in (m.energy_mj or {}).items()})
@@ -162,8 +162,6 @@ def timed_rows_from_validation(record: ValidationRecord, source: str, classes: i
 
 def measure(config: Configuration, board, work: Path, data_path: str | Path | None = None) -> ValidationRecord:
     """One campaign point through the validation path (generate, build, run, parse)."""
-    from .validate import validate
-
     return validate(config, board, work, Predicted(board=board.name), study="calibration", trial=0,
                     timeout_s=CAMPAIGN_TIMEOUT_S, data_path=data_path)
 
@@ -176,8 +174,6 @@ def untested_key(key: str) -> str:
 
 def unmeasured(configs: Iterable[Configuration], done: Iterable[str]) -> list[Configuration]:
     """The configurations whose key (up to the test count) is not among the measured keys `done`."""
-    from models.tasks import get_task
-
     seen = {untested_key(k) for k in done}
     return [c for c in configs if untested_key(run_key(c, get_task(c.task).classes, 0)) not in seen]
 
@@ -186,8 +182,6 @@ def run_campaign(configs: Iterable[Configuration], out_csv: str | Path, work: st
                  progress: bool = True, say: Callable[[str], None] = print) -> tuple[int, int, list[str]]:
     """Measure every configuration whose key `out_csv` lacks; append its rows as soon as it finished.
     Returns (measured now, already measured, failures); points that do not fit the board are skipped (said)."""
-    from tqdm import tqdm
-
     configs = list(configs)
     todo = unmeasured(configs, measured_keys(out_csv))
     failures: list[str] = []

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+import io
+import pickle
+import tarfile
 from pathlib import Path
 
+import numpy as np
+
+from models.datasets import cifar10
 from vocabulary.configuration import Configuration
 
 GENERATED_CIFAR_SOURCE = "campaign:generated-cifar10"
@@ -49,14 +55,6 @@ def generated_cifar10(root: str | Path, *, train_per_class: int = 20, test_per_c
     """Write cifar-10-python.tar.gz (the real layout: five data batches, the test batch, batches.meta; pickled
     dicts with uint8 rows of 3,072 values) under `root` with generated images: per class a brightness offset and
     noise, so pretraining learns something. Returns the tarball (reused when already written)."""
-    import io
-    import pickle
-    import tarfile
-
-    import numpy as np
-
-    from models.datasets import cifar10
-
     root = Path(root)
     path = root / "cifar-10-python.tar.gz"
     stamp = root / f".generated-{train_per_class}-{test_per_class}-{seed}"

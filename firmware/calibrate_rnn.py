@@ -19,6 +19,9 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from models.datasets import uci_har
 from vocabulary.configuration import STREAMING_FIXED, Configuration
 
 GENERATED_HAR_SOURCE = "campaign:generated-uci-har"
@@ -116,10 +119,6 @@ def generated_uci_har(root: str | Path, *, train_per_class: int = 14, test_per_c
     """Write 'UCI HAR Dataset/' (the real file layout) under `root` with generated windows: per activity and part,
     sine mixtures whose frequency grows with the label, a per-signal offset and noise, so pretraining learns
     something and the recurrent states move. Returns the dataset directory (reused when already complete)."""
-    import numpy as np
-
-    from models.datasets import uci_har
-
     base = Path(root) / "UCI HAR Dataset"
     stamp = base / f".generated-{train_per_class}-{test_per_class}-{seed}"
     if stamp.is_file():

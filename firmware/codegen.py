@@ -9,9 +9,9 @@ gru2) and scale. No inputs are compiled in: the inputs go to `dse_inputs.bin`, t
 harness reads from the host while the firmware runs (docs/firmware.md): the N collection inputs (int8, quantized
 with the model's input frac bits) with their labels - training samples first, then validation samples, each in the
 order of the Python draw (streaming: all N, no validation split, in that order: the collection order the head
-trains in) - then the T target test inputs with labels. The draw and the head seed are exactly those
-of repeat `repeat` of `models.simulate.simulate(config, repeats, seed)`, so a firmware run is one of the simulated
-repeats done for real.
+trains in) - then the T target test inputs with labels. The draw (`models.draw.draw`: samples, features, test
+inputs, the simulated and the replayed head) is repeat `repeat` of `models.simulate.simulate(config, repeats,
+seed)`, so a firmware run is one of the simulated repeats done for real; this module only writes C from it.
 
 Same configuration, repeat and seed: byte-identical sources and input stream (no time stamps, no paths, no
 dict-order surprises).
@@ -26,13 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from models.arena import ArenaPlan, plan_arena
-from vocabulary.configuration import Configuration
-from models.data import draw_samples, max_balanced
-from models.head import SGDParams, accuracy, train_head
-from models.head_replay import replay_accuracy, replay_head
-from models.quantize import QLayer, QuantizedModel, quantize_input
-from models.simulate import _features, _key, derive_seeds, prepare
+from models.draw import Draw, draw
+from models.head_params import SGDParams
+from models.quantize import QLayer, QuantizedModel
 from models.zoo import get_model
+from vocabulary.configuration import Configuration
 
 PROTOCOL = 1
 HEADER, SOURCE, MANIFEST = "dse_model.h", "dse_model.c", "dse_manifest.json"
@@ -46,45 +44,46 @@ _C_TYPES = {8: "int8_t", 16: "int16_t"}
 
 @dataclass(eq=False)
 class GeneratedSources:
-    """Generated sources and the Python side's expectations of the firmware run built from them."""
+    """Generated sources and the Python side's expectations of the firmware run built from them (the draw's)."""
 
     out_dir: Path
     files: list[Path]  # dse_model.h, dse_model.c
     sha256: str  # over the generated sources (header then source)
     inputs: Path  # dse_inputs.bin: the input stream the validation harness feeds (docs/firmware.md)
     inputs_sha256: str
-    config: Configuration
-    repeat: int
-    seed: int
-    draw_seed: int
-    head_seed: int
+    draw: Draw  # the configuration, sample draw, features and heads the sources were written for
     input_frac_bits: int
     feature_frac_bits: int
     feature_bytes: int  # bytes of one stored feature (elements x feature_bits / 8)
     feature_bits: int  # 8 or 16: the store's element width, the cut layer's out_bits
-    classes: int
-    train_indices: np.ndarray  # indices into the target pool, in store order (rows 0..Nt-1)
-    val_indices: np.ndarray  # rows Nt..N-1
-    test_indices: np.ndarray  # indices into the target test split
-    expected_features: np.ndarray  # (N, F) int8 or int16, the store as the firmware must fill it
-    expected_fnv1a: int
-    simulated_accuracy: float  # head trained in Python on this draw and head seed, on the same test samples
-    simulated_correct: int
-    simulated_epochs_run: int
-    simulated_best_epoch: int
-    # the same draw through models.head_replay (the firmware's arithmetic, operation for operation): what the
-    # board must print, bit for bit
-    replayed_accuracy: float = float("nan")
-    replayed_correct: int = 0
-    replayed_epochs_run: int = 0
-    replayed_best_epoch: int = 0
+    expected_fnv1a: int  # FNV-1a of the draw's features: what the firmware's features event must print
+    # the replay's validation losses as float32 bit patterns and its kept weights' FNV-1a in the firmware's layout
+    # (the "weights" event of a build with DSE_TRACE_WEIGHTS)
     replayed_val_loss_bits: list[str] = field(default_factory=list)
-    replayed_steps: int = 0  # SGD steps of the replay (streaming: what the board's train event reports)
-    replayed_weights_fnv1a: int = 0  # FNV-1a of the replay's kept weights as the firmware lays them out (the
-    # "weights" event of a build with DSE_TRACE_WEIGHTS)
-    simulated_steps: int = 0
+    replayed_weights_fnv1a: int = 0
     dump_features: bool = False
     notes: list[str] = field(default_factory=list)
+
+    config = property(lambda self: self.draw.configuration)
+    repeat = property(lambda self: self.draw.repeat)
+    seed = property(lambda self: self.draw.seed)
+    draw_seed = property(lambda self: self.draw.draw_seed)
+    head_seed = property(lambda self: self.draw.head_seed)
+    classes = property(lambda self: self.draw.classes)
+    train_indices = property(lambda self: self.draw.train_indices)
+    val_indices = property(lambda self: self.draw.val_indices)
+    test_indices = property(lambda self: self.draw.test_indices)
+    expected_features = property(lambda self: self.draw.features)
+    simulated_accuracy = property(lambda self: self.draw.simulated_accuracy)
+    simulated_correct = property(lambda self: self.draw.simulated_correct)
+    simulated_epochs_run = property(lambda self: self.draw.simulated.epochs_run)
+    simulated_best_epoch = property(lambda self: self.draw.simulated.best_epoch)
+    simulated_steps = property(lambda self: self.draw.simulated.steps)
+    replayed_accuracy = property(lambda self: self.draw.replayed_accuracy)
+    replayed_correct = property(lambda self: self.draw.replayed_correct)
+    replayed_epochs_run = property(lambda self: self.draw.replayed.epochs_run)
+    replayed_best_epoch = property(lambda self: self.draw.replayed.best_epoch)
+    replayed_steps = property(lambda self: self.draw.replayed.steps)
 
     @property
     def n_train(self) -> int:
@@ -167,77 +166,38 @@ def generate(config: Configuration, out_dir: str | Path, *, repeat: int = 0, see
     """Write dse_model.h / dse_model.c (and dse_manifest.json) for repeat `repeat` of study seed `seed`."""
     if repeat < 0:
         raise ValueError(f"codegen: repeat must be >= 0, got {repeat}")
-    spec = get_model(config.model)
-    cut_spec = spec.check_cut(config.cut)
+    get_model(config.model).check_cut(config.cut)
     if config.scheme != "q7":
         raise ValueError(f"codegen: the firmware implements scheme 'q7' only, not {config.scheme!r}")
-    prep = prepare(config.task, config.model, config.scheme, data_path, cache_dir, source_labels, target_labels,
-                   cuts=(config.cut,))
-    qmodel = prep.qmodel
+    drawn = draw(config, repeat, seed, data_path=data_path, source_labels=source_labels,
+                 target_labels=target_labels, test_limit=test_limit, cache_dir=cache_dir)
+    return write_sources(drawn, out_dir, dump_features=dump_features)
+
+
+def write_sources(drawn: Draw, out_dir: str | Path, *, dump_features: bool = False) -> GeneratedSources:
+    """Write the C sources, the input stream and the manifest of a draw (models.draw)."""
+    config, qmodel = drawn.configuration, drawn.qmodel
+    cut_spec = get_model(config.model).check_cut(config.cut)
     layers = _layers_to_cut(qmodel, config.cut)
-    key = _key(config.task, config.model, config.scheme, data_path, cache_dir, source_labels, target_labels)
-    pool, x_test_deq, y_test = _features(key, config.cut)
-    data = prep.data
-    y_pool = data.target_pool.y
-    classes = data.target_classes
-    limit = max_balanced(y_pool, classes)
-    if config.samples > limit:
-        raise ValueError(f"samples = {config.samples} is more than the target pool of task {config.task!r} "
-                         f"can give balanced; the maximum is {limit}")
-    draw_seed, head_seed = derive_seeds(seed, repeat)
-    train_idx, val_idx = draw_samples(y_pool, config.samples, draw_seed, config.val_samples)  # streaming: no val
-    n_test = len(y_test) if test_limit is None else min(int(test_limit), len(y_test))
-    test_idx = np.arange(n_test)
-
-    # expectations: the features of the draw (store order) and the simulated head of this repeat
-    store_idx = np.concatenate([train_idx, val_idx])
-    bits = layers[-1].out_bits
-    if pool.q.dtype != _FEATURE_DTYPES[bits] or pool.q.shape[1] * bits // 8 != cut_spec.bytes:
-        raise ValueError(f"codegen: the features at {config.cut} are {pool.q.dtype} x {pool.q.shape[1]}; the zoo "
-                         f"stores {cut_spec.bytes} bytes of {cut_spec.dtype} per feature")
-    # little-endian, as the firmware's store lies in memory on the host and on the Cortex-M (the FNV input)
-    expected = np.ascontiguousarray(pool.q[store_idx], dtype=_FEATURE_DTYPES[bits])
     params = SGDParams.from_config(config)
-    result = train_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
-                        config.hidden, classes, params, head_seed)
-    x_eval, y_eval = x_test_deq[test_idx], y_test[test_idx]
-    from models.head import forward as head_forward
-    correct = int((head_forward(result.weights, x_eval).argmax(axis=1) == y_eval).sum()) if n_test else 0
-    sim_acc = accuracy(result.weights, x_eval, y_eval) if n_test else float("nan")
-    if config.streaming and n_test:  # evaluated as models.simulate evaluates streaming: in the firmware's order
-        sim_acc, correct = replay_accuracy(result.weights, x_eval, y_eval, pool.scale)
-    replay = replay_head(pool.subset(train_idx), y_pool[train_idx], pool.subset(val_idx), y_pool[val_idx],
-                         config.hidden, classes, params, head_seed)
-    replay_acc, replay_correct = replay_accuracy(replay.weights, x_eval, y_eval, pool.scale)
-
-    x_collect = quantize_input(qmodel, data.target_pool.x[store_idx])
-    x_test_q = quantize_input(qmodel, data.target_test.x[test_idx])
-    y_collect = y_pool[store_idx]
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    header = _header(config, qmodel, layers, cut_spec, classes, len(train_idx), len(val_idx), n_test,
-                     head_seed, params, dump_features)
+    header = _header(config, qmodel, layers, cut_spec, drawn.classes, len(drawn.train_indices),
+                     len(drawn.val_indices), len(drawn.test_indices), drawn.head_seed, params, dump_features)
     source = _source(config, qmodel, layers)
     files = [out / HEADER, out / SOURCE]
     for path, text in zip(files, (header, source)):
         path.write_bytes(text.encode())
-    stream = input_stream(x_collect, y_collect, x_test_q, y_test[test_idx], _size(qmodel.input_shape))
+    stream = input_stream(drawn.collect_inputs, drawn.collect_labels, drawn.test_inputs, drawn.test_labels,
+                          _size(qmodel.input_shape))
     (out / INPUTS).write_bytes(stream)
     generated = GeneratedSources(
         out_dir=out, files=files, sha256=_sha256(files), inputs=out / INPUTS,
-        inputs_sha256=hashlib.sha256(stream).hexdigest(), config=config, repeat=repeat, seed=seed,
-        draw_seed=draw_seed, head_seed=head_seed, input_frac_bits=qmodel.f_input,
-        feature_frac_bits=qmodel.frac_bits(config.cut), feature_bytes=cut_spec.bytes, feature_bits=bits,
-        classes=classes,
-        train_indices=train_idx, val_indices=val_idx, test_indices=test_idx, expected_features=expected,
-        expected_fnv1a=fnv1a32(expected.tobytes()), simulated_accuracy=float(sim_acc), simulated_correct=correct,
-        simulated_epochs_run=result.epochs_run, simulated_best_epoch=result.best_epoch,
-        replayed_accuracy=float(replay_acc), replayed_correct=replay_correct, replayed_epochs_run=replay.epochs_run,
-        replayed_best_epoch=replay.best_epoch,
-        replayed_val_loss_bits=[f"0x{np.float32(v).view(np.uint32):08x}" for v in replay.val_losses],
-        replayed_steps=replay.steps, simulated_steps=result.steps,
-        replayed_weights_fnv1a=weights_fnv1a(replay.weights),
+        inputs_sha256=hashlib.sha256(stream).hexdigest(), draw=drawn, input_frac_bits=qmodel.f_input,
+        feature_frac_bits=qmodel.frac_bits(config.cut), feature_bytes=cut_spec.bytes,
+        feature_bits=layers[-1].out_bits, expected_fnv1a=fnv1a32(drawn.features.tobytes()),
+        replayed_val_loss_bits=[f"0x{np.float32(v).view(np.uint32):08x}" for v in drawn.replayed.val_losses],
+        replayed_weights_fnv1a=weights_fnv1a(drawn.replayed.weights),
         dump_features=dump_features,
         notes=list(qmodel.notes))
     (out / MANIFEST).write_text(json.dumps(generated.manifest(), indent=1, sort_keys=True) + "\n")

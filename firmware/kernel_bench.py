@@ -30,7 +30,11 @@ from dataclasses import asdict, dataclass
 from math import prod
 from pathlib import Path
 
+from models.kernels import scratch_bytes
 from models.zoo import LayerSpec
+
+from .boards.qemu import qemu_version, run_elf
+from .build import ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS, M4_LINK, M4_RUNTIME, kernel_sources, toolchain_version
 
 KINDS = ("conv1d", "lstm", "gru", "conv2d", "maxpool2d", "fc", "relu")
 SEQUENCE_KINDS = ("conv1d", "lstm", "gru")  # int8 / int16 sequence pools; the others use the q7 image pools
@@ -294,12 +298,6 @@ def measure(shapes: list[KernelShape], work: str | Path, timeout_s: float = 300.
     instruction-count plugin, and return each call's instructions. kernels: "portable" (the plain C loops the
     counts model describes; scratch NULL) or "fast" (the DSP kernels, firmware/build.py's choice on cortex-m4, with a
     scratch of the largest models.kernels.scratch_bytes)."""
-    from models.kernels import scratch_bytes
-
-    from .boards.qemu import qemu_version, run_elf
-    from .build import (ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS, M4_LINK, M4_RUNTIME, kernel_sources,
-                        toolchain_version)
-
     work = Path(work)
     work.mkdir(parents=True, exist_ok=True)
     src = work / "kernel_bench.c"

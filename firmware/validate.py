@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import functools
 import math
 import platform as _platform
 import socket
@@ -20,14 +21,16 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+from vocabulary.configuration import Configuration
+
+from .boards.base import Board, BoardError, RunResult
+from .build import BuildError, build
+from .codegen import GeneratedSources, generate
+from .protocol import FirmwareReportedError, ProtocolError, Report
 from .records import (PHASES, STATUS_FAILED, STATUS_OK, Measured, Predicted, Provenance, ValidationRecord,
                       relative_error)
 
-HOST_TIMEOUT_S = 300.0  # the host board: a fixed, generous bound (a native process runs any pick in seconds)
 ACCURACY_TOLERANCE_PP = 3.0  # the board's accuracy should be within this of the simulation of the same draw
-# failures whose message is written for the user: the record keeps the message alone, without a traceback
-_KNOWN_FAILURES = ("FirmwareTimeout", "BoardError", "BoardUnavailable", "QemuUnavailable", "FirmwareFailed",
-                   "FirmwareReportedError")
 
 Progress = Callable[[str], None]
 InstructionBound = Callable[[int], int]  # test inputs of the generated draw -> instructions one run may retire
@@ -37,33 +40,23 @@ class FirmwareFailed(RuntimeError):
     """The firmware ran but reported failure (non-zero exit, a fault, a non-zero done status)."""
 
 
-class BoardUnavailable(RuntimeError):
-    """The board cannot run anything here (no probe, no emulator); the message says what to do."""
-
-
-def run_timeout(board, bound: int) -> float:
-    """Seconds to let the board run: from the instruction bound where the board can say (qemu: emulation speed;
-    nrf52840dk: clock rate plus flashing), a fixed generous timeout on the host."""
-    if board.name == "host":
-        return HOST_TIMEOUT_S
-    timeout_for = getattr(board, "timeout_for", None)
-    if timeout_for is None:
-        from .boards.qemu import timeout_for
-    return float(timeout_for(bound))
+# failures whose message is written for the user: the record keeps the message alone, without a traceback (a board
+# that cannot run, or did not finish in time, raises BoardError)
+_KNOWN_FAILURES = (BuildError, ProtocolError, BoardError, FirmwareFailed)
 
 
 def host_description() -> str:
     return f"{socket.gethostname()} ({_platform.platform()}, Python {_platform.python_version()})"
 
 
-def validate(config, board, work: str | Path, predicted: Predicted, *, study: str, trial: int, repeat: int = 0,
-             seed: int = 0, data_path: str | Path | None = None, source_labels=None, target_labels=None,
-             timeout_s: float | None = None, instruction_bound: InstructionBound | None = None,
+def validate(config: Configuration, board: Board, work: str | Path, predicted: Predicted, *, study: str, trial: int,
+             repeat: int = 0, seed: int = 0, data_path: str | Path | None = None, source_labels=None,
+             target_labels=None, timeout_s: float | None = None, instruction_bound: InstructionBound | None = None,
              progress: Progress | None = None) -> ValidationRecord:
-    """Validate `config` (a vocabulary.configuration.Configuration) on `board` (a board object), building under `work`.
+    """Validate `config` on `board`, building under `work`.
 
     The firmware runs draw `repeat` of seed `seed` (codegen). The run's time limit is `timeout_s`, else
-    run_timeout(board, instruction_bound(test inputs)). `predicted` (copied, not changed) is compared with the
+    board.timeout_for(instruction_bound(test inputs)). `predicted` (copied, not changed) is compared with the
     measurements; an accuracy or epoch count it lacks is taken from codegen's simulation of the draw. `study` and
     `trial` label the record. Returns the record, status "ok" or "failed"."""
     if timeout_s is None and instruction_bound is None:
@@ -77,10 +70,11 @@ def validate(config, board, work: str | Path, predicted: Predicted, *, study: st
                                                     .isoformat(timespec="seconds"),
                                                     host=host_description()))
     record.predicted = copy.deepcopy(predicted)
-    draw = dict(repeat=repeat, seed=seed, data_path=data_path, source_labels=source_labels,
-                target_labels=target_labels)
+    # the sources of draw `repeat` of seed `seed` (models.draw), written when the board is known to be available
+    sources = functools.partial(generate, config, work / "gen", repeat=repeat, seed=seed, data_path=data_path,
+                                source_labels=source_labels, target_labels=target_labels)
     try:
-        _run(record, config, draw, board, work, timeout_s, instruction_bound, tell, who)
+        _run(record, config, sources, board, work, timeout_s, instruction_bound, tell, who)
         record.status = STATUS_OK
     except KeyboardInterrupt:
         raise
@@ -170,10 +164,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _is_unexpected(exc: BaseException) -> bool:
-    from .build import BuildError
-    from .protocol import ProtocolError
-
-    return not isinstance(exc, (BuildError, ProtocolError)) and type(exc).__name__ not in _KNOWN_FAILURES
+    return not isinstance(exc, _KNOWN_FAILURES)
 
 
 def _reason(exc: BaseException) -> str:
@@ -184,19 +175,16 @@ def _reason(exc: BaseException) -> str:
 
 # --- generate, build, run, parse ------------------------------------------------------------------------------------
 
-def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeout_s: float | None,
-         instruction_bound: InstructionBound | None, tell: Progress, who: str) -> None:
-    from .build import build
-    from .codegen import generate
-    from .protocol import FirmwareReportedError, parse
-
+def _run(record: ValidationRecord, config: Configuration, sources: Callable[[], GeneratedSources], board: Board,
+         work: Path, timeout_s: float | None, instruction_bound: InstructionBound | None, tell: Progress,
+         who: str) -> None:
     ok, why = board.available()
     if not ok:
-        raise BoardUnavailable(why)
+        raise BoardError(why)
     m, prov = record.measured, record.provenance
 
     t = time.monotonic()
-    gen = generate(config, work / "gen", **draw)
+    gen = sources()
     m.wall_s["generate"] = time.monotonic() - t
     prov.sources_sha256 = gen.sha256
     m.features_expected_fnv = f"0x{gen.expected_fnv1a:08x}"
@@ -217,15 +205,13 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
     tell(f"{who}: generated {gen.n_samples} samples + {gen.n_test} test inputs ({m.wall_s['generate']:.1f} s)")
 
     t = time.monotonic()
-    target = getattr(board, "target", "cortex-m4")
-    platform = getattr(board, "platform", None)
-    where = {"platform": platform} if platform else {}
+    where = {"platform": board.platform} if board.platform else {}
     try:
         # the deployed image first: what the study priced (if it does not fit, neither does the validation build)
-        deployed = build(gen, target, work / "build", image="deployed", **where)
+        deployed = build(gen, board.target, work / "build", image="deployed", **where)
         m.deployed_flash_bytes = int(deployed.flash_bytes)
         m.deployed_static_ram_bytes = int(deployed.static_ram_bytes)
-        binary = build(gen, target, work / "build", **where)
+        binary = build(gen, board.target, work / "build", **where)
     finally:
         m.wall_s["build"] = time.monotonic() - t
     m.flash_bytes, m.static_ram_bytes = int(binary.flash_bytes), int(binary.static_ram_bytes)
@@ -237,22 +223,19 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
          f"{m.harness_flash_bytes:+d} B, static RAM {m.harness_ram_bytes:+d} B ({m.wall_s['build']:.1f} s)")
 
     if timeout_s is None:
-        timeout_s = run_timeout(board, instruction_bound(gen.n_test))
+        timeout_s = float(board.timeout_for(instruction_bound(gen.n_test)))
     t = time.monotonic()
     try:
         result = board.run(binary, timeout_s)
     finally:
         m.wall_s["run"] = time.monotonic() - t
-    prov.board_versions = {str(k): str(v) for k, v in (getattr(result, "versions", None) or {}).items()}
-    text = getattr(result, "stdout_raw", None)
-    if text is None:
-        text = "\n".join(getattr(result, "lines", []) or [])
+    prov.board_versions = {str(k): str(v) for k, v in result.versions.items()}
     try:
-        report = parse(text, cycles_are_ns=board.name == "host")
+        report = result.report()
     except FirmwareReportedError as exc:  # the harness could not feed its inputs: say which board
         raise FirmwareReportedError(f"{board.name}: {exc}") from None
-    if getattr(result, "exit_code", 0) not in (0, None) or report.status != 0:
-        raise FirmwareFailed(f"{board.name}: firmware exited with status {getattr(result, 'exit_code', None)} "
+    if result.exit_code not in (0, None) or report.status != 0:
+        raise FirmwareFailed(f"{board.name}: firmware exited with status {result.exit_code} "
                              f"(done status {report.status})")
     _measured_from(record, report, result, gen, board)
     trained = f"{m.steps} streaming steps" if m.steps is not None else f"{m.epochs_run} epochs"
@@ -261,7 +244,8 @@ def _run(record: ValidationRecord, config, draw: dict, board, work: Path, timeou
          f"{trained} ({m.wall_s['run']:.1f} s)")
 
 
-def _measured_from(record: ValidationRecord, report, result, gen, board) -> None:
+def _measured_from(record: ValidationRecord, report: Report, result: RunResult, gen: GeneratedSources,
+                   board: Board) -> None:
     m = record.measured
     m.correct, m.test = int(report.correct), int(report.test_count)
     m.accuracy = report.correct / report.test_count if report.test_count else None
@@ -275,26 +259,24 @@ def _measured_from(record: ValidationRecord, report, result, gen, board) -> None
         m.peak_ram_bytes = m.static_ram_bytes + m.stack_bytes + m.heap_bytes
         if m.deployed_static_ram_bytes is not None:
             m.deployed_peak_ram_bytes = m.deployed_static_ram_bytes + m.stack_bytes + m.heap_bytes
-    instructions = {k: int(v) for k, v in (getattr(result, "instructions", None) or {}).items() if v is not None}
+    instructions = {k: int(v) for k, v in (result.instructions or {}).items() if v is not None}
     m.instructions = instructions or None
     if report.cycles:
         m.cycles = {k: int(v) for k, v in report.cycles.items()}
         m.cycles_source = "DWT->CYCCNT"
-        clock = getattr(board, "clock_hz", None)
-        if clock:
-            m.seconds = {k: v / clock for k, v in m.cycles.items()}
+        if board.clock_hz:
+            m.seconds = {k: v / board.clock_hz for k, v in m.cycles.items()}
     elif report.host_ns:
         m.seconds = {k: v / 1e9 for k, v in report.host_ns.items()}
         m.cycles_source = "host clock (ns); no cycle counter"
-    if getattr(result, "cycles_estimate", None):  # qemu-an386: an estimate, kept apart from measured cycles
+    if result.cycles_estimate:  # qemu-an386: an estimate, kept apart from measured cycles
         m.cycles_estimate = {k: int(v) for k, v in result.cycles_estimate.items()}
-        m.seconds_estimate = dict(getattr(result, "seconds_estimate", None) or {}) or None
-        m.seconds_estimate_source = getattr(result, "seconds_estimate_source", None)
-    m.cycles_estimate_source = getattr(result, "cycles_estimate_source", None)
-    energy = getattr(result, "energy_mj", None)
-    if energy:
-        m.energy_mj = {k: float(v) for k, v in energy.items()}
-        m.energy_source = getattr(result, "energy_source", None)
+        m.seconds_estimate = dict(result.seconds_estimate or {}) or None
+        m.seconds_estimate_source = result.seconds_estimate_source
+    m.cycles_estimate_source = result.cycles_estimate_source
+    if result.energy_mj:
+        m.energy_mj = {k: float(v) for k, v in result.energy_mj.items()}
+        m.energy_source = result.energy_source
     if board.name == "host":
         record.notes.append("host board: flash and static RAM are the host executable's (not comparable with the "
                             "board's); stack and heap are not measurable there")

@@ -130,6 +130,8 @@ def data_source(task_name: str, data_path=None) -> str:
         return f"your file {data_path}"
     reader = _reader_name(task_name, data_path)
     if reader == "hapt":
+        # deferred on purpose: hapt loads scipy.signal (about 1.5 s), which `dse report` and the study file's check
+        # do not otherwise need for this one line
         from .datasets.hapt import DATA_STATEMENT
 
         return DATA_STATEMENT

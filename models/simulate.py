@@ -143,6 +143,14 @@ def prepare(task: str, model: str, scheme: str = "q7", data_path: str | Path | N
     return prep
 
 
+def cut_features(config: Configuration, data_path: str | Path | None = None, cache_dir: str | Path | None = None,
+                 source_labels=None, target_labels=None) -> tuple[Prepared, Features, np.ndarray, np.ndarray]:
+    """(prepared, target pool features, dequantized target test features, target test labels) at `config`'s cut,
+    from the in-process caches (prepare() first to warm them with progress messages)."""
+    key = _key(config.task, config.model, config.scheme, data_path, cache_dir, source_labels, target_labels)
+    return (_prepared(key), *_features(key, config.cut))
+
+
 def derive_seeds(seed: int, repeat: int) -> tuple[int, int]:
     """(draw seed, head seed) of one repeat: independent streams from numpy's SeedSequence([seed, repeat])."""
     a, b = np.random.SeedSequence([seed, repeat]).generate_state(2)

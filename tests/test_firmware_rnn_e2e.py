@@ -27,7 +27,7 @@ from cost_models.memory import ram_bytes
 from cost_models.workload import workload_from_config
 from models import feature_cache as fc
 from models.features import dequantize, extract
-from models.simulate import _features, _key, prepare, simulate
+from models.simulate import cut_features, prepare, simulate
 from models.zoo import get_model
 from qemu_fw_util import require_tools
 
@@ -106,7 +106,8 @@ def test_int16_store_dequantizes_exactly(har_data):
     nothing, so the device and Python train on the same values."""
     data_path, cache = har_data
     prep = prepare("har3b", "har_rnn", "q7", data_path, cache, cuts=("gru1",))
-    pool, _, _ = _features(_key("har3b", "har_rnn", "q7", data_path, cache, None, None), "gru1")
+    config = Configuration("har3b", "har_rnn", "gru1", hidden=0, samples=12, epochs=3, batch=4, lr=0.01)
+    _, pool, _, _ = cut_features(config, data_path, cache)
     assert pool.q.dtype == np.int16 and pool.frac_bits == prep.qmodel.layer("gru1").f_out
     assert 0 <= pool.frac_bits <= 15
     x32 = dequantize(pool)

@@ -1,7 +1,9 @@
 """The board interface: one way to run a built firmware, whatever runs it (a native process, QEMU, a real DK).
 
-A board has a name, the build target it runs (`Board.target`: "host" or "cortex-m4"), `available()` -> (ok, reason)
-and `run(binary, timeout_s)` -> RunResult. Boards are chosen by name through firmware.boards.get_board.
+A board has a name, the build target it runs (`Board.target`: "host" or "cortex-m4"), `available()` -> (ok, reason),
+`timeout_for(instructions)` -> seconds to let a run of at most that many instructions go on, and
+`run(binary, timeout_s)` -> RunResult, the one typed result every board returns and every caller reads. A board
+that cannot run raises BoardError (or a subclass). Boards are chosen by name through firmware.boards.get_board.
 """
 from __future__ import annotations
 
@@ -43,6 +45,15 @@ class RunResult:
     board: str
     versions: dict[str, str] = field(default_factory=dict)  # toolchain / emulator / probe versions
     host_ns: dict[str, int] | None = None  # host board: phase -> ns of a monotonic clock (not cycles)
+    # qemu-an386: a static Cortex-M4 cycle estimate per phase and the time it gives at the emulated clock - an
+    # estimate, never measured cycles; the sources say how it was made (or why it was not)
+    cycles_estimate: dict[str, int] | None = None
+    cycles_estimate_source: str | None = None
+    seconds_estimate: dict[str, float] | None = None
+    seconds_estimate_source: str | None = None
+    # a board with a power meter (nrf52840dk with a PPK2): energy per phase and how it was measured
+    energy_mj: dict[str, float] | None = None
+    energy_source: str | None = None
 
     def report(self) -> Report:
         """The validated measurements (raises protocol.ProtocolError on malformed or truncated output)."""
@@ -59,8 +70,13 @@ class Board:
     name: str = ""
     target: str = ""  # the build target whose binaries this board runs: "host" or "cortex-m4"
     platform: str | None = None  # cortex-m4 platform the binary must be built with ("qemu", "nrf52840")
+    clock_hz: float | None = None  # the CPU clock where the board counts real cycles (silicon); None: no clock
 
     def available(self) -> tuple[bool, str]:
+        raise NotImplementedError
+
+    def timeout_for(self, instructions_upper_bound: float) -> float:
+        """Seconds to let a run of at most `instructions_upper_bound` guest instructions go on before killing it."""
         raise NotImplementedError
 
     def run(self, binary, timeout_s: float = 60.0) -> RunResult:

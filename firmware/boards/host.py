@@ -14,9 +14,15 @@ from ..protocol import split_lines
 from .base import Board, BoardError, FirmwareTimeout, RunResult, no_instructions
 
 
+HOST_TIMEOUT_S = 300.0  # a fixed, generous bound: a native process runs any pick in seconds
+
+
 class HostBoard(Board):
     name = "host"
     target = "host"
+
+    def timeout_for(self, instructions_upper_bound: float) -> float:
+        return HOST_TIMEOUT_S
 
     def available(self) -> tuple[bool, str]:
         try:

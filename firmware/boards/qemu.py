@@ -44,7 +44,9 @@ from typing import Any
 
 from vocabulary.phases import PHASES
 
+from ..cycle_estimate import CycleEstimateError, estimate_cycles
 from ..protocol import marker_spans, split_lines, streaming_of
+from ..qemu_plugin import PluginBuildError, ensure_plugin
 from ..qemu_plugin.blocks import BlockProfile, read_blocks
 from .base import Board, BoardError, FirmwareTimeout, RunResult
 
@@ -230,7 +232,6 @@ def run_elf(elf: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S, 
         raise FileNotFoundError(elf)
     plugin = marker = None
     if count:
-        from firmware.qemu_plugin import PluginBuildError, ensure_plugin
         try:
             plugin = ensure_plugin()
         except PluginBuildError as exc:
@@ -293,7 +294,6 @@ class QemuBoard(Board):
         try:
             version = qemu_version()
             if self.count_instructions:
-                from firmware.qemu_plugin import ensure_plugin
                 ensure_plugin()
         except Exception as exc:  # missing binary, no host compiler, plugin does not build
             return False, str(exc).splitlines()[0]
@@ -306,7 +306,6 @@ class QemuBoard(Board):
     def versions(self) -> dict[str, str]:
         out = {"qemu": qemu_version(), "machine": f"{MACHINE} ({CPU})"}
         if self.count_instructions:
-            from firmware.qemu_plugin import ensure_plugin
             out["qemu_plugin"] = f"insncount {ensure_plugin().parent.name}"
         return out
 
@@ -342,7 +341,6 @@ def _attach_estimate(result: RunResult, elf: Path, run: QemuRun, streaming: bool
     None and says why in cycles_estimate_source; the measurement itself is unaffected."""
     result.cycles_estimate = result.seconds_estimate = None
     try:
-        from ..cycle_estimate import CycleEstimateError, estimate_cycles
         if run.blocks is None:
             raise CycleEstimateError("the plugin wrote no block counts")
         spans = marker_spans(len(run.blocks.markers), streaming, samples)
