@@ -114,7 +114,7 @@ def main() -> int:
 
     import optuna
 
-    from cost_models.firmware_fit import load_firmware_calibration
+    from cost_models.microtl_dse.fit import load_firmware_calibration
     from firmware.run_records import measured_keys
     from vocabulary.run_records import run_key
     from firmware.boards import get_board
@@ -139,7 +139,7 @@ def draw_and_measure(study: Path, args, board, cal, campaign: set[str], tmp: Pat
     import optuna
     from tqdm import tqdm
 
-    from dse.studyfile import load_study_file
+    from dse.study.file import load_study_file
     from firmware.calibrate import campaign_data, measure
     from models.tasks import get_task
 

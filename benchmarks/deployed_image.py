@@ -40,7 +40,7 @@ TEST_PER_CLASS = 20
 def configuration(task: str, samples: int, hidden: int | None = None):
     """The paper's setup as its study file fixes it (studies/paper_<task>.toml, what `dse paper` prices); `hidden`
     replaces its head width."""
-    from dse.paper import load_setup
+    from dse.commands.paper import load_setup
 
     config = load_setup(task).configuration(samples)
     return config if hidden is None else config.__class__(**{**config.to_dict(), "hidden": hidden})

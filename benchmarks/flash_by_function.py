@@ -57,7 +57,7 @@ def main() -> int:
         return 2
 
     import firmware.build as fb
-    from cost_models.runs import load_runs
+    from cost_models.microtl_dse.runs import load_runs
     from firmware.calibrate import campaign_data
     from firmware.codegen import generate
     from vocabulary.configuration import validation_count

@@ -82,7 +82,7 @@ def main() -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
-    from dse.paper import load_setup
+    from dse.commands.paper import load_setup
     from models.feature_cache import cached_features, weights_hash
     from models.features import dequantize
     from models.head import SGDParams

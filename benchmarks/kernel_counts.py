@@ -1,13 +1,13 @@
 """Per-kernel fit quality of the frozen layers' counts model: every kernel of the zoo's frozen layers (nn_conv1d_q7,
 nn_lstm_q7, nn_gru_q7, nn_conv2d_q7, nn_maxpool2d_q7, nn_fc_q7, nn_relu_q7) alone over a grid of shapes beyond the
 zoo's (firmware/kernel_bench.py), each call's instructions measured on qemu-an386, the counts the whole-firmware cost
-model uses (cost_models/firmware_rnn.py, firmware_model.py's frozen counts) fitted per kernel by NNLS and checked
-leaving one shape out (cost_models/kernel_counts.py).
+model uses (cost_models/microtl_dse/rnn_counts.py, firmware_model.py's frozen counts) fitted per kernel by NNLS and checked
+leaving one shape out (cost_models/microtl_dse/kernel_counts.py).
 
 Prints per kernel the fitted instructions per count and the in-sample and leave-one-shape-out errors, and ReLU's
 instructions on mixed, non-negative and negative data. Appends rows (kernels, shape, measured instructions,
 leave-one-out error, provenance) to benchmarks/results/kernel_counts_v4.csv (v4: the portable and the Cortex-M4 DSP
-kernels, cost_models/firmware_fast.py; v3: portable only; v2: before the cost model counted nn_dot's unrolled-loop
+kernels, cost_models/microtl_dse/dsp_counts.py; v3: portable only; v2: before the cost model counted nn_dot's unrolled-loop
 and tail entries and the output rows).
 
     .venv/bin/python benchmarks/kernel_counts.py [--kernels portable|fast|both]
@@ -43,7 +43,7 @@ def main() -> int:
     ap.add_argument("--kernels", choices=("portable", "fast", "both"), default="both",
                     help="the portable C kernels (the host's), the Cortex-M4 DSP kernels, or both (default)")
     args = ap.parse_args()
-    from cost_models import kernel_counts as kc
+    from cost_models.microtl_dse import kernel_counts as kc
     from firmware import kernel_bench as kb
     from results_csv import append_rows
 

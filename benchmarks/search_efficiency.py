@@ -86,7 +86,7 @@ def evaluate_grid(spec, cache: Path):
         return table, varying, objectives
     from tqdm import tqdm
 
-    from dse.evaluate import Evaluator
+    from dse.search.evaluate import Evaluator
 
     evaluator = Evaluator(spec)
     evaluator.prepare(progress=lambda m: print(m, flush=True))
@@ -120,7 +120,7 @@ def replay(spec, sampler_name: str, seed: int, lookup: dict, values: np.ndarray,
     """Row indices of the grid points the sampler proposes, in order, for `budget` trials."""
     import optuna
 
-    from dse.search import make_sampler
+    from dse.search.optimize import make_sampler
 
     sampler = make_sampler(replace(spec, sampler=sampler_name), seed)
     study = optuna.create_study(directions=spec.directions, sampler=sampler)
@@ -144,8 +144,8 @@ def main() -> int:
 
     import optuna
 
-    from dse.hypervolume import hypervolume
-    from dse.studyfile import parse_study
+    from dse.reports.hypervolume import hypervolume
+    from dse.study.file import parse_study
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     spec = parse_study(SPACE, ROOT / "benchmarks" / "efficiency.toml")

@@ -31,7 +31,7 @@ COSTS = ("instructions.collection", "instructions.training", "instructions.evalu
 
 
 def errors(cal, runs) -> dict[str, list[tuple[str, float | None]]]:
-    from cost_models.firmware_fit import predict_run
+    from cost_models.microtl_dse.fit import predict_run
 
     out: dict[str, list] = {c: [] for c in COSTS}
     for r in runs:
@@ -62,8 +62,8 @@ def main() -> int:
     ap.add_argument("--records", default=str(ROOT / "cost_models" / "calibration" / "qemu-an386"))
     args = ap.parse_args()
 
-    from cost_models.firmware_fit import deployed_view, fit_firmware, record_files
-    from cost_models.runs import load_runs
+    from cost_models.microtl_dse.fit import deployed_view, fit_firmware, record_files
+    from cost_models.microtl_dse.runs import load_runs
     from vocabulary.run_records import run_key
     from firmware.calibrate import Grid
     from models.tasks import get_task

@@ -34,8 +34,8 @@ RAM_TOLERANCE = 0.01
 
 def streaming_picks(folder: Path, count: int, loaded) -> list[int]:
     """The first `count` streaming picks as `dse show` lists them (feasible Pareto, best accuracy first)."""
-    from dse.modes import mode_of
-    from dse.report import picks, trial_table
+    from dse.reports.modes import mode_of
+    from dse.reports.report import picks, trial_table
 
     study, spec = loaded
     chosen = picks(trial_table(study, spec), spec, unique=True)
@@ -46,7 +46,7 @@ def streaming_picks(folder: Path, count: int, loaded) -> list[int]:
 def measure(folder: Path, number: int, board, loaded) -> dict:
     """Validate one trial and compare it with the qemu-an386 predictions."""
     from cost_models.predict import predict
-    from dse.validation import load_trial, validate_trial
+    from dse.commands.validation import load_trial, validate_trial
 
     info = load_trial(folder, number, loaded)
     start = time.perf_counter()
@@ -117,8 +117,8 @@ def main() -> int:
     parser.add_argument("--picks", type=int, default=3)
     parser.add_argument("--board", default="qemu-an386")
     args = parser.parse_args()
-    from dse.folder import StudyFolder
-    from dse.validation import get_board
+    from dse.study.folder import StudyFolder
+    from dse.commands.validation import get_board
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.folder is None:

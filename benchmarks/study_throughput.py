@@ -35,7 +35,7 @@ def run(dse: Path, study: str, out: Path, trials: int | None, workers: int | Non
 def steady_rate(out: Path) -> tuple[int, float]:
     """(finished trials, trials per minute between the first start and the last completion)."""
     sys.path.insert(0, str(ROOT))
-    from dse.folder import StudyFolder
+    from dse.study.folder import StudyFolder
 
     study, _ = StudyFolder(out).load()
     trials = [t for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None]

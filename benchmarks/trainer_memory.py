@@ -5,7 +5,7 @@ HAR-3b (har_rnn cut gru3, head 258-32-3), 600 samples, over momentum 0.9 / 0, ba
 Measured: firmware/c/microtl.c compiled for the Cortex-M4 as the firmware build does, with the configuration's
 dse_model.h constants and a work region of MT_TRAIN_WORK_BYTES as harness.c declares it; the sizes of the objects'
 symbols (arm-none-eabi-nm -S): head weights (mt_params), the work region, mt_predict's activations. Modelled:
-cost_models.firmware_model's RAM terms of the same configuration (they must agree byte for byte).
+cost_models.microtl_dse.model's RAM terms of the same configuration (they must agree byte for byte).
 Targets (issue 11): at most 8 B per parameter + 2 KB with momentum and restore_best off; at most 4 B per parameter
 + 2 KB at momentum 0, batch 1; restore_best adds 4 B per parameter.
 Prints a table, appends rows to benchmarks/results/trainer_memory.csv; the last line is key=value figures.
@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from results_csv import append_rows  # noqa: E402 (benchmarks/ is the script's folder)
 
-from cost_models import firmware_model as fm  # noqa: E402
+from cost_models.microtl_dse import model as fm  # noqa: E402
 from cost_models.workload import workload_from_config  # noqa: E402
 from firmware.build import ARM_CC, C_DIR, COMMON_FLAGS, M4_FLAGS  # noqa: E402
 from firmware.codegen import c_float  # noqa: E402

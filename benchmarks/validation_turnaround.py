@@ -58,8 +58,8 @@ def main() -> int:
 
 
 def validate_picks(folder: Path, count: int, board_name: str) -> list[dict]:
-    from dse.folder import StudyFolder
-    from dse.validation import get_board, pick_numbers, validate_trial
+    from dse.study.folder import StudyFolder
+    from dse.commands.validation import get_board, pick_numbers, validate_trial
 
     loaded = StudyFolder(folder).load()
     board = get_board(board_name)

@@ -4,8 +4,8 @@ Public API, re-exported here. Imports `vocabulary` and only the pure-Python part
 kernels, arena: tests/test_architecture.py);
 scipy is loaded on the first calibration fit.
 """
-from .board import BoardSpec, BoardSpecError, list_boards, load_board
-from .calibration import (
+from cost_models.board import BoardSpec, BoardSpecError, list_boards, load_board
+from cost_models.paper.calibration import (
     Calibration,
     CalibrationError,
     FitSettings,
@@ -16,11 +16,11 @@ from .calibration import (
     report,
     save_calibration,
 )
-from .predict import predict
-from .pricing import PhaseCost, Prediction, price
-from .radio import BleUpload, ble_upload
-from .records import Record, RecordError, load_record_dir, load_records
-from .workload import Workload, build_workload, workload_from_config
+from cost_models.predict import predict
+from cost_models.pricing import PhaseCost, Prediction, price
+from cost_models.radio import BleUpload, ble_upload
+from cost_models.paper.records import Record, RecordError, load_record_dir, load_records
+from cost_models.workload import Workload, build_workload, workload_from_config
 
 __all__ = [
     "BleUpload", "BoardSpec", "BoardSpecError", "Calibration", "CalibrationError", "FitSettings", "PhaseCost",

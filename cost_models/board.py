@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .radio import LinkCost, link_cost
-from .user_data import user_root
+from cost_models.radio import LinkCost, link_cost
+from cost_models.user_data import user_root
 
 BOARDS_DIR = Path(__file__).parent / "boards"
 

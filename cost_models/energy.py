@@ -5,7 +5,7 @@ check them (see `outliers.power_disagreements`).
 """
 from __future__ import annotations
 
-from .board import BoardSpec
+from cost_models.board import BoardSpec
 
 
 def phase_energy_mj(seconds: float, board: BoardSpec, phase: str) -> float:

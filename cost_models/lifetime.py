@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .board import BoardSpec, load_board
-from .deployment import Deployment
-from .predict import predict
-from .radio import ble_upload
-from .workload import Workload, workload_from_config
+from cost_models.board import BoardSpec, load_board
+from cost_models.deployment import Deployment
+from cost_models.predict import predict
+from cost_models.radio import ble_upload
+from cost_models.workload import Workload, workload_from_config
 
 DAY_S = 86_400.0
 DAYS_PER_MONTH = 365.25 / 12

@@ -3,7 +3,7 @@
 `predict` validates and counts; the pure predictors on counts are `price` (the op-count model fitted on the
 board's own records: on nrf52840dk, Table III of the paper, i.e. the *paper's* firmware), `price_emulated` (our
 firmware on an instructions-only board) and `price_mapped` (our firmware on a real board: the emulator's
-instruction, RAM and flash models through the board's emulator map, cost_models.emulator_map). Which firmware a
+instruction, RAM and flash models through the board's emulator map, cost_models.microtl_dse.emulator_map). Which firmware a
 real board's prediction prices is `firmware`: "microtl-dse" (ours, the one `dse validate` builds; the default
 where the board has an emulator map) or "paper" (the published firmware's Table III fit, what `dse paper`
 regenerates). Phases without calibration are reported as uncalibrated (None) rather than guessed; totals sum the
@@ -16,14 +16,14 @@ from dataclasses import replace
 from vocabulary.configuration import Configuration
 from vocabulary.phases import DEVICE_PHASES
 
-from .board import BoardSpec, load_board
-from .calibration import Calibration, load_calibration
-from .emulator_map import emulator_calibration, load_emulator_map, map_or_none
-from .firmware_fit import load_firmware_calibration, price_firmware
-from .firmware_model import estimated_best_epoch
-from .pricing import PhaseCost, Prediction, check_paper_mode, price
-from .radio import ble_upload
-from .workload import Workload, workload_from_config
+from cost_models.board import BoardSpec, load_board
+from cost_models.paper.calibration import Calibration, load_calibration
+from cost_models.microtl_dse.emulator_map import emulator_calibration, load_emulator_map, map_or_none
+from cost_models.microtl_dse.fit import load_firmware_calibration, price_firmware
+from cost_models.microtl_dse.model import estimated_best_epoch
+from cost_models.pricing import PhaseCost, Prediction, check_paper_mode, price
+from cost_models.radio import ble_upload
+from cost_models.workload import Workload, workload_from_config
 
 FIRMWARES = ("microtl-dse", "paper")  # whose firmware a real board's prediction prices
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 from vocabulary.phases import DEVICE_PHASES
 
-from .board import BoardSpec
-from .energy import phase_energy_mj
-from .latency import phase_counts
-from .memory import flash_bytes, ram_bytes, scaled
-from .radio import BleUpload, ble_upload
-from .workload import Workload
+from cost_models.board import BoardSpec
+from cost_models.energy import phase_energy_mj
+from cost_models.paper.latency import phase_counts
+from cost_models.paper.memory import flash_bytes, ram_bytes, scaled
+from cost_models.radio import BleUpload, ble_upload
+from cost_models.workload import Workload
 
 if TYPE_CHECKING:  # pragma: no cover - calibration builds on this module (its residuals are priced here)
-    from .calibration import Calibration
+    from cost_models.paper.calibration import Calibration
 
 
 @dataclass(frozen=True)

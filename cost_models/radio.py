@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover - board.py builds on this module (BoardSpec.link)
-    from .board import BoardSpec
+    from cost_models.board import BoardSpec
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,18 @@
 Public API (re-exported here, loaded on first use: `import dse.cli` stays light): load a study file into a
 StudySpec, run or resume it, and write its reports.
 """
-from .errors import StudyFileError, StudyFolderError, UserError
+from dse.errors import StudyFileError, StudyFolderError, UserError
 
 
 def __getattr__(name: str):
     """The study layer's API, imported on first use (PEP 562): with it the package would load the cost models, Optuna
     or matplotlib at every start of `dse`."""
     if name in ("StudySpec", "load_study_file", "parse_study"):
-        from . import studyfile as module
+        from dse.study import file as module
     elif name == "run_study":
-        from . import search as module
+        from dse.search import optimize as module
     elif name == "write_reports":
-        from . import report as module
+        from dse.reports import report as module
     else:
         raise AttributeError(f"module 'dse' has no attribute {name!r}")
     return getattr(module, name)

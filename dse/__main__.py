@@ -1,6 +1,6 @@
 """`python -m dse ...` is the `dse` command."""
 import sys
 
-from .cli import main
+from dse.cli import main
 
 sys.exit(main())

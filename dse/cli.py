@@ -10,11 +10,11 @@ import os
 import sys
 from collections.abc import Callable
 
-from .console import say
-from .errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UserError
-from .parser import build_parser
-from .redact import mask
-from .threads import limit_threads
+from dse.console import say
+from dse.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UserError
+from dse.parser import build_parser
+from dse.redact import mask
+from dse.search.threads import limit_threads
 
 
 def command(name: str) -> Callable[..., int]:
@@ -25,26 +25,26 @@ def command(name: str) -> Callable[..., int]:
     keeps `dse --help`, `dse COMMAND --help` and a usage error free of them (issue 15: `dse --help` under 0.3 s).
     """
     if name == "run":
-        from .run_cmd import cmd_run as run
+        from dse.commands.run import cmd_run as run
     elif name == "report":
-        from .report import cmd_report as run
+        from dse.reports.report import cmd_report as run
     elif name == "show":
-        from .show_cmd import cmd_show as run
+        from dse.commands.show import cmd_show as run
     elif name == "model":
-        from .model_cmd import cmd_model as run
+        from dse.commands.model import cmd_model as run
     elif name == "predict":
-        from .model_cmd import cmd_predict as run
+        from dse.commands.model import cmd_predict as run
     elif name == "validate":
-        from .validate_cmd import cmd_validate as run
+        from dse.commands.validate import cmd_validate as run
     elif name == "calibrate":
-        from .calibrate_cmd import cmd_calibrate as run
+        from dse.commands.calibrate import cmd_calibrate as run
     elif name == "rescore":
-        from .rescore import cmd_rescore as run
+        from dse.commands.rescore import cmd_rescore as run
     elif name == "worker":
         limit_threads()  # one thread per worker process: effective only before numpy and torch are imported
-        from .workers import cmd_worker as run
+        from dse.search.workers import cmd_worker as run
     elif name == "paper":
-        from .paper import cmd_paper as run
+        from dse.commands.paper import cmd_paper as run
     else:
         raise ValueError(f"no command {name!r}")  # a bug: the parser knows no such command
     return run

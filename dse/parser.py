@@ -11,18 +11,18 @@ from importlib.metadata import PackageNotFoundError, version
 
 from vocabulary.configuration import DOMAINS, MODES
 
-from .errors import EXIT_USAGE
+from dse.errors import EXIT_USAGE
 
 # cost_models.user_data.ENV, spelled out: importing it would load cost_models' whole pricing layer at every start
 # (tests/test_architecture.py checks that the two agree)
 CALIBRATION_ENV = "MICROTL_CALIBRATION_DIR"
-# the first paragraph of the docstrings of dse/calibrate_cmd.py and dse/rescore.py
+# the first paragraph of the docstrings of dse/commands/calibrate.py and dse/commands/rescore.py
 CALIBRATE_DESCRIPTION = ("`dse calibrate`: measure our firmware on a board over a grid of shapes, import validation "
                          "records, refit the\nfirmware cost models and report their cross-validated error.")
 RESCORE_DESCRIPTION = ("`dse rescore DIR`: re-price a finished study with the current (refitted) firmware cost models "
                        "and show how its\nPareto front moved.")
 FIRMWARE_BOARDS = ("qemu-an386",)  # boards whose campaign counts instructions (the real board needs a probe)
-MAP_BOARDS = ("nrf52840dk",)  # real boards priced through the emulator map (cost_models.emulator_map)
+MAP_BOARDS = ("nrf52840dk",)  # real boards priced through the emulator map (cost_models.microtl_dse.emulator_map)
 PAPER_TASKS = ("cifar3", "har3b")
 DEPLOYMENT_FLAGS = {"battery_mah": "--battery-mah", "battery_v": "--battery-v",
                     "inferences_per_hour": "--inferences-per-hour", "adaptations_per_month": "--adaptations-per-month",
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calibrate(sub)
     _add_rescore(sub)
     _add_worker(sub)
-    _add_paper(sub)  # the paper's Tables II and III (dse/paper.py)
+    _add_paper(sub)  # the paper's Tables II and III (dse/commands/paper.py)
     return parser
 
 

@@ -6,7 +6,7 @@ import errno
 import os
 from pathlib import Path
 
-from .errors import UserError
+from dse.errors import UserError
 
 SHOWN_CHARS = 80  # a pasted 5,000-character value is shown by its start and its length
 

@@ -6,8 +6,8 @@ counted on qemu-an386.
 Why: the zoo reaches one LSTM, five GRU and a handful of conv2d / pool / fc shapes, too few to tell the kernels'
 count terms apart (MACs, dot calls, tail MACs, pixels, outputs, unit-steps, steps) from whole-firmware runs alone.
 Here each call is bracketed by plat_phase_marker calls, so the insncount plugin's counter at the markers gives the
-call's instructions exactly; the counts the whole-firmware cost model uses (cost_models.firmware_rnn and
-firmware_model's frozen counts) are fitted per kernel (NNLS: cost_models/kernel_counts.py, on these runs as data)
+call's instructions exactly; the counts the whole-firmware cost model uses (cost_models.microtl_dse.rnn_counts and
+firmware_model's frozen counts) are fitted per kernel (NNLS: cost_models/microtl_dse/kernel_counts.py, on these runs as data)
 and checked leaving one shape out.
 
 One C program holds every call; weights, biases and inputs are shared pools filled by a fixed LCG (the loop counts
@@ -18,7 +18,7 @@ place: each call rectifies its own scratch copy of the input pool, made before i
 and fitting here; `measure` builds with the firmware's flags and runs on qemu-an386.
 
 kernels="fast" measures the Cortex-M4 DSP kernels (what qemu-an386 and nrf52840dk run) against
-cost_models/firmware_fast.py's counts (cost_models.kernel_counts.call_counts(shape, "fast")); they have more counts than the portable loops
+cost_models/microtl_dse/dsp_counts.py's counts (cost_models.microtl_dse.kernel_counts.call_counts(shape, "fast")); they have more counts than the portable loops
 (pixel and channel pairs, groups of 4 and tails, staged patches), so `fast_grid` adds random shapes of every parity.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Writing calibration run records (the schema: vocabulary/run_records.py): the rows of one measured run, appended to
 a record file so that an interrupted campaign keeps every whole run. The calibration campaign (firmware/calibrate.py)
-and `dse calibrate import` write them; cost_models/runs.py reads them.
+and `dse calibrate import` write them; cost_models/microtl_dse/runs.py reads them.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def append_rows(path: str | Path, rows: list[dict]) -> None:
 
 def _add_columns(path: Path, columns: list[str]) -> None:
     """Rewrite `path` atomically (a temporary file, then os.replace) with every run-record column, its rows
-    unchanged and the optional columns it lacked at their defaults (what cost_models.runs reads them as)."""
+    unchanged and the optional columns it lacked at their defaults (what cost_models.microtl_dse.runs reads them as)."""
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

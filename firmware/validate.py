@@ -1,7 +1,7 @@
 """Validation, the firmware half: one configuration -> generate its firmware, build it for a board, run it, parse
 its output -> a validation record of what the board measured next to the predictions the caller hands in.
 
-The caller (dse.validation) knows the study: it chooses the trial, the sample draw (repeat, seed, data), the
+The caller (dse.commands.validation) knows the study: it chooses the trial, the sample draw (repeat, seed, data), the
 predictions and the instruction bound behind the time limit, and stores the record. Keeping that out of here keeps
 data flowing one way: firmware turns a configuration into a binary and a binary into measurements.
 

@@ -260,7 +260,7 @@ def head_layers(feature: int, hidden: int, classes: int) -> list[tuple[int, int]
 
 def head_counts(model: str, cut: str, hidden: int, classes: int) -> dict[str, int]:
     """A run record's derived counts: feature elements at the cut, the head's parameters and MACs (written by
-    firmware/run_records.py, checked on load by cost_models/runs.py)."""
+    firmware/run_records.py, checked on load by cost_models/microtl_dse/runs.py)."""
     feature = get_model(model).check_cut(cut).elements
     head = head_layers(feature, hidden, classes)
     return {"feature": feature, "head_params": sum(i * o + o for i, o in head), "head_macs": sum(i * o for i, o in head)}

@@ -39,11 +39,11 @@ ENVIRONMENT = ("the study file's environment check (numpy, torch): `dse show`, `
 DEFERRED = {
     **{("dse.cli", f"dse.{m}"): COMMAND_TABLE for m in (
         "run_cmd", "report", "show_cmd", "model_cmd", "validate_cmd", "calibrate_cmd", "rescore", "workers", "paper")},
-    ("dse", "dse.studyfile"): LAZY_API,
-    ("dse", "dse.search"): LAZY_API,
-    ("dse", "dse.report"): LAZY_API,
-    ("dse.studyfile", "models.data"): ENVIRONMENT,
-    ("dse.studyfile", "models.quantize"): ENVIRONMENT,
+    ("dse", "dse.study.file"): LAZY_API,
+    ("dse", "dse.search.optimize"): LAZY_API,
+    ("dse", "dse.reports.report"): LAZY_API,
+    ("dse.study.file", "models.data"): ENVIRONMENT,
+    ("dse.study.file", "models.quantize"): ENVIRONMENT,
     ("models.data", "models.datasets.hapt"): ("the HAPT reader loads scipy.signal (about 1.7 s cold) for the one line "
                                               "`dse report` and the study file's check print about the data"),
 }

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dse.cli import main
-from dse.rescore import front
+from dse.commands.rescore import front
 from firmware.records import Measured, Provenance, ValidationRecord, write_record
 from vocabulary.configuration import Configuration
 
@@ -29,7 +29,7 @@ def test_refit_writes_snapshot_and_report(records, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "leave-one-shape-out" in text and "instructions.training" in text and "deployed_ram" in text
     assert (tmp_path / "plots" / "residuals-cv.png").stat().st_size > 1000
-    from cost_models.firmware_fit import read_firmware_calibration
+    from cost_models.microtl_dse.fit import read_firmware_calibration
 
     assert read_firmware_calibration(out).board == "qemu-an386"
 

@@ -1,4 +1,4 @@
-"""Firmware cost models (cost_models.runs / firmware_model / firmware_fit / firmware_error): records are checked,
+"""Firmware cost models (cost_models.microtl_dse.runs / firmware_model / firmware_fit / firmware_error): records are checked,
 the fit recovers known coefficients, the shipped qemu-an386 records predict their own measurements."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cost_models import firmware_model as fm
-from cost_models.firmware_error import cross_validate, summarize
-from cost_models.firmware_fit import deployed_view, fit_firmware, load_firmware_calibration, predict_run
+from cost_models.microtl_dse import model as fm
+from cost_models.microtl_dse.fit_error import cross_validate, summarize
+from cost_models.microtl_dse.fit import deployed_view, fit_firmware, load_firmware_calibration, predict_run
 from cost_models.predict import predict
-from cost_models.runs import RunRecordError, load_runs
+from cost_models.microtl_dse.runs import RunRecordError, load_runs
 from firmware.run_records import append_rows, make_rows, measured_keys
 from cost_models.workload import workload_from_config
 from vocabulary.configuration import Configuration
@@ -210,7 +210,7 @@ def test_shape_factor_absorbs_one_shapes_code_and_only_in_sample(tmp_path):
 
 
 def test_snapshot_keeps_shape_factors(tmp_path):
-    from cost_models.firmware_fit import read_firmware_calibration, save_firmware_calibration
+    from cost_models.microtl_dse.fit import read_firmware_calibration, save_firmware_calibration
 
     cal = load_firmware_calibration("qemu-an386")
     save_firmware_calibration(cal, tmp_path / "cal.json")

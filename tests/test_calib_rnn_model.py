@@ -1,4 +1,4 @@
-"""The firmware cost models on the recurrent models (cost_models/firmware_model.py + firmware_rnn.py): the shipped
+"""The firmware cost models on the recurrent models (cost_models/microtl_dse/model.py + firmware_rnn.py): the shipped
 qemu-an386 campaign measures every cut of har_rnn and motions_rnn, and the fit prices their collection and
 evaluation (conv1d / LSTM / GRU counts), RAM (int16 ping-pong buffers, the LSTM cell) and flash (int16 biases,
 recurrent kernels and tables) within the issue's targets, in sample."""
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from cost_models import firmware_model as fm
+from cost_models.microtl_dse import model as fm
 from models.arena import arena_bytes
-from cost_models.firmware_fit import deployed_view, load_firmware_calibration, predict_run
+from cost_models.microtl_dse.fit import deployed_view, load_firmware_calibration, predict_run
 from cost_models.predict import predict
-from cost_models.runs import load_runs
+from cost_models.microtl_dse.runs import load_runs
 from cost_models.workload import workload_from_config
 from vocabulary.configuration import Configuration
 from models.zoo import get_model
@@ -35,7 +35,7 @@ def test_campaign_covers_every_recurrent_cut(recurrent_runs):
 
 def test_recurrent_runs_predicted_in_sample(recurrent_runs):
     cal = load_firmware_calibration("qemu-an386")
-    # qemu-an386 runs the DSP gate-row kernels: int16 sequences' groups of 4 (cost_models/firmware_fast.py)
+    # qemu-an386 runs the DSP gate-row kernels: int16 sequences' groups of 4 (cost_models/microtl_dse/dsp_counts.py)
     assert all(cal.status[p]["m4_rnn_groups_16"] == "fitted" for p in ("collection", "evaluation"))
     for r in recurrent_runs:
         p = predict_run(cal, r)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cost_models.firmware_fit import deployed_view, load_firmware_calibration, predict_run
-from cost_models.runs import load_runs
+from cost_models.microtl_dse.fit import deployed_view, load_firmware_calibration, predict_run
+from cost_models.microtl_dse.runs import load_runs
 from firmware.calibrate import Grid
 from firmware.calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
 from models.datasets import cifar10

@@ -8,7 +8,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from cost_models import firmware_model as fm
+from cost_models.microtl_dse import model as fm
 from cost_models.workload import workload_from_config
 from vocabulary.configuration import Configuration
 from models.zoo import list_models

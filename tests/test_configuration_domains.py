@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dse.errors import StudyFileError
-from dse.space import applies
-from dse.studyfile import parse_study
+from dse.study.space import applies
+from dse.study.file import parse_study
 from models.head_params import SGDParams
 from vocabulary.configuration import (DOMAINS, STORED_ONLY, STREAMING_FIXED, STREAMING_ONLY, TRAINING, VARIED,
                                       Configuration)

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from cost_models import firmware_model as fm
+from cost_models.microtl_dse import model as fm
 from models.arena import ALIGN, arena_bytes, band_rows, plan_arena, steps_of
 from models.kernels import scratch_bytes
 from cost_models.workload import build_workload

@@ -19,8 +19,8 @@ from cost_models import (
     save_calibration,
 )
 from cost_models.board import BOARDS_DIR
-from cost_models.latency import collection_counts
-from cost_models.records import COLUMNS
+from cost_models.paper.latency import collection_counts
+from cost_models.paper.records import COLUMNS
 
 TABLE3 = BOARDS_DIR.parent / "calibration" / "nrf52840dk" / "paper_table3.csv"
 

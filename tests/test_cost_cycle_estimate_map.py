@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from cost_models import load_board, predict
-from cost_models.emulator_map import (MAP_FILE, TimedRun, build_map, clear_map_cache, fit_map, load_emulator_map,
+from cost_models.microtl_dse.emulator_map import (MAP_FILE, TimedRun, build_map, clear_map_cache, fit_map, load_emulator_map,
                                       read_map, report, write_map)
-from cost_models.firmware_error import cross_validate, summarize
-from cost_models.firmware_fit import (ESTIMATE_COSTS, fit_firmware, price_firmware, read_firmware_calibration,
+from cost_models.microtl_dse.fit_error import cross_validate, summarize
+from cost_models.microtl_dse.fit import (ESTIMATE_COSTS, fit_firmware, price_firmware, read_firmware_calibration,
                                       save_firmware_calibration)
-from cost_models.runs import RunRecordError, load_runs
+from cost_models.microtl_dse.runs import RunRecordError, load_runs
 from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import rows_from_validation

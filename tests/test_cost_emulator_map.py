@@ -6,10 +6,10 @@ from dataclasses import replace
 import pytest
 
 from cost_models import load_board, predict
-from cost_models.emulator_map import (MAP_FILE, EmulatorMapError, PlatformDelta, TimedRun, clear_map_cache, fit_cpi,
+from cost_models.microtl_dse.emulator_map import (MAP_FILE, EmulatorMapError, PlatformDelta, TimedRun, clear_map_cache, fit_cpi,
                                       fit_map, fit_power, load_emulator_map, map_path, read_map, report, timed_runs,
                                       write_map)
-from cost_models.firmware_fit import load_firmware_calibration
+from cost_models.microtl_dse.fit import load_firmware_calibration
 from vocabulary.configuration import Configuration
 
 BOARD = load_board("nrf52840dk")

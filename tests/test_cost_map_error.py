@@ -2,9 +2,9 @@
 power, the two hold-outs, flagged runs, and the shipped map's figures."""
 import pytest
 
-from cost_models.emulator_map import TimedRun, load_emulator_map
-from cost_models.firmware_error import summarize
-from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
+from cost_models.microtl_dse.emulator_map import TimedRun, load_emulator_map
+from cost_models.microtl_dse.fit_error import summarize
+from cost_models.microtl_dse.map_error import costs_of, cross_validate_map, timed_runs_of
 
 COSTS = ("cycles.training", "energy.training")
 

@@ -7,10 +7,10 @@ import shutil
 import pytest
 
 from cost_models import load_board, predict
-from cost_models.emulator_map import (MAP_FILE, RUNS_DIR, TABLE3_SOURCE, build_map, clear_map_cache,
+from cost_models.microtl_dse.emulator_map import (MAP_FILE, RUNS_DIR, TABLE3_SOURCE, build_map, clear_map_cache,
                                       load_emulator_map, write_map)
-from cost_models.firmware_fit import load_firmware_calibration, price_firmware
-from cost_models.map_error import costs_of, cross_validate_map, timed_runs_of
+from cost_models.microtl_dse.fit import load_firmware_calibration, price_firmware
+from cost_models.microtl_dse.map_error import costs_of, cross_validate_map, timed_runs_of
 from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import timed_rows_from_validation
@@ -135,9 +135,9 @@ def test_calibrate_add_imports_the_dk_records_and_refits(boards, tmp_path, capsy
 
 
 def test_bad_import_changes_nothing(boards, tmp_path, capsys, monkeypatch):
-    from dse import calibrate_cmd
+    from dse.commands import calibrate as calibrate_cmd
     from dse.cli import main
-    from cost_models.emulator_map import EmulatorMapError
+    from cost_models.microtl_dse.emulator_map import EmulatorMapError
 
     runs_csv = load_board("nrf52840dk").user_calibration_dir / RUNS_DIR / "validations.csv"  # where imports go
     map_file = boards / "calibration" / "nrf52840dk" / MAP_FILE

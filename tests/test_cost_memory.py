@@ -3,7 +3,7 @@ import pytest
 
 from cost_models import build_workload, load_board, load_calibration, load_records, predict, price, workload_from_config
 from cost_models.board import BOARDS_DIR
-from cost_models.memory import FLASH_TERMS, RAM_TERMS, flash_bytes, ram_bytes
+from cost_models.paper.memory import FLASH_TERMS, RAM_TERMS, flash_bytes, ram_bytes
 from vocabulary.configuration import Configuration
 from models.zoo import list_models
 

@@ -3,7 +3,7 @@ import pytest
 
 from cost_models import ble_upload, load_board, load_calibration, load_records, predict
 from cost_models.board import BOARDS_DIR
-from cost_models.memory import FLASH_TERMS, RAM_TERMS
+from cost_models.paper.memory import FLASH_TERMS, RAM_TERMS
 from vocabulary.configuration import Configuration
 from models.tasks import list_tasks
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cost_models import firmware_model as fm
-from cost_models.firmware_fit import deployed_view, load_firmware_calibration, predict_run
+from cost_models.microtl_dse import model as fm
+from cost_models.microtl_dse.fit import deployed_view, load_firmware_calibration, predict_run
 from cost_models.predict import predict, price
-from cost_models.runs import load_runs
+from cost_models.microtl_dse.runs import load_runs
 from firmware.run_records import append_rows, make_rows
 from vocabulary.run_records import run_key
 from cost_models.workload import workload_from_config
@@ -149,7 +149,7 @@ def test_paper_firmware_refuses_streaming():
     with pytest.raises(ValueError, match="mode 'streaming'"):
         predict(c, "nrf52840dk", firmware="paper")
     from cost_models.board import load_board
-    from cost_models.calibration import load_calibration
+    from cost_models.paper.calibration import load_calibration
 
     board = load_board("nrf52840dk")
     with pytest.raises(ValueError, match="mode"):

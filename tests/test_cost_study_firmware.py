@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from dse.errors import StudyFileError
-from dse.evaluate import Evaluator
-from dse.studyfile import load_study_file
+from dse.search.evaluate import Evaluator
+from dse.study.file import load_study_file
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = (REPO / "studies" / "tiny.toml").read_text()

@@ -282,7 +282,7 @@ def test_estimate_on_the_emulated_board(program_elf, program_runs):
 
 
 def test_board_result_and_record_label_the_estimate(program_elf):
-    from dse.validation import validation_table
+    from dse.commands.validation import validation_table
 
     result = QemuBoard().run(program_elf, timeout_s=30)
     assert set(result.cycles_estimate) == {"collection", "training", "evaluation"}

@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from dse.cli import main
-from dse.folder import StudyFolder
+from dse.study.folder import StudyFolder
 from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]

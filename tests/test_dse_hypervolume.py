@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from dse.hypervolume import hypervolume, pareto_mask
+from dse.reports.hypervolume import hypervolume, pareto_mask
 
 
 def cells_dominated(points: np.ndarray, ref: np.ndarray) -> int:
@@ -72,7 +72,7 @@ def test_pareto_mask_keeps_exactly_the_non_dominated_points():
 @pytest.mark.parametrize("dim", [1, 2, 3])
 def test_optunas_routine_equals_our_sweeps(dim):
     """hypervolume() uses Optuna's private routine; it must give our exact sweeps' numbers."""
-    from dse.hypervolume import exact_hypervolume
+    from dse.reports.hypervolume import exact_hypervolume
 
     rng = np.random.default_rng(10 + dim)
     for n in (1, 5, 60):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dse.cli import main
-from dse.tables import sig, text_table
+from dse.reports.tables import sig, text_table
 
 PREDICT = ["predict", "--model", "digits_cnn", "--board", "nrf52840dk", "--cut", "conv2", "--hidden", "8",
            "--samples", "40", "--epochs", "5"]

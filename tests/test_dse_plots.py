@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from dse.cli import main
-from dse.folder import StudyFolder
-from dse.hypervolume import exact_hypervolume
-from dse.plots import accuracy_plot
-from dse.report import trial_table
-from dse.search_plots import REFERENCE, hypervolume_history
+from dse.study.folder import StudyFolder
+from dse.reports.hypervolume import exact_hypervolume
+from dse.reports.plots import accuracy_plot
+from dse.reports.report import trial_table
+from dse.reports.search_plots import REFERENCE, hypervolume_history
 
 REPO = Path(__file__).resolve().parents[1]
 PLOTS = ["pareto_accuracy_energy.png", "pareto_accuracy_ram.png", "pareto_energy_ram.png", "accuracy_vs_samples.png",
@@ -76,7 +76,7 @@ def test_rescore_plot_has_the_study_plots_axes(study, tmp_path, capsys):
     assert main(["rescore", str(folder), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert Path(result["plot"]).read_bytes()[:4] == b"\x89PNG"
-    from dse.rescore_plot import rescore_figure
+    from dse.reports.rescore_plot import rescore_figure
 
     _, spec = StudyFolder(folder).load()
     fig = rescore_figure(spec, result, ["energy", "ram"], spec.constraints)

@@ -14,13 +14,13 @@ import optuna
 import pytest
 
 from conftest import model_cache_at
-from cost_models.emulator_map import build_map, load_emulator_map
-from cost_models.firmware_fit import load_firmware_calibration, save_firmware_calibration
+from cost_models.microtl_dse.emulator_map import build_map, load_emulator_map
+from cost_models.microtl_dse.fit import load_firmware_calibration, save_firmware_calibration
 from cost_models.predict import predict
 from dse.cli import main
-from dse.folder import StudyFolder
-from dse.search import run_study
-from dse.studyfile import load_study_file
+from dse.study.folder import StudyFolder
+from dse.search.optimize import run_study
+from dse.study.file import load_study_file
 from vocabulary.configuration import Configuration
 
 LIMIT_KB = 24
@@ -221,8 +221,8 @@ def test_rescore_on_the_emulated_board_keeps_energy(studies, tmp_path, capsys):
 
 
 def test_calibrate_says_when_the_map_went_stale(monkeypatch, tmp_path):
-    import cost_models.emulator_map as em
-    from dse.calibrate_cmd import stale_maps
+    import cost_models.microtl_dse.emulator_map as em
+    from dse.commands.calibrate import stale_maps
 
     real = em.current_inputs
 

@@ -15,10 +15,10 @@ import pytest
 from optuna.trial import TrialState
 
 from dse.cli import main
-from dse.evaluate import Evaluator
-from dse.folder import StudyFolder
-from dse.search import run_study
-from dse.studyfile import load_study_file
+from dse.search.evaluate import Evaluator
+from dse.study.folder import StudyFolder
+from dse.search.optimize import run_study
+from dse.study.file import load_study_file
 from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def test_failing_trial_is_recorded_and_the_study_goes_on(tiny, tmp_path):
     assert failed.user_attrs["fail_reason"] == "RuntimeError: board on fire"
     assert failed.user_attrs["config"]["cut"] in ("conv2", "pool2")
 
-    from dse.report import write_reports
+    from dse.reports.report import write_reports
 
     write_reports(result.study, spec, tmp_path / "out")
     table = pd.read_csv(tmp_path / "out" / "trials.csv")

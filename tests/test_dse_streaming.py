@@ -17,11 +17,11 @@ import pytest
 from cost_models.lifetime import lifetime_for
 from cost_models.predict import predict
 from dse.cli import main
-from dse.evaluate import Evaluation, lifetime_of, price
-from dse.modes import ram_comparison, sample_latency_s
-from dse.search import run_study
-from dse.space import resolve
-from dse.studyfile import parse_study
+from dse.search.evaluate import Evaluation, lifetime_of, price
+from dse.reports.modes import ram_comparison, sample_latency_s
+from dse.search.optimize import run_study
+from dse.study.space import resolve
+from dse.study.file import parse_study
 from vocabulary.configuration import STREAMING_FIXED, Configuration
 
 SPACE = """
@@ -111,7 +111,7 @@ def _check_mode_rules(config: Configuration) -> None:
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random"])
 def test_trials_suggest_only_the_parameters_their_mode_takes(sampler, tmp_path):
     spec = spec_of(tmp_path, sampler)
-    from dse.search import make_sampler
+    from dse.search.optimize import make_sampler
 
     study = optuna.create_study(directions=["maximize"], sampler=make_sampler(spec, 0))
     configs = []
@@ -169,7 +169,7 @@ def test_grid_runs_each_distinct_configuration_once(tmp_path):
 def test_an_unconditional_grid_is_optunas_grid_as_before(tmp_path):
     text = SPACE.replace('mode = ["stored", "streaming"]\nreplay = [0, 8, 32]\n', "")
     spec = spec_of(tmp_path, "grid", text)
-    from dse.search import make_sampler
+    from dse.search.optimize import make_sampler
 
     assert isinstance(make_sampler(spec, 0), optuna.samplers.GridSampler)
     assert spec.space.grid_size() == 32 and spec.space.modes() == ("stored",)
@@ -191,7 +191,7 @@ def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("streamy")
     spec = spec_of(root, "random", check=True)
     result = run_study(spec, root / "out", trials=24, evaluator=FakeEvaluator(spec), progress=False)
-    from dse.report import write_reports
+    from dse.reports.report import write_reports
 
     write_reports(result.study, spec, root / "out")
     return root / "out"
@@ -292,7 +292,7 @@ def test_streaming_adaptation_event_is_the_streaming_predictions_phases(tmp_path
 
 
 def test_the_shipped_streaming_study_file_reads():
-    from dse.studyfile import load_study_file
+    from dse.study.file import load_study_file
 
     spec = load_study_file(Path(__file__).resolve().parents[1] / "studies" / "streaming_vs_stored.toml")
     assert spec.space.modes() == ("stored", "streaming") and spec.deployment is not None

@@ -10,8 +10,8 @@ import pytest
 
 from cost_models.predict import predict
 from dse.cli import main
-from dse.folder import StudyFolder
-from dse.validation import load_trial
+from dse.study.folder import StudyFolder
+from dse.commands.validation import load_trial
 from conftest import model_cache_at
 
 STUDY = """

@@ -11,8 +11,8 @@ import pytest
 
 from dse.cli import main
 from dse.errors import StudyFileError
-from dse.space import Choice, Fixed, Range
-from dse.studyfile import differences, load_study_file, parse_study
+from dse.study.space import Choice, Fixed, Range
+from dse.study.file import differences, load_study_file, parse_study
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = (REPO / "studies" / "tiny.toml").read_text()

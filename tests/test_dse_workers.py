@@ -12,8 +12,8 @@ import pytest
 from optuna.trial import TrialState
 
 from dse.cli import main
-from dse.folder import StudyFolder
-from dse.workers import claim, enqueue, open_storage
+from dse.study.folder import StudyFolder
+from dse.search.workers import claim, enqueue, open_storage
 from conftest import model_cache_at
 
 REPO = Path(__file__).resolve().parents[1]

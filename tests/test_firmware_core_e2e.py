@@ -120,7 +120,7 @@ def test_frozen_arena_is_what_the_ram_model_prices(tmp_path, cut, lean):
     mt_train's work region) has exactly the bytes the RAM model prices for the two, 4-byte aligned in RAM."""
     from elftools.elf.elffile import ELFFile
 
-    from cost_models import firmware_model as fm
+    from cost_models.microtl_dse import model as fm
     from models.arena import arena_bytes
     from cost_models.workload import workload_from_config
 

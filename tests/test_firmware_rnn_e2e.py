@@ -15,15 +15,15 @@ import pytest
 
 from conftest import model_cache_at
 from dse.cli import main
-from dse.search import run_study
-from dse.studyfile import load_study_file
+from dse.search.optimize import run_study
+from dse.study.file import load_study_file
 from firmware.boards import get_board
 from firmware.build import build
 from firmware.codegen import generate
 from firmware.records import read_record
 from vocabulary.configuration import Configuration
 from models.datasets import uci_har
-from cost_models.memory import ram_bytes
+from cost_models.paper.memory import ram_bytes
 from cost_models.workload import workload_from_config
 from models import feature_cache as fc
 from models.features import dequantize, extract

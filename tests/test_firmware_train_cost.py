@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cost_models import firmware_model as fm
+from cost_models.microtl_dse import model as fm
 from cost_models.workload import workload_from_config
 from vocabulary.configuration import Configuration
 from models.prng import rand_u32, shuffle

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from dse.cli import main
-from dse.folder import StudyFolder
-from dse.search import run_study
-from dse.studyfile import load_study_file
-from dse import validation as V
+from dse.study.folder import StudyFolder
+from dse.search.optimize import run_study
+from dse.study.file import load_study_file
+from dse.commands import validation as V
 from firmware.boards import BOARDS
 from firmware.boards.host import HostBoard
 from firmware.boards.qemu import QemuBoard

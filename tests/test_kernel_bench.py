@@ -1,4 +1,4 @@
-"""The sequence kernels' counts model (cost_models/firmware_rnn.py): valid taps of padded convolutions replayed
+"""The sequence kernels' counts model (cost_models/microtl_dse/rnn_counts.py): valid taps of padded convolutions replayed
 against a brute-force walk of the C loops; the memory terms of har_rnn against what codegen declares (the
 sizes arm-none-eabi-nm reports for dse_act0/1 and the LSTM cell: measured on a gru3 build, 5,504 + 2,752 B and
 64 B); and on qemu-an386 the counts fitted on a grid of LSTM/GRU/conv1d calls predict shapes left out of the fit."""
@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from cost_models import firmware_rnn as rnn
+from cost_models.microtl_dse import rnn_counts as rnn
 from models.arena import arena_bytes
-from cost_models import kernel_counts as kc
+from cost_models.microtl_dse import kernel_counts as kc
 from firmware import kernel_bench as kb
 from models.zoo import LayerSpec, get_model
 
@@ -96,7 +96,7 @@ def test_image_kernel_counts_are_the_cost_models():
     kind, calls = layer_calls; fc's dot_calls and output_elements are one `outputs` term)."""
     from dataclasses import replace
 
-    from cost_models import firmware_model as fm
+    from cost_models.microtl_dse import model as fm
     from cost_models.workload import build_workload
 
     base = build_workload("digits_cnn", "conv1", 3, 0, 50, 10, 8, False, "q7")
@@ -118,7 +118,7 @@ def test_image_kernel_counts_are_the_cost_models():
 
 def _dot_runs(layer: LayerSpec) -> list[tuple[int, int]]:
     """(run length, nn_dot calls of that length) of one conv1d / conv2d / fc call, from the valid taps as
-    cost_models.firmware_rnn.conv_counts walks them (their sums are its macs and dot_calls)."""
+    cost_models.microtl_dse.rnn_counts.conv_counts walks them (their sums are its macs and dot_calls)."""
     if layer.kind == "fc":
         return [(layer.macs // max(layer.elements, 1), layer.elements)]
     k, s, p = layer.kernel, layer.stride, layer.padding
@@ -172,7 +172,7 @@ def test_image_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
 
 
 def test_fast_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
-    """The Cortex-M4 DSP kernels (cost_models/firmware_fast.py's counts) over the default and the fast grid (about
+    """The Cortex-M4 DSP kernels (cost_models/microtl_dse/dsp_counts.py's counts) over the default and the fast grid (about
     290 calls, 10 s). Bounds from benchmarks/kernel_counts.py's run of 2026-12-06 with margin: leave-one-shape-out
     worst lstm 0.32%, gru 0.45%, maxpool2d 0.38%, conv1d 12.6% (conv1d/5x1/o1/k3s1p1: 1,298 instructions), conv2d
     6.1% (a 1x1 kernel over 10 channels), fc 33% (fc/5/r1: 134 instructions), means 1.05% / 0.97% / 1.7%; in-sample
@@ -206,7 +206,7 @@ def test_fast_collection_counts_follow_the_dsp_loops():
     """cifar_cnn to conv3 on a cortex-m4 board: the fused conv1 -> pool1 computes 15 pool rows x 2 conv rows x 30
     pixels two at a time (RGB: staged patches of K = 27, a tail of 3), 64 output channels in pairs; pools of 64 / 32
     channels run word-wise; no portable MAC is counted. The host board counts the portable loops."""
-    from cost_models import firmware_model as fm
+    from cost_models.microtl_dse import model as fm
     from cost_models.workload import build_workload
 
     w = build_workload("cifar_cnn", "conv3", 3, 16, 40, 4, 8, True, "q7")

@@ -311,7 +311,7 @@ def test_published_table2_transcription():
 def test_paper_har3b_setup_gets_a_cloud_qat_row():
     """`dse paper`'s har3b setup (studies/paper_har3b.toml) has an integer path and a QAT-able cut, so its
     Cloud-QAT accuracy cell is computed, not "not available"."""
-    from dse.paper import integer_path_problem, load_setup
+    from dse.commands.paper import integer_path_problem, load_setup
 
     setup = load_setup("har3b")
     assert setup.model == "har_rnn" and integer_path_problem(setup) is None

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import pytest
 
-from dse import paper
+from dse.commands import paper
 from dse.cli import main
 from models.datasets import uci_har
 from test_models_baselines import shared_cifar
@@ -75,7 +75,7 @@ def test_paper_cifar3_end_to_end(cifar, tmp_path, monkeypatch, capsys):
     ours = {(r["samples"], r["metric"]): r for r in rows3 if r["method"] == "microtl-dse"}
     assert set(ours) == {(n, m) for n, _ in table3 for m in ("ram", "flash")}
     from cost_models.predict import predict
-    from dse.paper import load_setup
+    from dse.commands.paper import load_setup
 
     expected = predict(load_setup("cifar3").configuration(100), "nrf52840dk", firmware="microtl-dse")
     assert ours["100", "flash"]["kind"] == "predicted" and float(ours["100", "flash"]["published"]) == 98

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dse import validation as V
-from dse.search import run_study
-from dse.studyfile import load_study_file
+from dse.commands import validation as V
+from dse.search.optimize import run_study
+from dse.study.file import load_study_file
 from firmware.boards import get_board
 from conftest import model_cache_at
 

@@ -17,10 +17,10 @@ import pytest
 
 from conftest import model_cache_at
 from cost_models.board import load_board
-from cost_models.firmware_fit import clear_firmware_cache, load_firmware_calibration
+from cost_models.microtl_dse.fit import clear_firmware_cache, load_firmware_calibration
 from dse.cli import main
-from dse.search import run_study
-from dse.studyfile import load_study_file
+from dse.search.optimize import run_study
+from dse.study.file import load_study_file
 from firmware.records import Measured, Provenance, ValidationRecord, write_record
 from vocabulary.configuration import Configuration
 

@@ -1,7 +1,7 @@
 """The configuration: the one vocabulary the search proposes, models evaluate, cost models price and
 firmware builds. Defined once, here: each field carries its domain (`field(metadata=domain(...))`: bounds or
 choices, whether a study file may vary it, which mode takes it), and everything that checks, varies or trains on a
-field derives from `DOMAINS` (dse.space, dse.studyfile, models.head_params.SGDParams)."""
+field derives from `DOMAINS` (dse.study.space, dse.study.file, models.head_params.SGDParams)."""
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace

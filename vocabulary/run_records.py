@@ -1,6 +1,6 @@
 """The calibration run record's schema: what our firmware measured on a board, one row per run and metric, with
 provenance - written by firmware (firmware/run_records.py: the campaign, imported validation records) and read by
-cost_models (cost_models/runs.py: the instruction, memory and emulator-map fits). Plain data, standard library only.
+cost_models (cost_models/microtl_dse/runs.py: the instruction, memory and emulator-map fits). Plain data, standard library only.
 
 A row carries the configuration that produced it (model, cut, head, N, epochs run, batch, test inputs), its derived
 counts (feature size, head parameters and MACs) so a row can be read without the code, one metric (`METRICS`) and

@@ -1,0 +1,1 @@
+"""Our firmware's model (firmware "microtl-dse"): named counts of what firmware/c executes and allocates, their fit on the emulator's run records, its error, and the emulator map onto a real board."""

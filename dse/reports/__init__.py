@@ -1,0 +1,1 @@
+"""What a study shows: the trial table, tables, plots and summary.md sections."""

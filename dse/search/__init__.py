@@ -1,0 +1,1 @@
+"""How a study runs: the Optuna search, one trial's evaluation, the grid sampler and the workers."""
