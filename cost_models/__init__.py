@@ -16,10 +16,11 @@ from cost_models.paper.calibration import (
     report,
     save_calibration,
 )
-from cost_models.predict import predict
-from cost_models.pricing import PhaseCost, Prediction, price
-from cost_models.radio import BleUpload, ble_upload
+from cost_models.paper.price import price
 from cost_models.paper.records import Record, RecordError, load_record_dir, load_records
+from cost_models.predict import predict
+from cost_models.pricing import PhaseCost, Prediction
+from cost_models.radio import BleUpload, ble_upload
 from cost_models.workload import Workload, build_workload, workload_from_config
 
 __all__ = [

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-from vocabulary.configuration import MODES, Configuration
 from models.tasks import get_task
 from models.zoo import LayerSpec, get_model, head_layers
+from vocabulary.configuration import MODES, Configuration
 
 # Bias storage width per quantization scheme: CMSIS-NN's legacy q7 kernels take q7_t (int8) biases,
 # the s8 kernels int32 biases.

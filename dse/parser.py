@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import PackageNotFoundError, version
 
-from vocabulary.configuration import DOMAINS, MODES
-
 from dse.errors import EXIT_USAGE
+from vocabulary.configuration import DOMAINS, MODES
 
 # cost_models.user_data.ENV, spelled out: importing it would load cost_models' whole pricing layer at every start
 # (tests/test_architecture.py checks that the two agree)

@@ -37,8 +37,9 @@ LAZY_API = ("dse's package API (PEP 562 __getattr__): `import dse.cli` must not 
 ENVIRONMENT = ("the study file's environment check (numpy, torch): `dse show`, `dse report` and every start of `dse` "
                "read the study file without it")
 DEFERRED = {
-    **{("dse.cli", f"dse.{m}"): COMMAND_TABLE for m in (
-        "run_cmd", "report", "show_cmd", "model_cmd", "validate_cmd", "calibrate_cmd", "rescore", "workers", "paper")},
+    **{("dse.cli", m): COMMAND_TABLE for m in (
+        "dse.commands.run", "dse.reports.report", "dse.commands.show", "dse.commands.model", "dse.commands.validate",
+        "dse.commands.calibrate", "dse.commands.rescore", "dse.search.workers", "dse.commands.paper")},
     ("dse", "dse.study.file"): LAZY_API,
     ("dse", "dse.search.optimize"): LAZY_API,
     ("dse", "dse.reports.report"): LAZY_API,
@@ -215,7 +216,7 @@ def test_dse_help_loads_no_heavy_package():
     assert codes == [0, 0, 2]
     heavy = {"torch", "optuna", "pandas", "matplotlib", "seaborn", "scipy", "numpy", "sqlalchemy"}
     assert sorted({m.split(".")[0] for m in loaded} & heavy) == []
-    assert not [m for m in loaded if m.startswith("dse.") and m.endswith("_cmd")]  # no command's module
+    assert not [m for m in loaded if m.startswith("dse.commands")]  # no command's module
     assert not [m for m in loaded if m.split(".")[0] in ("cost_models", "models", "firmware")]
 
 

@@ -38,16 +38,15 @@ from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from vocabulary.phases import PHASES
-
 from cost_models.atomic import replacing
 from cost_models.board import BoardSpec, load_board
-from cost_models.paper.calibration import load_calibration
 from cost_models.microtl_dse.fit import load_firmware_calibration, price_firmware
-from cost_models.paper.records import load_records
 from cost_models.microtl_dse.runs import load_runs
+from cost_models.paper.calibration import load_calibration
+from cost_models.paper.records import load_records
 from cost_models.user_data import layered_file, layered_files
 from cost_models.workload import workload_from_config
+from vocabulary.phases import PHASES
 
 FORMAT = "microtl-dse emulator map"
 VERSION = 2  # 2: phases without timed records priced by the static cycle estimate ("estimated")

@@ -28,15 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.kernels import board_kind
-from vocabulary.phases import PHASES
-
-from cost_models.microtl_dse import model as fm
 from cost_models.atomic import replacing
 from cost_models.board import load_board
+from cost_models.microtl_dse import model as fm
 from cost_models.microtl_dse.runs import RunRecord, load_runs
 from cost_models.user_data import layered_files
 from cost_models.workload import Workload, workload_from_config
+from models.kernels import board_kind
+from vocabulary.phases import PHASES
 
 FORMAT = "microtl-dse firmware calibration"
 VERSION = 3  # 2: training shape factors; 3: the cycle estimate's model (a version 2 snapshot reads without it)

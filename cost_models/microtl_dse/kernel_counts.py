@@ -9,11 +9,10 @@ as data, firmware is not imported.
 """
 from __future__ import annotations
 
-from models.kernels import fast_path
-from models.zoo import LayerSpec
-
 from cost_models.microtl_dse import dsp_counts as ff
 from cost_models.microtl_dse import rnn_counts as rnn
+from models.kernels import fast_path
+from models.zoo import LayerSpec
 
 
 def call_counts(shape, kernels: str = "portable") -> dict[str, float]:

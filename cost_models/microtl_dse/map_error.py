@@ -8,10 +8,9 @@ come from the other shapes alone; and leave one run out. Pure functions over `Ti
 reuse firmware_error's tables."""
 from __future__ import annotations
 
-from vocabulary.phases import PHASES
-
 from cost_models.microtl_dse.emulator_map import TimedRun, fit_cpi, fit_power, fit_set
 from cost_models.microtl_dse.fit_error import Point
+from vocabulary.phases import PHASES
 
 
 def timed_runs_of(m) -> list[TimedRun]:

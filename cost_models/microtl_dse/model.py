@@ -45,14 +45,13 @@ from math import ceil
 
 import numpy as np
 
+from cost_models.microtl_dse import dsp_counts as ff
+from cost_models.microtl_dse import rnn_counts as rnn
+from cost_models.workload import Workload
 from models.arena import arena_bytes, band_rows, steps_of
 from models.kernels import fast_path
 from models.prng import rand_u32
 from vocabulary.phases import PHASES
-
-from cost_models.microtl_dse import dsp_counts as ff
-from cost_models.microtl_dse import rnn_counts as rnn
-from cost_models.workload import Workload
 
 FLOAT32, INT8, UINT16 = 4, 1, 2
 

@@ -12,12 +12,11 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+from cost_models.workload import BIAS_BYTES
 from models.zoo import head_counts
 from vocabulary.configuration import MODES, Configuration
 from vocabulary.phases import PHASES
 from vocabulary.run_records import COLUMNS, METRICS, OPTIONAL_COLUMNS, RunRecordError
-
-from cost_models.workload import BIAS_BYTES
 
 
 @dataclass(frozen=True)

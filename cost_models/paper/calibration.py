@@ -20,15 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vocabulary.phases import DEVICE_PHASES
-
 from cost_models.board import BoardSpec, load_board
 from cost_models.paper.fitting import fit_nonnegative
 from cost_models.paper.latency import COUNTS, cycles, phase_counts
 from cost_models.paper.memory import CONSTANT_TERMS, FIXED_TERMS, TERMS, default_scale, flash_bytes, ram_bytes
 from cost_models.paper.outliers import screen
-from cost_models.pricing import price
+from cost_models.paper.price import price
 from cost_models.paper.records import Record, load_records
+from vocabulary.phases import DEVICE_PHASES
 
 FORMAT_VERSION = 1
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from math import ceil
 
-from vocabulary.phases import DEVICE_PHASES
-
 from cost_models.workload import Workload
+from vocabulary.phases import DEVICE_PHASES
 
 MAC_KINDS = ("conv2d", "conv1d", "fc", "lstm", "gru")
 

@@ -12,12 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.zoo import get_model
-
-from vocabulary.phases import DEVICE_PHASES
-
 from cost_models.paper.memory import TERMS
 from cost_models.workload import BIAS_BYTES, Workload, build_workload
+from models.zoo import get_model
+from vocabulary.phases import DEVICE_PHASES
 
 CONFIG_COLUMNS = (
     "board", "task", "model", "cut", "feature_bytes", "input_shape", "hidden", "classes",

@@ -29,17 +29,46 @@ from pathlib import Path
 
 from cost_models.atomic import replacing
 from cost_models.board import BoardSpecError, list_boards, load_board
-from cost_models.paper.calibration import CalibrationError
-from cost_models.microtl_dse.emulator_map import (RUNS_DIR, TABLE3_SOURCE, EmulatorMapError, PlatformDelta, build_map,
-                                      clear_map_cache, fit_set, load_emulator_map, map_or_none, map_path,
-                                      report as map_report, user_map_path, write_map)
-from cost_models.microtl_dse.fit_error import CostError, cross_validate, error_table, in_sample, residual_plot, summarize
-from cost_models.microtl_dse.fit import (COSTS, FirmwareCalibrationError, clear_firmware_cache, load_firmware_calibration,
-                                      record_files, save_firmware_calibration)
+from cost_models.microtl_dse.emulator_map import (
+    RUNS_DIR,
+    TABLE3_SOURCE,
+    EmulatorMapError,
+    PlatformDelta,
+    build_map,
+    clear_map_cache,
+    fit_set,
+    load_emulator_map,
+    map_or_none,
+    map_path,
+    user_map_path,
+    write_map,
+)
+from cost_models.microtl_dse.emulator_map import report as map_report
+from cost_models.microtl_dse.fit import (
+    COSTS,
+    FirmwareCalibrationError,
+    clear_firmware_cache,
+    load_firmware_calibration,
+    record_files,
+    save_firmware_calibration,
+)
+from cost_models.microtl_dse.fit_error import (
+    CostError,
+    cross_validate,
+    error_table,
+    in_sample,
+    residual_plot,
+    summarize,
+)
 from cost_models.microtl_dse.map_error import costs_of, cross_validate_map, timed_runs_of
-from cost_models.paper.records import RecordError
 from cost_models.microtl_dse.runs import RunRecordError, load_runs
+from cost_models.paper.calibration import CalibrationError
+from cost_models.paper.records import RecordError
 from cost_models.user_data import ENV
+from dse.console import say
+from dse.errors import UserError
+from dse.parser import FIRMWARE_BOARDS, MAP_BOARDS
+from dse.paths import check_output_file, check_output_folder
 from firmware.boards import get_board
 from firmware.build import BuildError, build, toolchain_version
 from firmware.calibrate import Grid, rows_from_validation, run_campaign, timed_rows_from_validation
@@ -48,11 +77,6 @@ from firmware.records import read_record
 from firmware.run_records import append_rows, measured_keys
 from vocabulary.configuration import Configuration
 from vocabulary.phases import PHASES
-
-from dse.console import say
-from dse.errors import UserError
-from dse.parser import FIRMWARE_BOARDS, MAP_BOARDS
-from dse.paths import check_output_file, check_output_folder
 
 CAMPAIGN_FILE, VALIDATIONS_FILE = "campaign.csv", "validations.csv"
 # Built for both platforms to measure what the nRF52840 platform layer adds to the emulator build (digits: no

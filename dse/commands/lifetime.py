@@ -9,7 +9,6 @@ from pathlib import Path
 
 from cost_models.deployment import Deployment, DeploymentError, deployment_from_table
 from cost_models.lifetime import TERMS
-
 from dse.errors import UserError
 from dse.parser import DEPLOYMENT_FLAGS as FLAGS
 from dse.reports.tables import text_table

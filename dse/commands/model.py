@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 
 from cost_models.lifetime import lifetime_for
+from dse.commands.lifetime import breakdown_text, deployment_from_args
+from dse.errors import UserError
+from dse.reports.menus import cost_breakdown, cut_point_json, cut_point_menu, zoo_json, zoo_listing
+from dse.reports.tables import terminal_width
+from dse.study.price import price
 from models.tasks import get_task
 from models.zoo import get_model
 from vocabulary.configuration import DOMAINS, STREAMING_FIXED, Configuration
-
-from dse.errors import UserError
-from dse.commands.lifetime import breakdown_text, deployment_from_args
-from dse.reports.menus import cost_breakdown, cut_point_json, cut_point_menu, zoo_json, zoo_listing
-from dse.study.price import price
-from dse.reports.tables import terminal_width
 
 
 def cmd_model(args) -> int:

@@ -25,9 +25,15 @@ from matplotlib.figure import Figure
 import models
 from cost_models.board import load_board
 from cost_models.paper.memory import TERMS
+from cost_models.paper.records import load_records
 from cost_models.predict import predict
 from cost_models.radio import link_cost
-from cost_models.paper.records import load_records
+from dse import atomic, console
+from dse.errors import UserError
+from dse.parser import PAPER_TASKS as TASKS
+from dse.paths import check_output_folder
+from dse.study.file import load_study_file
+from dse.study.space import Fixed
 from models.baselines import QATParams, cloud_qat, edge_inputs, edge_tl, published_table2
 from models.baselines.cloud_qat import CloudQATResult, check_supported
 from models.data import DataError, load_task, max_balanced
@@ -40,14 +46,7 @@ from models.simulate import prepare, simulate
 from models.zoo import get_model
 from vocabulary.configuration import Configuration
 
-from dse import atomic, console
-from dse.errors import UserError
-from dse.parser import PAPER_TASKS as TASKS
-from dse.paths import check_output_folder
-from dse.study.space import Fixed
-from dse.study.file import load_study_file
-
-STUDIES = Path(__file__).resolve().parents[1] / "studies"
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
 TABLE3_RECORDS = "paper_table3.csv"
 CITATION = "Profentzas et al., MicroTL, IEEE LCN 2022"
 METHODS = {"microtl": "MicroTL", "edge_tl": "Edge-TL", "cloud_qat": "Cloud-QAT"}

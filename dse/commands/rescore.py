@@ -26,20 +26,19 @@ from pathlib import Path
 import optuna
 
 from cost_models.board import BoardSpecError, load_board
-from cost_models.paper.calibration import CalibrationError
 from cost_models.microtl_dse.emulator_map import EmulatorMapError, build_map, load_emulator_map, map_path
 from cost_models.microtl_dse.fit import FirmwareCalibrationError, load_firmware_calibration, read_firmware_calibration
-from cost_models.predict import predict
+from cost_models.paper.calibration import CalibrationError
 from cost_models.paper.records import RecordError
-from vocabulary.configuration import Configuration
-from vocabulary.phases import PHASES
-
+from cost_models.predict import predict
 from dse.atomic import save_figure, write_text
 from dse.errors import UserError
+from dse.reports.rescore_plot import rescore_figure
 from dse.study.folder import StudyFolder
 from dse.study.objectives import COSTS, board_constraints
-from dse.reports.rescore_plot import rescore_figure
 from dse.study.trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
+from vocabulary.configuration import Configuration
+from vocabulary.phases import PHASES
 
 CLOCKED = ("energy", "latency")  # measures an instructions-only board cannot price
 

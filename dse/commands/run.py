@@ -6,12 +6,12 @@ from pathlib import Path
 
 from dse.console import say
 from dse.errors import EXIT_INTERRUPTED
-from dse.study.lock import folder_lock
 from dse.reports.report import write_reports
-from dse.search.optimize import run_study
-from dse.study.storage import check_url
-from dse.study.file import load_study_file
 from dse.reports.trials import picks, trial_table
+from dse.search.optimize import run_study
+from dse.study.file import load_study_file
+from dse.study.lock import folder_lock
+from dse.study.storage import check_url
 
 
 def cmd_run(args) -> int:

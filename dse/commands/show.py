@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import textwrap
 
-from dse.study.folder import StudyFolder
 from dse.reports.modes import has_modes
 from dse.reports.tables import terminal_width, text_table
 from dse.reports.trials import pick_records, pick_rows, picks, trial_table
+from dse.study.folder import StudyFolder
 
 
 def cmd_show(args) -> int:

@@ -5,13 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dse.commands.validation import (
+    VALIDATIONS_DIR,
+    WORK_DIR,
+    get_board,
+    load_trial,
+    pick_numbers,
+    validate_trial,
+    validation_table,
+)
 from dse.console import say
 from dse.errors import UserError
-from dse.study.folder import StudyFolder
 from dse.paths import check_output_folder
 from dse.reports.tables import terminal_width
-from dse.commands.validation import (VALIDATIONS_DIR, WORK_DIR, get_board, load_trial, pick_numbers, validate_trial,
-                         validation_table)
+from dse.study.folder import StudyFolder
 
 
 def cmd_validate(args) -> int:

@@ -21,20 +21,19 @@ from cost_models.paper.latency import training_counts
 from cost_models.predict import predict
 from cost_models.pricing import Prediction
 from cost_models.workload import workload_from_config
+from dse.console import say
+from dse.errors import UserError
+from dse.reports.tables import sig, text_table
+from dse.reports.trials import picks, trial_table
+from dse.study.folder import StudyFolder
+from dse.study.price import price
+from dse.study.trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
 from firmware.boards import get_board as _get
 from firmware.records import write_record
 from firmware.validate import validate
 from vocabulary.configuration import Configuration
 from vocabulary.phases import PHASES
 from vocabulary.validation_record import NOT_PREDICTED, Predicted, ValidationRecord
-
-from dse.console import say
-from dse.errors import UserError
-from dse.study.folder import StudyFolder
-from dse.study.price import price
-from dse.reports.tables import sig, text_table
-from dse.study.trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_PREDICTED
-from dse.reports.trials import picks, trial_table
 
 VALIDATIONS_DIR = "validations"
 WORK_DIR = "work"

@@ -10,12 +10,10 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from cost_models.lifetime import TERMS
-
 from dse import atomic
 from dse.commands.lifetime import ALT_LABELS
 from dse.reports.modes import has_modes, mode_label, mode_of
 from dse.reports.tables import markdown_table
-
 
 # --- summary.md and the plot --------------------------------------------------------------------------------------
 

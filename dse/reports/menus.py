@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import textwrap
 
-from models.arena import arena_bytes
-from models.zoo import ModelSpec, head_layers, list_models
-
 from dse.reports.modes import sample_latency_s
 from dse.reports.tables import shape, sig, text_table, thousands
+from models.arena import arena_bytes
+from models.zoo import ModelSpec, head_layers, list_models
 
 FLOAT32_BYTES = 4
 

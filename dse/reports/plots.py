@@ -13,16 +13,15 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from models.zoo import get_model  # noqa: E402
-
 from dse import atomic  # noqa: E402
-from dse.reports.modes import MARKERS, has_modes, mode_label, mode_of  # noqa: E402
-from dse.study.objectives import Measure  # noqa: E402
-from dse.study.file import StudySpec  # noqa: E402
-from dse.reports.trials import picks  # noqa: E402
 from dse.reports.lifetime import write_plot as write_lifetime_plot
+from dse.reports.modes import MARKERS, has_modes, mode_label, mode_of  # noqa: E402
 from dse.reports.search_plots import hypervolume_plot, importance_plot, parallel_plot
+from dse.reports.trials import picks  # noqa: E402
 from dse.reports.validation_plot import validation_plot
+from dse.study.file import StudySpec  # noqa: E402
+from dse.study.objectives import Measure  # noqa: E402
+from models.zoo import get_model  # noqa: E402
 
 
 def _complete(table: pd.DataFrame) -> pd.DataFrame:

@@ -10,19 +10,19 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from models.data import data_source
-
 from dse import atomic
-from dse.study.folder import StudyFolder
-from dse.reports.lifetime import summary_lines as lifetime_lines
-from dse.study.lock import folder_lock
-from dse.reports.modes import has_modes, summary_lines as mode_lines
 from dse.paths import check_output_folder
+from dse.reports.lifetime import summary_lines as lifetime_lines
+from dse.reports.modes import has_modes
+from dse.reports.modes import summary_lines as mode_lines
 from dse.reports.plots import write_plots
-from dse.study.file import StudySpec
 from dse.reports.tables import markdown_table
-from dse.study.trial_attrs import ATTR_NOTES, ATTR_PHASES
 from dse.reports.trials import pick_rows, picks, trial_table
+from dse.study.file import StudySpec
+from dse.study.folder import StudyFolder
+from dse.study.lock import folder_lock
+from dse.study.trial_attrs import ATTR_NOTES, ATTR_PHASES
+from models.data import data_source
 
 
 def _csv(frame: pd.DataFrame) -> str:

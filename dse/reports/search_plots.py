@@ -12,15 +12,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
+import optuna
 import pandas as pd  # noqa: E402
+from matplotlib import colormaps
 from matplotlib.figure import Figure  # noqa: E402
+from optuna.trial import TrialState
 
 from dse.reports.hypervolume import hypervolume  # noqa: E402
 from dse.study.file import StudySpec  # noqa: E402
-from matplotlib import colormaps
 from models.zoo import get_model
-from optuna.trial import TrialState
-import optuna
 
 REFERENCE = 1.1  # normalized reference point per objective
 PARAM_ORDER = ("cut", "hidden", "samples", "epochs", "batch", "lr", "momentum", "decay", "patience")

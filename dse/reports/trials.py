@@ -7,12 +7,11 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from vocabulary.configuration import DOMAINS, VARIED
-
-from dse.study.trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_PREDICTED
 from dse.reports.modes import mode_label, sample_latency_s
-from dse.study.file import StudySpec
 from dse.reports.tables import sig
+from dse.study.file import StudySpec
+from dse.study.trial_attrs import ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_PREDICTED
+from vocabulary.configuration import DOMAINS, VARIED
 
 # the configuration's fields: those other sections of the study file name (task, model, scheme), then [space]'s
 CONFIG_COLUMNS = [*(name for name in DOMAINS if name not in VARIED), *VARIED]

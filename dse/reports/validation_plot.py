@@ -11,8 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
-from vocabulary.phases import PHASES  # noqa: E402
 from firmware.records import read_record
+from vocabulary.phases import PHASES  # noqa: E402
 
 
 def pairs(records) -> dict[str, list[tuple[float, float, str]]]:

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cost_models.lifetime import lifetime_for
+from dse.study.file import StudySpec
+from dse.study.price import price
 from models.simulate import prepare, simulate
 from vocabulary.configuration import Configuration
-
-from dse.study.price import price
-from dse.study.file import StudySpec
 
 
 @dataclass

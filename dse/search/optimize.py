@@ -17,12 +17,12 @@ from optuna.trial import TrialState
 
 from dse.console import say
 from dse.search.evaluate import Evaluator
-from dse.study.folder import StudyFolder, check_stored_spec, find_study, store_spec
-from dse.study.storage import check_url, open_storage
-from dse.study.file import StudySpec
-from dse.study.trial_attrs import ATTR_FAIL, FINISHED
 from dse.search.trial import Objective, Progress, make_sampler
 from dse.search.workers import coordinate
+from dse.study.file import StudySpec
+from dse.study.folder import StudyFolder, check_stored_spec, find_study, store_spec
+from dse.study.storage import check_url, open_storage
+from dse.study.trial_attrs import ATTR_FAIL, FINISHED
 
 
 @dataclass

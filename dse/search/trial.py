@@ -14,8 +14,17 @@ from tqdm import tqdm
 from dse.search.evaluate import Evaluation
 from dse.search.grid import PointsSampler
 from dse.study.file import StudySpec
-from dse.study.trial_attrs import (ATTR_ACCURACY, ATTR_CONFIG, ATTR_FAIL, ATTR_LIFETIME, ATTR_NOTES, ATTR_PHASES, ATTR_PREDICTED,
-                          LEGACY_CONSTRAINTS)
+from dse.study.trial_attrs import (
+    ATTR_ACCURACY,
+    ATTR_CONFIG,
+    ATTR_FAIL,
+    ATTR_LIFETIME,
+    ATTR_NOTES,
+    ATTR_PHASES,
+    ATTR_PREDICTED,
+    LEGACY_CONSTRAINTS,
+)
+
 
 def make_sampler(spec: StudySpec, salt: int | tuple[int, ...]) -> optuna.samplers.BaseSampler:
     """The study file's sampler, seeded from the study seed and the number of trials already stored: a resumed

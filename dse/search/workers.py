@@ -29,15 +29,15 @@ from optuna.trial import TrialState, create_trial
 
 from dse.console import say
 from dse.errors import UserError
-from dse.search.evaluate import Evaluator
-from dse.study.folder import check_stored_spec, find_study
 from dse.redact import ENV_URL, mask
+from dse.search.evaluate import Evaluator
+from dse.search.threads import THREAD_VARIABLES, limit_threads
+from dse.search.trial import Objective, Progress, make_sampler
+from dse.study.file import load_study_file
+from dse.study.folder import check_stored_spec, find_study
 from dse.study.storage import fail_stale
 from dse.study.storage import open_storage as _open_storage
-from dse.study.file import load_study_file
-from dse.search.threads import THREAD_VARIABLES, limit_threads
 from dse.study.trial_attrs import ATTR_FAIL, FINISHED
-from dse.search.trial import Objective, Progress, make_sampler
 
 ATTR_WORKER = "worker"  # trial user attr: host:pid of the worker that ran it
 POLL_S = 0.5

@@ -13,21 +13,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cost_models.board import BoardSpecError, load_board
-from cost_models.paper.calibration import CalibrationError
-from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS, Deployment, DeploymentError, deployment_from_table
+from cost_models.deployment import FIELDS as DEPLOYMENT_FIELDS
+from cost_models.deployment import Deployment, DeploymentError, deployment_from_table
 from cost_models.lifetime import lifetime_for
-from cost_models.predict import FIRMWARES
+from cost_models.paper.calibration import CalibrationError
 from cost_models.paper.records import RecordError
-from models.tasks import get_task
-from models.zoo import get_model
-from vocabulary.configuration import (AT_MOST, DOMAINS, KIND_PLURALS, KIND_WORDS, STORED_ONLY, STREAMING_FIXED,
-                                      STREAMING_ONLY, VARIED, Configuration, fits)
-
+from cost_models.predict import FIRMWARES
 from dse.errors import StudyFileError
+from dse.redact import mask
 from dse.study.objectives import LIMITS, MEASURES, Constraint, Objective, board_constraints, user_constraint
 from dse.study.price import price
-from dse.redact import mask
 from dse.study.space import Choice, Domain, Fixed, Range, Space
+from models.tasks import get_task
+from models.zoo import get_model
+from vocabulary.configuration import (
+    AT_MOST,
+    DOMAINS,
+    KIND_PLURALS,
+    KIND_WORDS,
+    STORED_ONLY,
+    STREAMING_FIXED,
+    STREAMING_ONLY,
+    VARIED,
+    Configuration,
+    fits,
+)
 
 SAMPLERS = ("nsga2", "tpe", "random", "grid")
 DEFAULT_POPULATION = 20

@@ -21,8 +21,8 @@ from dse import atomic
 from dse.errors import StudyFolderError
 from dse.paths import check_input_folder, check_output_folder
 from dse.redact import ENV_URL, MASK, mask, restore
-from dse.study.storage import StorageError, open_storage
 from dse.study.file import BoardLimits, StudySpec, differences, parse_study, sqlite_file
+from dse.study.storage import StorageError, open_storage
 
 POINTER = "study.json"
 DATABASE = "study.db"
