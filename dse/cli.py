@@ -27,7 +27,7 @@ def command(name: str) -> Callable[..., int]:
     if name == "run":
         from dse.commands.run import cmd_run as run
     elif name == "report":
-        from dse.reports.report import cmd_report as run
+        from dse.commands.report import cmd_report as run
     elif name == "show":
         from dse.commands.show import cmd_show as run
     elif name == "model":

@@ -38,7 +38,7 @@ ENVIRONMENT = ("the study file's environment check (numpy, torch): `dse show`, `
                "read the study file without it")
 DEFERRED = {
     **{("dse.cli", m): COMMAND_TABLE for m in (
-        "dse.commands.run", "dse.reports.report", "dse.commands.show", "dse.commands.model", "dse.commands.validate",
+        "dse.commands.run", "dse.commands.report", "dse.commands.show", "dse.commands.model", "dse.commands.validate",
         "dse.commands.calibrate", "dse.commands.rescore", "dse.search.workers", "dse.commands.paper")},
     ("dse", "dse.study.file"): LAZY_API,
     ("dse", "dse.search.optimize"): LAZY_API,

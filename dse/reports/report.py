@@ -3,7 +3,6 @@ pareto.csv, summary.md and the plots. Cost figures are predictions and are label
 from __future__ import annotations
 
 import io
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import optuna
 import pandas as pd
 
 from dse import atomic
-from dse.paths import check_output_folder
 from dse.reports.lifetime import summary_lines as lifetime_lines
 from dse.reports.modes import has_modes
 from dse.reports.modes import summary_lines as mode_lines
@@ -19,8 +17,6 @@ from dse.reports.plots import write_plots
 from dse.reports.tables import markdown_table
 from dse.reports.trials import pick_rows, picks, trial_table
 from dse.study.file import StudySpec
-from dse.study.folder import StudyFolder
-from dse.study.lock import folder_lock
 from dse.study.trial_attrs import ATTR_NOTES, ATTR_PHASES
 from models.data import data_source
 
@@ -112,24 +108,3 @@ def write_reports(study: optuna.Study, spec: StudySpec, out: str | Path) -> list
     plots = write_plots(table, spec, out, study)
     atomic.write_text(out / "summary.md", summary_markdown(study, spec, table, [p.name for p in plots]))
     return written + plots + [out / "summary.md"]
-
-
-# -- `dse report DIR` ---------------------------------------------------------------------------------------------
-def cmd_report(args) -> int:
-    try:
-        is_folder = Path(args.folder).is_dir()
-    except OSError:  # a name the file system refuses (too long, ...)
-        is_folder = False
-    if not is_folder:
-        StudyFolder(args.folder).load()  # its one-line error, without creating the folder for a lock
-    with folder_lock(args.folder, "dse report"):
-        study, spec = StudyFolder(args.folder).load()
-        check_output_folder(args.folder, "study folder")  # the reports are written into it
-        written = write_reports(study, spec, args.folder)
-    if args.json:
-        print(json.dumps({"study": spec.name, "folder": str(args.folder), "written": [str(p) for p in written]},
-                         indent=2))
-    else:
-        for path in written:
-            print(path)
-    return 0
