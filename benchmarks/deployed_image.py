@@ -58,10 +58,8 @@ def data_path(task: str, work: Path) -> Path:
 
 def deployed_sizes(task: str, samples: int, work: Path) -> dict:
     from cost_models.predict import predict
-    from firmware.build import build
+    from firmware.build import DoesNotFit, build
     from firmware.codegen import generate
-
-    from firmware.build import DoesNotFit
 
     config = configuration(task, samples)
     gen = generate(config, work / f"{task}-{samples}" / "gen", data_path=data_path(task, work))
@@ -79,8 +77,8 @@ def deployed_sizes(task: str, samples: int, work: Path) -> dict:
 def validate_cifar(samples: int, hidden: int | None, work: Path) -> dict:
     from cost_models.predict import predict
     from firmware.boards import get_board
-    from firmware.records import Predicted
     from firmware.validate import validate
+    from vocabulary.validation_record import Predicted
 
     config = configuration("cifar3", samples, hidden)
     path = data_path("cifar3", work)

@@ -28,10 +28,10 @@ from tqdm import tqdm
 
 from models.tasks import get_task
 from vocabulary.configuration import Configuration
+from vocabulary.validation_record import Predicted, ValidationRecord
 
 from .calibrate_cifar import GENERATED_CIFAR_SOURCE, CifarGrid, generated_cifar10
 from .calibrate_rnn import GENERATED_HAR_SOURCE, RnnGrid, generated_uci_har, streaming_config
-from .records import Predicted, ValidationRecord
 from .run_records import append_rows, make_rows, measured_keys, run_key
 from .validate import validate
 

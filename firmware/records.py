@@ -1,4 +1,4 @@
-"""Validation records on disk (the schema: vocabulary/validation_record.py, re-exported here): one JSON file per
+"""Validation records on disk (the schema: vocabulary/validation_record.py): one JSON file per
 (trial, board), written atomically; and the relative error of a measured figure against its prediction."""
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from vocabulary.phases import PHASES
-from vocabulary.validation_record import (NOT_PREDICTED, SCHEMA, STATUS_FAILED, STATUS_OK, Measured, Predicted,
-                                          Provenance, ValidationRecord, attr_key, file_name)
-
-# the schema's names, re-exported for firmware.validate, firmware.calibrate and the tests
-__all__ = ["NOT_PREDICTED", "PHASES", "SCHEMA", "STATUS_FAILED", "STATUS_OK", "Measured", "Predicted", "Provenance",
-           "ValidationRecord", "attr_key", "file_name", "read_record", "relative_error", "write_record"]
+from vocabulary.validation_record import (
+    ValidationRecord,
+)
 
 
 def write_record(record: ValidationRecord, folder: str | Path) -> Path:

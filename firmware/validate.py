@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Callable
 
 from vocabulary.configuration import Configuration
+from vocabulary.phases import PHASES
+from vocabulary.validation_record import (STATUS_FAILED, STATUS_OK, Measured, Predicted, Provenance,
+                                          ValidationRecord)
 
 from .boards.base import Board, BoardError, RunResult
 from .build import BuildError, build
 from .codegen import GeneratedSources, generate
 from .protocol import FirmwareReportedError, ProtocolError, Report
-from .records import (PHASES, STATUS_FAILED, STATUS_OK, Measured, Predicted, Provenance, ValidationRecord,
-                      relative_error)
+from .records import relative_error
 
 ACCURACY_TOLERANCE_PP = 3.0  # the board's accuracy should be within this of the simulation of the same draw
 

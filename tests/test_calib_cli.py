@@ -8,8 +8,9 @@ import pytest
 
 from dse.cli import main
 from dse.commands.rescore import front
-from firmware.records import Measured, Provenance, ValidationRecord, write_record
+from firmware.records import write_record
 from vocabulary.configuration import Configuration
+from vocabulary.validation_record import Measured, Provenance, ValidationRecord
 
 SHIPPED = Path(__file__).resolve().parents[1] / "cost_models" / "calibration" / "qemu-an386"
 

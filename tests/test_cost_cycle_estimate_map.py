@@ -11,17 +11,31 @@ from pathlib import Path
 import pytest
 
 from cost_models import load_board, predict
-from cost_models.microtl_dse.emulator_map import (MAP_FILE, TimedRun, build_map, clear_map_cache, fit_map, load_emulator_map,
-                                      read_map, report, write_map)
+from cost_models.microtl_dse.emulator_map import (
+    MAP_FILE,
+    TimedRun,
+    build_map,
+    clear_map_cache,
+    fit_map,
+    load_emulator_map,
+    read_map,
+    report,
+    write_map,
+)
+from cost_models.microtl_dse.fit import (
+    ESTIMATE_COSTS,
+    fit_firmware,
+    price_firmware,
+    read_firmware_calibration,
+    save_firmware_calibration,
+)
 from cost_models.microtl_dse.fit_error import cross_validate, summarize
-from cost_models.microtl_dse.fit import (ESTIMATE_COSTS, fit_firmware, price_firmware, read_firmware_calibration,
-                                      save_firmware_calibration)
 from cost_models.microtl_dse.runs import RunRecordError, load_runs
-from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import rows_from_validation
-from firmware.records import Measured, Provenance, ValidationRecord
+from firmware.run_records import append_rows
 from vocabulary.configuration import Configuration
+from vocabulary.validation_record import Measured, Provenance, ValidationRecord
 
 FIXTURE = Path(__file__).parent / "data" / "qemu_runs_cycles_estimate.csv"
 BOARD = load_board("nrf52840dk")
@@ -173,8 +187,9 @@ def test_map_prices_collection_by_the_fitted_estimate(cal):
 def test_format_1_map_still_loads_and_says_refit(tmp_path, cal):
     """A map written before the estimate (format 1: collection assumed at the training CPI) prices as it did and is
     reported stale; the written format 2 map round-trips."""
-    import cost_models.board as board_module
     import shutil
+
+    import cost_models.board as board_module
 
     root = tmp_path / "cm"
     (root / "boards").mkdir(parents=True)

@@ -7,15 +7,23 @@ import shutil
 import pytest
 
 from cost_models import load_board, predict
-from cost_models.microtl_dse.emulator_map import (MAP_FILE, RUNS_DIR, TABLE3_SOURCE, build_map, clear_map_cache,
-                                      load_emulator_map, write_map)
+from cost_models.microtl_dse.emulator_map import (
+    MAP_FILE,
+    RUNS_DIR,
+    TABLE3_SOURCE,
+    build_map,
+    clear_map_cache,
+    load_emulator_map,
+    write_map,
+)
 from cost_models.microtl_dse.fit import load_firmware_calibration, price_firmware
 from cost_models.microtl_dse.map_error import costs_of, cross_validate_map, timed_runs_of
-from firmware.run_records import append_rows
 from cost_models.workload import workload_from_config
 from firmware.calibrate import timed_rows_from_validation
-from firmware.records import Measured, Provenance, ValidationRecord, write_record
+from firmware.records import write_record
+from firmware.run_records import append_rows
 from vocabulary.configuration import Configuration
+from vocabulary.validation_record import Measured, Provenance, ValidationRecord
 
 CPI = {"collection": 1.30, "training": 1.55, "evaluation": 1.35}
 POWER_W = 0.0195  # the PPK2's run-average current x supply: one power for every phase of a run
@@ -135,9 +143,9 @@ def test_calibrate_add_imports_the_dk_records_and_refits(boards, tmp_path, capsy
 
 
 def test_bad_import_changes_nothing(boards, tmp_path, capsys, monkeypatch):
-    from dse.commands import calibrate as calibrate_cmd
-    from dse.cli import main
     from cost_models.microtl_dse.emulator_map import EmulatorMapError
+    from dse.cli import main
+    from dse.commands import calibrate as calibrate_cmd
 
     runs_csv = load_board("nrf52840dk").user_calibration_dir / RUNS_DIR / "validations.csv"  # where imports go
     map_file = boards / "calibration" / "nrf52840dk" / MAP_FILE

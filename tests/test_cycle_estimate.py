@@ -6,14 +6,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from qemu_fw_util import compile_m4, require_tools
 
 from firmware.boards.qemu import EMULATED_CLOCK_HZ, QemuBoard, run_elf
-from firmware.cycle_estimate import (TimingModel, block_timing, disassemble, estimate_cycles, insn_cost,
-                                     phase_estimate)
+from firmware.cycle_estimate import TimingModel, block_timing, disassemble, estimate_cycles, insn_cost, phase_estimate
 from firmware.qemu_plugin.blocks import BlockFileError, instructions_of, parse_blocks
-from firmware.records import Measured, ValidationRecord
-
-from qemu_fw_util import compile_m4, require_tools
+from vocabulary.validation_record import Measured, ValidationRecord
 
 P = TimingModel().refill_cycles
 

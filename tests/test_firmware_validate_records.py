@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from firmware.records import (Measured, Predicted, Provenance, ValidationRecord, attr_key, read_record,
-                              relative_error, write_record)
+from firmware.records import read_record, relative_error, write_record
+from vocabulary.validation_record import Measured, Predicted, Provenance, ValidationRecord, attr_key
 
 
 def sample() -> ValidationRecord:

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import optuna
 import pytest
-
 from conftest import model_cache_at
+
 from cost_models.board import load_board
 from cost_models.microtl_dse.fit import clear_firmware_cache, load_firmware_calibration
 from dse.cli import main
 from dse.search.optimize import run_study
 from dse.study.file import load_study_file
-from firmware.records import Measured, Provenance, ValidationRecord, write_record
+from firmware.records import write_record
 from vocabulary.configuration import Configuration
+from vocabulary.validation_record import Measured, Provenance, ValidationRecord
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("vocabulary", "dse", "models", "cost_models", "firmware")

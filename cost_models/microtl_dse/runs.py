@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cost_models.workload import BIAS_BYTES
 from models.zoo import head_counts
-from vocabulary.configuration import MODES, Configuration
+from vocabulary.configuration import DOMAINS, MODES, Configuration
 from vocabulary.phases import PHASES
 from vocabulary.run_records import COLUMNS, METRICS, OPTIONAL_COLUMNS, RunRecordError
 
@@ -119,8 +119,10 @@ def _parse(row: dict, path: Path, line: int) -> RunRecord:
         raise fail("scheme", f"must be one of {', '.join(BIAS_BYTES)}")
     try:
         config = Configuration(task=text("task"), model=text("model"), cut=text("cut"), hidden=integer("hidden"),
-                               samples=integer("samples", 2), epochs=integer("epochs", 1),
-                               batch=integer("batch", 1), momentum=momentum, patience=integer("patience", 1),
+                               samples=integer("samples", DOMAINS["samples"].study_at_least),  # a study's bound
+                               epochs=integer("epochs", DOMAINS["epochs"].at_least),
+                               batch=integer("batch", DOMAINS["batch"].at_least), momentum=momentum,
+                               patience=integer("patience", DOMAINS["patience"].at_least),
                                scheme=scheme, restore_best=restore == "1", mode=mode, replay=replay)
         classes = integer("classes", 1)
         counts = head_counts(config.model, config.cut, config.hidden, classes)

@@ -26,7 +26,9 @@ from dse.study.trial_attrs import ATTR_FAIL, FINISHED
 
 
 @dataclass
-class RunResult:
+class StudyRun:
+    """What one `dse run` did: the study, the finished trials it aimed at, how many it ran, whether it was stopped."""
+
     study: optuna.Study
     target: int  # total number of finished trials asked for
     ran: int  # trials run by this call
@@ -75,7 +77,7 @@ class StopOnInterrupt:
 
 
 def run_study(spec: StudySpec, out: str | Path, trials: int | None = None, evaluator=None,
-              progress: bool = True, workers: int | None = None) -> RunResult:
+              progress: bool = True, workers: int | None = None) -> StudyRun:
     """Run (or resume) the study in folder `out` until `trials` (default: the study file's) have finished;
     with `workers`, in that many worker processes (they evaluate with the real Evaluator)."""
     if workers is not None and evaluator is not None:
@@ -89,7 +91,7 @@ def run_study(spec: StudySpec, out: str | Path, trials: int | None = None, evalu
 
 
 def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bool,
-         workers: int | None = None) -> RunResult:
+         workers: int | None = None) -> StudyRun:
     folder = StudyFolder(out)
     folder.check(spec)  # nothing is written before every check has passed
     url = folder.storage_url(spec.storage)
@@ -130,7 +132,7 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
                                 sampler=make_sampler(spec, stored), load_if_exists=True)
     store_spec(study, spec)
     if not remaining:
-        return RunResult(study, target, 0, False, notes)
+        return StudyRun(study, target, 0, False, notes)
 
     bar = Progress(max(target, finished + remaining), finished, progress)
     if workers is not None:
@@ -139,7 +141,7 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
                               max(target, finished + waiting), workers, bar)
         finally:
             bar.close()
-        return RunResult(study, target, done.ran, done.interrupted, notes + done.notes)
+        return StudyRun(study, target, done.ran, done.interrupted, notes + done.notes)
     before = len(study.get_trials(deepcopy=False))
     interrupted = False
     stop = StopOnInterrupt()
@@ -157,4 +159,4 @@ def _run(spec: StudySpec, out: Path, trials: int | None, evaluator, progress: bo
     finally:
         bar.close()
     ran = len(study.get_trials(deepcopy=False)) - before
-    return RunResult(study, target, ran, interrupted, notes)
+    return StudyRun(study, target, ran, interrupted, notes)
