@@ -1,7 +1,7 @@
 """Per-kernel fit quality of the frozen layers' counts model: every kernel of the zoo's frozen layers (nn_conv1d_q7,
 nn_lstm_q7, nn_gru_q7, nn_conv2d_q7, nn_maxpool2d_q7, nn_fc_q7, nn_relu_q7) alone over a grid of shapes beyond the
 zoo's (firmware/kernel_bench.py), each call's instructions measured on qemu-an386, the counts the whole-firmware cost
-model uses (cost_models/microtl_dse/rnn_counts.py, firmware_model.py's frozen counts) fitted per kernel by NNLS and checked
+model uses (cost_models/microtl_dse/rnn_counts.py, microtl_dse/model.py's frozen counts) fitted per kernel by NNLS and checked
 leaving one shape out (cost_models/microtl_dse/kernel_counts.py).
 
 Prints per kernel the fitted instructions per count and the in-sample and leave-one-shape-out errors, and ReLU's

@@ -44,7 +44,7 @@ def predict(
     run, e.g. under early stopping; `classes` overrides the task's class count (npz tasks); `calibration`
     defaults to the board's (fitted once per process).
 
-    Instructions-only boards (qemu-an386) are priced by the firmware model (firmware_fit): instructions per phase,
+    Instructions-only boards (qemu-an386) are priced by the firmware model (microtl_dse.fit): instructions per phase,
     RAM and flash of this project's deployed image (the validation harness's share apart: harness_ram /
     harness_flash). There `test_inputs` is the evaluation's test inputs (streamed by the harness, not stored) and `best_epoch` the epoch of the best weights (default: estimated from epochs_run and patience);
     `firmware_calibration` overrides the board's fitted one (e.g. a refit).

@@ -7,7 +7,7 @@ Why: the zoo reaches one LSTM, five GRU and a handful of conv2d / pool / fc shap
 count terms apart (MACs, dot calls, tail MACs, pixels, outputs, unit-steps, steps) from whole-firmware runs alone.
 Here each call is bracketed by plat_phase_marker calls, so the insncount plugin's counter at the markers gives the
 call's instructions exactly; the counts the whole-firmware cost model uses (cost_models.microtl_dse.rnn_counts and
-firmware_model's frozen counts) are fitted per kernel (NNLS: cost_models/microtl_dse/kernel_counts.py, on these runs as data)
+microtl_dse.model's frozen counts) are fitted per kernel (NNLS: cost_models/microtl_dse/kernel_counts.py, on these runs as data)
 and checked leaving one shape out.
 
 One C program holds every call; weights, biases and inputs are shared pools filled by a fixed LCG (the loop counts

@@ -1,4 +1,4 @@
-"""Firmware cost models (cost_models.microtl_dse.runs / firmware_model / firmware_fit / firmware_error): records are checked,
+"""Firmware cost models (cost_models.microtl_dse.runs / microtl_dse.model / microtl_dse.fit / microtl_dse.fit_error): records are checked,
 the fit recovers known coefficients, the shipped qemu-an386 records predict their own measurements."""
 from __future__ import annotations
 

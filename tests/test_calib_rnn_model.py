@@ -1,4 +1,4 @@
-"""The firmware cost models on the recurrent models (cost_models/microtl_dse/model.py + firmware_rnn.py): the shipped
+"""The firmware cost models on the recurrent models (cost_models/microtl_dse/model.py + microtl_dse/rnn_counts.py): the shipped
 qemu-an386 campaign measures every cut of har_rnn and motions_rnn, and the fit prices their collection and
 evaluation (conv1d / LSTM / GRU counts), RAM (int16 ping-pong buffers, the LSTM cell) and flash (int16 biases,
 recurrent kernels and tables) within the issue's targets, in sample."""

@@ -92,7 +92,7 @@ def test_kernel_counts_predict_unseen_shapes_on_qemu(tmp_path):
 
 
 def test_image_kernel_counts_are_the_cost_models():
-    """call_counts of conv2d / maxpool2d / fc / relu are firmware_model's frozen counts of that one layer (macs by
+    """call_counts of conv2d / maxpool2d / fc / relu are microtl_dse.model's frozen counts of that one layer (macs by
     kind, calls = layer_calls; fc's dot_calls and output_elements are one `outputs` term)."""
     from dataclasses import replace
 

@@ -1,6 +1,6 @@
 """Loop counts of the Cortex-M4 DSP kernels (firmware/c/nn_q7_m4.c; the NN_DSP part of firmware/c/nn_rnn_q7.c): what
 a cortex-m4 board (qemu-an386, nrf52840dk) runs where `models.kernels.fast_path` says so. The portable kernels'
-counts (nn_q7.c: 4-way unrolled nn_dot per kernel row, ...) are in firmware_rnn.py / firmware_model.py.
+counts (nn_q7.c: 4-way unrolled nn_dot per kernel row, ...) are in microtl_dse/rnn_counts.py / microtl_dse/model.py.
 
 Pure functions of a zoo layer; each count follows one loop of the C code, so a linear model in them (coefficients
 fitted from calibration only) is exact up to the data-dependent branches (table lookups' clamps, saturations):
@@ -204,7 +204,7 @@ def _gate_call(c: dict, bits: int, n: int, rows: int) -> None:
 
 def recurrent_counts(layer, in_bits: int) -> dict[str, float]:
     """One nn_lstm_q7 / nn_gru_q7 call (fast): the gate-row calls of its input and (from the second step)
-    recurrent parts. The per unit-step gate arithmetic is firmware_rnn's (lstm_unit_steps, ...)."""
+    recurrent parts. The per unit-step gate arithmetic is microtl_dse.rnn_counts's (lstm_unit_steps, ...)."""
     c = dict.fromkeys(COUNTS, 0.0)
     steps, in_dim = layer.in_shape
     units = layer.units

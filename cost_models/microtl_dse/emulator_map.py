@@ -13,7 +13,7 @@ screen of the Table III calibration flags (`calibration.load_calibration`) are l
 
 What the data does not cover is labelled, not invented: Table III has no collection or evaluation record, so their
 cycles are our firmware's *static Cortex-M4 estimate* (status "estimated"): per configuration, the emulator's
-cycles-estimate model (firmware_fit, fitted on the per-block execution counts x Cortex-M4 TRM timing that the
+cycles-estimate model (microtl_dse.fit, fitted on the per-block execution counts x Cortex-M4 TRM timing that the
 qemu-an386 runs record, firmware/cycle_estimate.py) predicts the cycles of that phase of our code, at zero wait
 states, branch refill P = 2, divide 7 cycles. That prices the code that actually runs (a Table III CPI is the
 paper's CMSIS-NN firmware's, on its training phase); what it leaves out is the nRF52840's flash wait states and
@@ -452,7 +452,7 @@ def _emulator_dir(emulator: str) -> tuple[Path, ...]:
 
 
 def emulator_calibration(m: EmulatorMap):
-    """The emulator's firmware calibration (fitted from its records, cached by firmware_fit)."""
+    """The emulator's firmware calibration (fitted from its records, cached by microtl_dse.fit)."""
 
     return load_firmware_calibration(m.emulator, _emulator_dir(m.emulator))
 

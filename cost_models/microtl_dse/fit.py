@@ -2,7 +2,7 @@
 
 Fitted on load from the board's run records (cost_models/calibration/<board>/*.csv in the cost_models.microtl_dse.runs
 format) and cached, like the Table III calibration: the records stay the single source of truth. Instructions:
-per phase, non-negative least squares of the measured count on firmware_model.COUNTS (relative residuals); then,
+per phase, non-negative least squares of the measured count on microtl_dse.model.COUNTS (relative residuals); then,
 for the training phase, one factor per compiled shape (see `shape_key`): the trainer is C code specialised by the
 compiler on the feature width, hidden width, classes and batch size, and its register allocation differs between
 shapes by up to +-1.5% of the training instructions (measured), which no count of the loops can follow. A shape

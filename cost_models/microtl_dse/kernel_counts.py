@@ -1,6 +1,6 @@
 """The counts model of one frozen-layer kernel call, fitted on the kernel micro-benchmark's measurements
 (firmware/kernel_bench.py measures; this prices): the counts the whole-firmware cost model uses
-(cost_models.microtl_dse.rnn_counts, firmware_model's frozen counts; cost_models.microtl_dse.dsp_counts for the DSP kernels), NNLS per
+(cost_models.microtl_dse.rnn_counts, microtl_dse.model's frozen counts; cost_models.microtl_dse.dsp_counts for the DSP kernels), NNLS per
 kernel kind, and each shape predicted leaving it out.
 
 A `shape` is any object with firmware.kernel_bench.KernelShape's fields (kind, steps, in_dim, units, in_bits) and its
@@ -16,7 +16,7 @@ from models.zoo import LayerSpec
 
 
 def call_counts(shape, kernels: str = "portable") -> dict[str, float]:
-    """The whole-firmware cost model's counts of one call (cost_models.microtl_dse.rnn_counts; firmware_model's frozen counts
+    """The whole-firmware cost model's counts of one call (cost_models.microtl_dse.rnn_counts; microtl_dse.model's frozen counts
     for conv1d / conv2d / maxpool2d / fc / relu; kernels="fast": cost_models.microtl_dse.dsp_counts where
     models.kernels.fast_path takes the shape) plus `calls` (one per call: entry, set-up, the marker; the cost
     model's layer_calls). Counts identical by construction for a kind are merged into one term, which NNLS could

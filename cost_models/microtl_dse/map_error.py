@@ -5,7 +5,7 @@ Per phase, over the runs that phase is fitted on (`emulator_map.fit_set`: our fi
 Table III's for training), two hold-outs: leave one shape out, where a shape is a task's series for Table III (the
 paper's configuration at one cut and head, only N varies) or a head shape for our own runs, so the CPI and power
 come from the other shapes alone; and leave one run out. Pure functions over `TimedRun`s; the report and plots
-reuse firmware_error's tables."""
+reuse microtl_dse.fit_error's tables."""
 from __future__ import annotations
 
 from cost_models.microtl_dse.emulator_map import TimedRun, fit_cpi, fit_power, fit_set
