@@ -376,19 +376,12 @@ def _check_u16(layer: QLayer, *values: int) -> None:
             raise ValueError(f"codegen: layer {layer.name} has a dimension {v} beyond the kernels' uint16 range")
 
 
-# How a kernel call gets its shape/parameter struct (nn_q7.h, nn_rnn_q7.h): one `static const` struct per call
-# site in flash, passed by address. Measured on qemu-an386 against compound literals built on the stack per call
-# (docs/firmware.md, "Kernel API"): static structs are smaller and retire fewer instructions.
-_STATIC_PARAMS = True
-
-
 def _params_ref(ctype: str, name: str, init: str, params: list[str]) -> str:
-    """The address of a const `ctype` struct holding `init`: a static const struct named `name` (its definition
-    appended to params) or a compound literal."""
-    if _STATIC_PARAMS:
-        params.append(f"static const {ctype} {name} = {init};")
-        return f"&{name}"
-    return f"&(const {ctype}){init}"
+    """`&name` of a static const `ctype` struct holding `init` (its definition appended to params): one struct per
+    call site, in flash. Measured on qemu-an386 (docs/firmware.md, "Kernel API") against compound literals, which
+    GCC builds on the stack at every call: the static structs give the smaller image and fewer instructions."""
+    params.append(f"static const {ctype} {name} = {init};")
+    return f"&{name}"
 
 
 def _dims(shape) -> str:
