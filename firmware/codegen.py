@@ -390,13 +390,18 @@ def _dims(shape) -> str:
     return f"{{{h}, {w}, {c}}}"
 
 
+def _conv_init(conv: QLayer) -> str:
+    """nn_conv_params initializer of a conv2d / conv1d layer."""
+    return (f"{{{_dims(conv.in_shape)}, {_dims(conv.out_shape)}, {conv.kernel}, {conv.padding}, {conv.stride}, "
+            f"{conv.bias_shift}, {conv.out_shift}}}")
+
+
 def _call(layer: QLayer, src: str, dst: str, scratch: str, params: list[str]) -> str:
     """The kernel call of one layer; its parameter struct's definition goes to params."""
     p = f"{layer.name}_p"
     if layer.kind in ("conv2d", "conv1d"):
         _check_u16(layer, *layer.in_shape, *layer.out_shape)
-        ref = _params_ref("nn_conv_params", p, f"{{{_dims(layer.in_shape)}, {_dims(layer.out_shape)}, {layer.kernel}, "
-                          f"{layer.padding}, {layer.stride}, {layer.bias_shift}, {layer.out_shift}}}", params)
+        ref = _params_ref("nn_conv_params", p, _conv_init(layer), params)
         return f"nn_{layer.kind}_q7({ref}, {src}, {layer.name}_w, {layer.name}_b, {dst}, {scratch});"
     if layer.kind == "maxpool2d":
         _check_u16(layer, *layer.in_shape, *layer.out_shape)
@@ -424,9 +429,7 @@ def _fused_calls(conv: QLayer, pool: QLayer, src: str, band: str, dst: str, scra
     (h, w, cin), (oh, ow, cout) = conv.in_shape, conv.out_shape
     (ph, pw, _), k, s = pool.out_shape, pool.kernel, pool.stride
     _check_u16(conv, h, w, cin, cout, oh, ow, ph, pw, (ph - 1) * s + k)
-    conv_ref = _params_ref("nn_conv_params", f"{conv.name}_p", f"{{{_dims(conv.in_shape)}, {_dims(conv.out_shape)}, "
-                           f"{conv.kernel}, {conv.padding}, {conv.stride}, {conv.bias_shift}, {conv.out_shift}}}",
-                           params)
+    conv_ref = _params_ref("nn_conv_params", f"{conv.name}_p", _conv_init(conv), params)
     band_ref = _params_ref("nn_pool_params", f"{pool.name}_band_p",  # a band of k conv rows -> one pool row
                            f"{{{{{k}, {ow}, {cout}}}, {{1, {pw}, {cout}}}, {k}, {s}}}", params)
     return [
