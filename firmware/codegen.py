@@ -336,55 +336,74 @@ def _check_u16(layer: QLayer, *values: int) -> None:
             raise ValueError(f"codegen: layer {layer.name} has a dimension {v} beyond the kernels' uint16 range")
 
 
-def _call(layer: QLayer, src: str, dst: str, scratch: str) -> str:
-    if layer.kind == "conv2d":
-        (h, w, cin), (oh, ow, cout) = layer.in_shape, layer.out_shape
-        _check_u16(layer, h, w, cin, cout, oh, ow)
-        return (f"nn_conv2d_q7({src}, {h}, {w}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
-                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {oh}, {ow}, "
-                f"{scratch});")
-    if layer.kind == "conv1d":
-        (steps, cin), (out_steps, cout) = layer.in_shape, layer.out_shape
-        _check_u16(layer, steps, cin, cout, out_steps)
-        return (f"nn_conv1d_q7({src}, {steps}, {cin}, {layer.name}_w, {cout}, {layer.kernel}, {layer.padding}, "
-                f"{layer.stride}, {layer.name}_b, {layer.bias_shift}, {layer.out_shift}, {dst}, {out_steps}, "
-                f"{scratch});")
+def _params_ref(ctype: str, name: str, init: str, params: list[str]) -> str:
+    """`&name` of a static const `ctype` struct holding `init` (its definition appended to params): one struct per
+    call site, in flash. Measured on qemu-an386 (docs/firmware.md, "Kernel API") against compound literals, which
+    GCC builds on the stack at every call: the static structs give the smaller image and fewer instructions."""
+    params.append(f"static const {ctype} {name} = {init};")
+    return f"&{name}"
+
+
+def _dims(shape) -> str:
+    """nn_dims initializer of a channels-last shape: (h, w, c), or (steps, c) as a 1 x steps image."""
+    h, w, c = shape if len(shape) == 3 else (1, *shape)
+    return f"{{{h}, {w}, {c}}}"
+
+
+def _conv_init(conv: QLayer) -> str:
+    """nn_conv_params initializer of a conv2d / conv1d layer."""
+    return (f"{{{_dims(conv.in_shape)}, {_dims(conv.out_shape)}, {conv.kernel}, {conv.padding}, {conv.stride}, "
+            f"{conv.bias_shift}, {conv.out_shift}}}")
+
+
+def _call(layer: QLayer, src: str, dst: str, scratch: str, params: list[str]) -> str:
+    """The kernel call of one layer; its parameter struct's definition goes to params."""
+    p = f"{layer.name}_p"
+    if layer.kind in ("conv2d", "conv1d"):
+        _check_u16(layer, *layer.in_shape, *layer.out_shape)
+        ref = _params_ref("nn_conv_params", p, _conv_init(layer), params)
+        return f"nn_{layer.kind}_q7({ref}, {src}, {layer.name}_w, {layer.name}_b, {dst}, {scratch});"
     if layer.kind == "maxpool2d":
-        (h, w, c), (oh, ow, _) = layer.in_shape, layer.out_shape
-        _check_u16(layer, h, w, c, oh, ow)
-        return f"nn_maxpool2d_q7({src}, {h}, {w}, {c}, {layer.kernel}, {layer.stride}, {dst}, {oh}, {ow});"
+        _check_u16(layer, *layer.in_shape, *layer.out_shape)
+        ref = _params_ref("nn_pool_params", p, f"{{{_dims(layer.in_shape)}, {_dims(layer.out_shape)}, {layer.kernel}, "
+                          f"{layer.stride}}}", params)
+        return f"nn_maxpool2d_q7({ref}, {src}, {dst});"
     if layer.kind in ("lstm", "gru"):
         (steps, cin), units = layer.in_shape, layer.out_shape[-1]
         _check_u16(layer, steps, cin, units)
+        ref = _params_ref("nn_rnn_params", p, f"{{{steps}, {cin}, {units}, {layer.in_bits}, {layer.out_bits}, "
+                          f"{layer.shift_x}, {layer.shift_h}, {layer.f_out}}}", params)
         cell = f"{layer.name}_cell, " if layer.kind == "lstm" else ""
-        return (f"nn_{layer.kind}_q7({src}, {layer.in_bits}, {steps}, {cin}, {units}, {layer.name}_w, "
-                f"{layer.name}_wh, {layer.name}_b, {layer.shift_x}, {layer.shift_h}, {layer.f_out}, {cell}{dst}, "
-                f"{layer.out_bits});")
+        return (f"nn_{layer.kind}_q7({ref}, {src}, {layer.name}_w, {layer.name}_wh, {layer.name}_b, {cell}{dst});")
     if layer.kind == "fc":
         dim, rows = _size(layer.in_shape), layer.out_shape[-1]
         _check_u16(layer, dim, rows)
-        return (f"nn_fc_q7({src}, {layer.name}_w, {dim}, {rows}, {layer.bias_shift}, {layer.out_shift}, "
-                f"{layer.name}_b, {dst}, {scratch});")
+        ref = _params_ref("nn_fc_params", p, f"{{{dim}, {rows}, {layer.bias_shift}, {layer.out_shift}}}", params)
+        return f"nn_fc_q7({ref}, {src}, {layer.name}_w, {layer.name}_b, {dst}, {scratch});"
     raise NotImplementedError(layer.kind)
 
 
-def _fused_calls(conv: QLayer, pool: QLayer, src: str, band: str, dst: str, scratch: str) -> list[str]:
+def _fused_calls(conv: QLayer, pool: QLayer, src: str, band: str, dst: str, scratch: str,
+                 params: list[str]) -> list[str]:
     """conv -> max pool, one pool row at a time: the k_p conv rows it reads into the band, then the pooled row."""
-    (h, w, cin), (_, ow, cout) = conv.in_shape, conv.out_shape
+    (h, w, cin), (oh, ow, cout) = conv.in_shape, conv.out_shape
     (ph, pw, _), k, s = pool.out_shape, pool.kernel, pool.stride
-    _check_u16(conv, h, w, cin, cout, ow, ph, pw, (ph - 1) * s + k)
+    _check_u16(conv, h, w, cin, cout, oh, ow, ph, pw, (ph - 1) * s + k)
+    conv_ref = _params_ref("nn_conv_params", f"{conv.name}_p", _conv_init(conv), params)
+    band_ref = _params_ref("nn_pool_params", f"{pool.name}_band_p",  # a band of k conv rows -> one pool row
+                           f"{{{{{k}, {ow}, {cout}}}, {{1, {pw}, {cout}}}, {k}, {s}}}", params)
     return [
         f"for (uint16_t r = 0; r < {ph}u; r++) {{  /* {conv.name} rows [r*{s}, r*{s} + {k}) -> {pool.name} row r */",
-        f"    nn_conv2d_rows_q7({src}, {h}, {w}, {cin}, {conv.name}_w, {cout}, {conv.kernel}, {conv.padding}, "
-        f"{conv.stride}, {conv.name}_b, {conv.bias_shift}, {conv.out_shift}, {band}, {ow}, "
-        f"(uint16_t)(r * {s}u), (uint16_t)(r * {s}u + {k}u), {scratch});",
-        f"    nn_maxpool2d_q7({band}, {k}, {ow}, {cout}, {k}, {s}, {dst} + r * {pw * cout}u, 1, {pw});",
+        f"    nn_conv2d_rows_q7({conv_ref}, {src}, {conv.name}_w, {conv.name}_b, {band}, (uint16_t)(r * {s}u), "
+        f"(uint16_t)(r * {s}u + {k}u), {scratch});",
+        f"    nn_maxpool2d_q7({band_ref}, {band}, {dst} + r * {pw * cout}u);",
         "}",
     ]
 
 
-def _forward_body(layers: list[QLayer], plan: ArenaPlan) -> list[str]:
-    """The statements of dse_frozen_forward: every step of the liveness plan at its arena offsets."""
+def _forward_body(layers: list[QLayer], plan: ArenaPlan, params: list[str]) -> list[str]:
+    """The statements of dse_frozen_forward: every step of the liveness plan at its arena offsets (the kernels'
+    parameter structs' definitions go to params)."""
     by_name = {layer.name: layer for layer in layers}
 
     def q7(name: str | None) -> str:
@@ -408,9 +427,9 @@ def _forward_body(layers: list[QLayer], plan: ArenaPlan) -> list[str]:
                 raise NotImplementedError(f"codegen: layer {head.name} applies ReLU to an int16 input")
             body.append(f"nn_relu_q7({src}, {_size(head.in_shape)}u);  /* in place */")
         if step.fused:
-            body += _fused_calls(head, tail, src, q7(step.band), dst, q15(step.scratch))
+            body += _fused_calls(head, tail, src, q7(step.band), dst, q15(step.scratch), params)
         else:
-            body.append(_call(head, src, dst, q15(step.scratch)))
+            body.append(_call(head, src, dst, q15(step.scratch), params))
         if tail.kind == "maxpool2d" and tail.relu_in:  # max and ReLU commute: ReLU on the pooled output
             body.append(f"nn_relu_q7({dst}, {_size(tail.out_shape)}u);  /* {tail.name}'s input ReLU, after the "
                         "pool */")
@@ -453,15 +472,19 @@ def _source(config, qmodel, layers) -> str:
             "};",
         ]
     plan = plan_arena(layers)
+    params: list[str] = []
+    body = _forward_body(layers, plan, params)
+    if params:
+        parts += ["", "/* the kernels' shapes and parameters (nn_q7.h, nn_rnn_q7.h) */", *params]
     parts.append("")
-    parts.append(f"/* frozen arena, {plan.size} bytes, planned by liveness (cost_models/arena.py); step: buffer "
+    parts.append(f"/* frozen arena, {plan.size} bytes, planned by liveness (models/arena.py); step: buffer "
                  "[offset, end) */")
     for buf in sorted(plan.buffers, key=lambda b: (b.first, b.offset)):
         parts.append(f"/*   {buf.first}-{buf.last}: {buf.name} [{buf.offset}, {buf.offset + buf.size}) */")
     parts += _region(config.streaming) + [
         f"void dse_frozen_forward(const int8_t *input, {_C_TYPES[layers[-1].out_bits]} *feature)",
         "{",
-        *_forward_body(layers, plan),
+        *body,
         "}",
         "",
     ]

@@ -249,32 +249,37 @@ def program(shapes: list[KernelShape]) -> str:
             lines.append(f"    uint32_t i;\n    for (i = 0; i < {s.in_dim}u; i++) relu_buf[i] = {value};")
         lines.append(f"    plat_phase_marker({2 * i}u);  /* {s.name} */")
         layer = s.layer()
+        # the call's shapes and parameters in a static const struct, as firmware/codegen.py emits them
         if s.kind == "conv1d":
             out_len = layer.out_shape[0]
-            lines.append(f"    nn_conv1d_q7(in8, {s.steps}, {s.in_dim}, pool_w, {s.units}, {s.kernel}, {s.padding}, "
-                         f"{s.stride}, pool_b8, 2, 9, (q7_t *)out16, {out_len}, SCRATCH);")
+            lines.append(f"    static const nn_conv_params p = {{{{1, {s.steps}, {s.in_dim}}}, {{1, {out_len}, "
+                         f"{s.units}}}, {s.kernel}, {s.padding}, {s.stride}, 2, 9}};")
+            lines.append("    nn_conv1d_q7(&p, in8, pool_w, pool_b8, (q7_t *)out16, SCRATCH);")
         elif s.kind == "conv2d":
             sh = _out_shift(s.kernel * s.kernel * s.in_dim)
             oh, ow, _ = layer.out_shape
-            lines.append(f"    nn_conv2d_q7(img_in, {s.steps}, {s.width}, {s.in_dim}, img_w, {s.units}, {s.kernel}, "
-                         f"{s.padding}, {s.stride}, img_b, {sh - 1}, {sh}, (q7_t *)out16, {oh}, {ow}, SCRATCH);")
+            lines.append(f"    static const nn_conv_params p = {{{{{s.steps}, {s.width}, {s.in_dim}}}, {{{oh}, {ow}, "
+                         f"{s.units}}}, {s.kernel}, {s.padding}, {s.stride}, {sh - 1}, {sh}}};")
+            lines.append("    nn_conv2d_q7(&p, img_in, img_w, img_b, (q7_t *)out16, SCRATCH);")
         elif s.kind == "maxpool2d":
             oh, ow, _ = layer.out_shape
-            lines.append(f"    nn_maxpool2d_q7(img_in, {s.steps}, {s.width}, {s.in_dim}, {s.kernel}, {s.stride}, "
-                         f"(q7_t *)out16, {oh}, {ow});")
+            lines.append(f"    static const nn_pool_params p = {{{{{s.steps}, {s.width}, {s.in_dim}}}, {{{oh}, {ow}, "
+                         f"{s.in_dim}}}, {s.kernel}, {s.stride}}};")
+            lines.append("    nn_maxpool2d_q7(&p, img_in, (q7_t *)out16);")
         elif s.kind == "fc":
             sh = _out_shift(s.in_dim)
-            lines.append(f"    nn_fc_q7(img_in, img_w, {s.in_dim}, {s.units}, {sh - 1}, {sh}, img_b, "
-                         "(q7_t *)out16, SCRATCH);")
+            lines.append(f"    static const nn_fc_params p = {{{s.in_dim}, {s.units}, {sh - 1}, {sh}}};")
+            lines.append("    nn_fc_q7(&p, img_in, img_w, img_b, (q7_t *)out16, SCRATCH);")
         elif s.kind == "relu":
             lines.append(f"    nn_relu_q7(relu_buf, {s.in_dim}u);")
         elif s.kind in ("lstm", "gru"):
             sx, sh, f_out = _shifts(s)
             src = "in16" if s.in_bits == 16 else "in8"
             cell = "cell, " if s.kind == "lstm" else ""
-            lines.append(f"    nn_{s.kind}_q7({src}, {s.in_bits}, {s.steps}, {s.in_dim}, {s.units}, pool_w, "
-                         f"pool_w + {3 * s.units * s.in_dim}, pool_b16, {sx}, {sh}, {f_out}, {cell}out16, "
-                         f"{s.out_bits});")
+            lines.append(f"    static const nn_rnn_params p = {{{s.steps}, {s.in_dim}, {s.units}, {s.in_bits}, "
+                         f"{s.out_bits}, {sx}, {sh}, {f_out}}};")
+            lines.append(f"    nn_{s.kind}_q7(&p, {src}, pool_w, pool_w + {3 * s.units * s.in_dim}, pool_b16, "
+                         f"{cell}out16);")
         else:
             raise ValueError(f"kernel benchmark: unknown kind {s.kind!r}; kinds: {', '.join(KINDS)}")
         lines += [f"    plat_phase_marker({2 * i + 1}u);", "}", ""]

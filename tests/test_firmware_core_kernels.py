@@ -33,6 +33,35 @@ U16 = ctypes.c_uint16
 P16 = ctypes.POINTER(ctypes.c_int16)  # scratch: NULL for the portable kernels
 
 
+class Dims(ctypes.Structure):  # nn_dims (nn_q7.h)
+    _fields_ = [("h", U16), ("w", U16), ("c", U16)]
+
+
+class ConvParams(ctypes.Structure):  # nn_conv_params
+    _fields_ = [("in_", Dims), ("out", Dims), ("k", U16), ("padding", U16), ("stride", U16), ("bias_shift", U16),
+                ("out_shift", U16)]
+
+
+class PoolParams(ctypes.Structure):  # nn_pool_params
+    _fields_ = [("in_", Dims), ("out", Dims), ("k", U16), ("stride", U16)]
+
+
+class FcParams(ctypes.Structure):  # nn_fc_params
+    _fields_ = [("dim_vec", U16), ("num_rows", U16), ("bias_shift", U16), ("out_shift", U16)]
+
+
+def _conv(h, w, cin, cout, k, padding, stride, bs, os_, oh, ow):
+    return ctypes.byref(ConvParams(Dims(h, w, cin), Dims(oh, ow, cout), k, padding, stride, bs, os_))
+
+
+def _pool(h, w, c, k, stride, oh, ow):
+    return ctypes.byref(PoolParams(Dims(h, w, c), Dims(oh, ow, c), k, stride))
+
+
+def _fc(dim, rows, bs, os_):
+    return ctypes.byref(FcParams(dim, rows, bs, os_))
+
+
 @pytest.fixture(scope="session")
 def lib(tmp_path_factory):
     d = tmp_path_factory.mktemp("kernels")
@@ -43,13 +72,13 @@ def lib(tmp_path_factory):
                    check=True)
     lib = ctypes.CDLL(str(so))
     scratch = ctypes.c_void_p  # q15_t *: the portable kernels ignore it (None)
-    lib.nn_conv2d_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16, scratch]
-    lib.nn_conv2d_rows_q7.argtypes = [P8, U16, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, U16, U16,
-                                      scratch]
-    lib.nn_conv1d_q7.argtypes = [P8, U16, U16, P8, U16, U16, U16, U16, P8, U16, U16, P8, U16, scratch]
-    lib.nn_maxpool2d_q7.argtypes = [P8, U16, U16, U16, U16, U16, P8, U16, U16]
+    conv, pool, fc = (ctypes.POINTER(s) for s in (ConvParams, PoolParams, FcParams))
+    lib.nn_conv2d_q7.argtypes = [conv, P8, P8, P8, P8, scratch]
+    lib.nn_conv2d_rows_q7.argtypes = [conv, P8, P8, P8, P8, U16, U16, scratch]
+    lib.nn_conv1d_q7.argtypes = [conv, P8, P8, P8, P8, scratch]
+    lib.nn_maxpool2d_q7.argtypes = [pool, P8, P8]
     lib.nn_relu_q7.argtypes = [P8, ctypes.c_uint32]
-    lib.nn_fc_q7.argtypes = [P8, P8, U16, U16, U16, U16, P8, P8, scratch]
+    lib.nn_fc_q7.argtypes = [fc, P8, P8, P8, P8, scratch]
     u32 = ctypes.c_uint32
     lib.mt_mix32.argtypes, lib.mt_mix32.restype = [u32], u32
     lib.mt_rand_u32.argtypes, lib.mt_rand_u32.restype = [u32, u32, u32], u32
@@ -97,8 +126,8 @@ def test_conv2d_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32 (the reference refuses it)")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_conv2d_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), *ref.shape[:2],
-                     None)
+    lib.nn_conv2d_q7(_conv(h, w, cin, cout, k, padding, stride, bs, os_, *ref.shape[:2]), _p(x), _p(wt), _p(b),
+                     _p(out), None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -133,8 +162,8 @@ def test_conv2d_rows_every_band_equals_full_conv(lib, seed):
     for oy0 in range(oh):
         for oy1 in range(oy0 + 1, oh + 1):
             out = np.full((oy1 - oy0) * row + 8, 99, np.int8)
-            lib.nn_conv2d_rows_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), ow,
-                                  oy0, oy1, None)
+            lib.nn_conv2d_rows_q7(_conv(h, w, cin, cout, k, padding, stride, bs, os_, oh, ow), _p(x), _p(wt),
+                                  _p(b), _p(out), oy0, oy1, None)
             np.testing.assert_array_equal(out[:-8].reshape(oy1 - oy0, ow, cout), ref[oy0:oy1])
             assert (out[-8:] == 99).all(), f"band [{oy0}, {oy1}) wrote past its rows"
 
@@ -158,10 +187,10 @@ def test_fused_conv_pool_equals_conv_then_pool(lib, seed):
     out = np.full(ref.size, 99, np.int8)
     row = pw * cout
     for r in range(ph):
-        lib.nn_conv2d_rows_q7(_p(x), h, w, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(band), ow,
-                              r * sp, r * sp + kp, None)
+        lib.nn_conv2d_rows_q7(_conv(h, w, cin, cout, k, padding, stride, bs, os_, oh, ow), _p(x), _p(wt), _p(b),
+                              _p(band), r * sp, r * sp + kp, None)
         pooled = np.full(row, 99, np.int8)
-        lib.nn_maxpool2d_q7(_p(band), kp, ow, cout, kp, sp, _p(pooled), 1, pw)
+        lib.nn_maxpool2d_q7(_pool(kp, ow, cout, kp, sp, 1, pw), _p(band), _p(pooled))
         out[r * row:(r + 1) * row] = pooled
     lib.nn_relu_q7(_p(out), out.size)
     np.testing.assert_array_equal(out.reshape(ref.shape), ref)
@@ -182,7 +211,8 @@ def test_conv1d_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_conv1d_q7(_p(x), steps, cin, _p(wt), cout, k, padding, stride, _p(b), bs, os_, _p(out), ref.shape[0], None)
+    lib.nn_conv1d_q7(_conv(1, steps, cin, cout, k, padding, stride, bs, os_, 1, ref.shape[0]), _p(x), _p(wt), _p(b),
+                     _p(out), None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -199,7 +229,7 @@ def test_fc_bit_exact(lib, seed):
     except OverflowError:
         pytest.skip("accumulator out of int32")
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_fc_q7(_p(x), _p(wt), dim, rows, bs, os_, _p(b), _p(out), None)
+    lib.nn_fc_q7(_fc(dim, rows, bs, os_), _p(x), _p(wt), _p(b), _p(out), None)
     np.testing.assert_array_equal(out, ref)
 
 
@@ -222,7 +252,7 @@ def test_fc_rounding_and_saturation_edges(lib):
         x8, w8, b8 = (np.array(v, np.int8) for v in (x, w, b))
         ref = intref.fc_q7(x8[None], w8[None], b8, bs, os_)[0]
         out = np.zeros(1, np.int8)
-        lib.nn_fc_q7(_p(x8), _p(w8[None].copy()), len(x), 1, bs, os_, _p(b8), _p(out), None)
+        lib.nn_fc_q7(_fc(len(x), 1, bs, os_), _p(x8), _p(w8[None].copy()), _p(b8), _p(out), None)
         assert out[0] == ref[0], (x, w, b, bs, os_)
 
 
@@ -235,7 +265,7 @@ def test_maxpool_and_relu_bit_exact(lib, seed):
     x = _random_int8(rng, (1, h, w, c), extremes=seed % 2 == 0)
     ref = intref.maxpool2d_q7(x, k, stride)[0]
     out = np.full(ref.shape, 99, np.int8)
-    lib.nn_maxpool2d_q7(_p(x), h, w, c, k, stride, _p(out), *ref.shape[:2])
+    lib.nn_maxpool2d_q7(_pool(h, w, c, k, stride, *ref.shape[:2]), _p(x), _p(out))
     np.testing.assert_array_equal(out, ref)
     y = x.copy()
     lib.nn_relu_q7(_p(y), y.size)

@@ -129,17 +129,17 @@ def _conv2d_cases(p: _Program, rng):
                                 padding=pad)
         assert fast_path(layer, "cortex-m4") and not fast_path(layer, "portable")
         name = f"conv2d_{i}"
-        args = (f"{p.array(name + '_x', x)}, {h}, {w}, {cin}, {p.array(name + '_w', wt)}, {cout}, {k}, {pad}, "
-                f"{stride}, {p.array(name + '_b', b)}, {bs}, {os_}")
+        args = (f"&(const nn_conv_params){{{{{h}, {w}, {cin}}}, {{{oh}, {ow}, {cout}}}, {k}, {pad}, {stride}, {bs}, "
+                f"{os_}}}, {p.array(name + '_x', x)}, {p.array(name + '_w', wt)}, {p.array(name + '_b', b)}")
         scratch = p.scratch(name, scratch_bytes(layer), 2 * (i % 2))
-        p.expect(name, ref, f"nn_conv2d_q7({args}, OUT, {oh}, {ow}, {scratch});", out_offset=i % 4)
+        p.expect(name, ref, f"nn_conv2d_q7({args}, OUT, {scratch});", out_offset=i % 4)
         if oh >= 2:  # a band of rows, starting past row 0, like the fused conv -> pool
             oy0 = int(rng.integers(1, oh))
             oy1 = int(rng.integers(oy0 + 1, min(oh, oy0 + 3) + 1))
             p.expect(name + "_rows", ref[oy0:oy1],
-                     f"nn_conv2d_rows_q7({args}, OUT, {ow}, {oy0}, {oy1}, {scratch});", out_offset=1)
+                     f"nn_conv2d_rows_q7({args}, OUT, {oy0}, {oy1}, {scratch});", out_offset=1)
         if i % 5 == 0:  # NULL scratch: the portable fallback inside the same function
-            p.expect(name + "_null", ref, f"nn_conv2d_q7({args}, OUT, {oh}, {ow}, 0);")
+            p.expect(name + "_null", ref, f"nn_conv2d_q7({args}, OUT, 0);")
 
 
 def _conv1d_cases(p: _Program, rng):
@@ -160,12 +160,11 @@ def _conv1d_cases(p: _Program, rng):
         layer = SimpleNamespace(kind="conv1d", in_shape=(n, cin), out_shape=ref.shape, kernel=k, stride=stride,
                                 padding=pad)
         name = f"conv1d_{i}"
-        args = (f"{p.array(name + '_x', x)}, {n}, {cin}, {p.array(name + '_w', wt)}, {cout}, {k}, {pad}, {stride}, "
-                f"{p.array(name + '_b', b)}, {bs}, {os_}")
-        p.expect(name, ref, f"nn_conv1d_q7({args}, OUT, {ref.shape[0]}, "
-                            f"{p.scratch(name, scratch_bytes(layer), 2 * (i % 2))});")
+        args = (f"&(const nn_conv_params){{{{1, {n}, {cin}}}, {{1, {ref.shape[0]}, {cout}}}, {k}, {pad}, {stride}, "
+                f"{bs}, {os_}}}, {p.array(name + '_x', x)}, {p.array(name + '_w', wt)}, {p.array(name + '_b', b)}")
+        p.expect(name, ref, f"nn_conv1d_q7({args}, OUT, {p.scratch(name, scratch_bytes(layer), 2 * (i % 2))});")
         if i == 1:
-            p.expect(name + "_null", ref, f"nn_conv1d_q7({args}, OUT, {ref.shape[0]}, 0);")
+            p.expect(name + "_null", ref, f"nn_conv1d_q7({args}, OUT, 0);")
 
 
 def _fc_cases(p: _Program, rng):
@@ -176,8 +175,8 @@ def _fc_cases(p: _Program, rng):
         ref = _wrap_conv(x[None, None], wt[:, None, None], b, bs, os_, 1, 0)[0, 0]
         layer = SimpleNamespace(kind="fc", in_shape=(dim,), out_shape=(rows,), kernel=0, stride=1, padding=0)
         name = f"fc_{i}"
-        args = f"{p.array(name + '_x', x)}, {p.array(name + '_w', wt)}, {dim}, {rows}, {bs}, {os_}, " \
-               f"{p.array(name + '_b', b)}"
+        args = (f"&(const nn_fc_params){{{dim}, {rows}, {bs}, {os_}}}, {p.array(name + '_x', x)}, "
+                f"{p.array(name + '_w', wt)}, {p.array(name + '_b', b)}")
         p.expect(name, ref, f"nn_fc_q7({args}, OUT, {p.scratch(name, scratch_bytes(layer), 2 * (i % 2))});")
         if i == 4:
             p.expect(name + "_null", ref, f"nn_fc_q7({args}, OUT, 0);")
@@ -187,8 +186,9 @@ def _fc_cases(p: _Program, rng):
     ref = _wrap_conv(x[None, None], wt[:, None, None], b, 24, 20, 1, 0)[0, 0]
     assert ref[0] < 0  # wrapped to negative
     layer = SimpleNamespace(kind="fc", in_shape=(dim,), out_shape=(2,), kernel=0, stride=1, padding=0)
-    p.expect("fc_wrap", ref, f"nn_fc_q7({p.array('fcw_x', x)}, {p.array('fcw_w', wt)}, {dim}, 2, 24, 20, "
-                             f"{p.array('fcw_b', b)}, OUT, {p.scratch('fc_wrap', scratch_bytes(layer), 0)});")
+    p.expect("fc_wrap", ref, f"nn_fc_q7(&(const nn_fc_params){{{dim}, 2, 24, 20}}, {p.array('fcw_x', x)}, "
+                             f"{p.array('fcw_w', wt)}, {p.array('fcw_b', b)}, OUT, "
+                             f"{p.scratch('fc_wrap', scratch_bytes(layer), 0)});")
 
 
 def _pool_relu_cases(p: _Program, rng):
@@ -200,8 +200,9 @@ def _pool_relu_cases(p: _Program, rng):
                                 padding=0)
         assert fast_path(layer, "cortex-m4") == (ch % 4 == 0)
         name = f"pool_{i}"
-        p.expect(name, ref, f"nn_maxpool2d_q7({p.array(name + '_x', x)}, {h}, {w}, {ch}, {k}, {stride}, OUT, "
-                            f"{ref.shape[0]}, {ref.shape[1]});", out_offset=i % 3)
+        p.expect(name, ref, f"nn_maxpool2d_q7(&(const nn_pool_params){{{{{h}, {w}, {ch}}}, {{{ref.shape[0]}, "
+                            f"{ref.shape[1]}, {ch}}}, {k}, {stride}}}, {p.array(name + '_x', x)}, OUT);",
+                 out_offset=i % 3)
     for i, n in enumerate([1, 3, 4, 5, 8, 61, 64, 203]):
         x = _i8(rng, (n,), True)
         name = f"relu_{i}"
@@ -256,9 +257,10 @@ def test_dsp_rnn_products_bit_identical_on_qemu(tmp_path):
         if kind == "lstm":
             p.decl.append(f"static q15_t {name}_cell[{units}];\n")
             cell = f"{name}_cell, "
-        p.expect(name, ref, f"nn_{kind}_q7({p.array(name + '_x', x, xt)}, {in_bits}, {steps}, {in_dim}, {units}, "
+        p.expect(name, ref, f"nn_{kind}_q7(&(const nn_rnn_params){{{steps}, {in_dim}, {units}, {in_bits}, "
+                            f"{out_bits}, {sx}, {sh}, {f_out}}}, {p.array(name + '_x', x, xt)}, "
                             f"{p.array(name + '_wi', w_ih)}, {p.array(name + '_wh', w_hh)}, "
-                            f"{p.array(name + '_b', b, 'q15_t')}, {sx}, {sh}, {f_out}, {cell}OUT, {out_bits});",
+                            f"{p.array(name + '_b', b, 'q15_t')}, {cell}OUT);",
                  out_type=ot, out_offset=0 if out_bits == 16 else i % 2)
     (tmp_path / "rnn.c").write_text(p.source("nn_rnn_q7.h"))
     elf = compile_m4([tmp_path / "rnn.c", C_DIR / "nn_rnn_q7.c"], tmp_path / "rnn.elf")

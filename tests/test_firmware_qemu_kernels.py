@@ -33,13 +33,13 @@ def _cases():
         ref = intref.conv2d_q7(x[None], wt, b, bs, os_, stride, pad)[0]
         oh, ow = ref.shape[:2]
         name = f"conv2d_{i}"
-        call = (f"nn_conv2d_q7({name}_in, {h}, {w}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, "
-                f"{bs}, {os_}, {name}_out, {oh}, {ow}, scratch);")
+        params = (f"&(const nn_conv_params){{{{{h}, {w}, {cin}}}, {{{oh}, {ow}, {cout}}}, {k}, {pad}, {stride}, "
+                  f"{bs}, {os_}}}")
+        call = f"nn_conv2d_q7({params}, {name}_in, {name}_w, {name}_b, {name}_out, scratch);"
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
         # the same convolution's rows [1, oh) only (a fused conv -> pool's band; top row of padding skipped)
         name = f"conv2d_rows_{i}"
-        call = (f"nn_conv2d_rows_q7({name}_in, {h}, {w}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, "
-                f"{bs}, {os_}, {name}_out, {ow}, 1, {oh}, scratch);")
+        call = f"nn_conv2d_rows_q7({params}, {name}_in, {name}_w, {name}_b, {name}_out, 1, {oh}, scratch);"
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref[1:]))
 
     # conv1d: (length, cin, cout, k, padding, stride, bias_shift, out_shift)
@@ -48,8 +48,9 @@ def _cases():
         x, wt, b = _i8(rng, n, cin), _i8(rng, cout, k, cin), _i8(rng, cout)
         ref = intref.conv1d_q7(x[None], wt, b, bs, os_, stride, pad)[0]
         name = f"conv1d_{i}"
-        call = (f"nn_conv1d_q7({name}_in, {n}, {cin}, {name}_w, {cout}, {k}, {pad}, {stride}, {name}_b, {bs}, "
-                f"{os_}, {name}_out, {ref.shape[0]}, scratch);")
+        params = (f"&(const nn_conv_params){{{{1, {n}, {cin}}}, {{1, {ref.shape[0]}, {cout}}}, {k}, {pad}, {stride}, "
+                  f"{bs}, {os_}}}")
+        call = f"nn_conv1d_q7({params}, {name}_in, {name}_w, {name}_b, {name}_out, scratch);"
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
 
     # maxpool2d: (h, w, ch, k, stride)
@@ -57,8 +58,8 @@ def _cases():
         x = _i8(rng, h, w, ch)
         ref = intref.maxpool2d_q7(x[None], k, stride)[0]
         name = f"maxpool2d_{i}"
-        call = (f"nn_maxpool2d_q7({name}_in, {h}, {w}, {ch}, {k}, {stride}, {name}_out, {ref.shape[0]}, "
-                f"{ref.shape[1]});")
+        call = (f"nn_maxpool2d_q7(&(const nn_pool_params){{{{{h}, {w}, {ch}}}, {{{ref.shape[0]}, {ref.shape[1]}, "
+                f"{ch}}}, {k}, {stride}}}, {name}_in, {name}_out);")
         cases.append((name, {"in": x}, call, ref))
 
     # relu (in place on a copy)
@@ -72,7 +73,8 @@ def _cases():
         x, wt, b = _i8(rng, dim), _i8(rng, rows, dim), _i8(rng, rows)
         ref = intref.fc_q7(x[None], wt, b, bs, os_)[0]
         name = f"fc_{i}"
-        call = f"nn_fc_q7({name}_in, {name}_w, {dim}, {rows}, {bs}, {os_}, {name}_b, {name}_out, scratch);"
+        call = (f"nn_fc_q7(&(const nn_fc_params){{{dim}, {rows}, {bs}, {os_}}}, {name}_in, {name}_w, {name}_b, "
+                f"{name}_out, scratch);")
         cases.append((name, {"in": x, "w": wt, "b": b}, call, ref))
     return cases
 

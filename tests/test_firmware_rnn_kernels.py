@@ -17,6 +17,11 @@ U8, U16, I16 = ctypes.c_uint8, ctypes.c_uint16, ctypes.c_int16
 VP = ctypes.c_void_p
 
 
+class RnnParams(ctypes.Structure):  # nn_rnn_params (nn_rnn_q7.h)
+    _fields_ = [("steps", U16), ("in_dim", U16), ("units", U16), ("in_bits", U8), ("out_bits", U8),
+                ("shift_x", I16), ("shift_h", I16), ("f_out", U16)]
+
+
 @pytest.fixture(scope="module")
 def lib(tmp_path_factory):
     if shutil.which("cc") is None:
@@ -27,8 +32,9 @@ def lib(tmp_path_factory):
     lib = ctypes.CDLL(str(so))
     lib.nn_sigmoid_q15.argtypes, lib.nn_sigmoid_q15.restype = [I16], ctypes.c_int32
     lib.nn_tanh_q15.argtypes, lib.nn_tanh_q15.restype = [I16], ctypes.c_int32
-    lib.nn_lstm_q7.argtypes = [VP, U8, U16, U16, U16, P8, P8, P16, I16, I16, U16, P16, VP, U8]
-    lib.nn_gru_q7.argtypes = [VP, U8, U16, U16, U16, P8, P8, P16, I16, I16, U16, VP, U8]
+    params = ctypes.POINTER(RnnParams)
+    lib.nn_lstm_q7.argtypes = [params, VP, P8, P8, P16, P16, VP]
+    lib.nn_gru_q7.argtypes = [params, VP, P8, P8, P16, VP]
     return lib
 
 
@@ -81,13 +87,13 @@ def _run_c(lib, kind, x, w_ih, w_hh, b, shift_x, shift_h, f_out, out_bits):
     units = w_hh.shape[1]
     out = np.full((steps, units), 99, np.int8 if out_bits == 8 else np.int16)
     xi = np.ascontiguousarray(x[0])
-    args = (xi.ctypes.data, x.dtype.itemsize * 8, steps, in_dim, units, _ptr(w_ih, P8), _ptr(w_hh, P8),
-            _ptr(b, P16), shift_x, shift_h, f_out)
+    params = RnnParams(steps, in_dim, units, x.dtype.itemsize * 8, out_bits, shift_x, shift_h, f_out)
+    args = (ctypes.byref(params), xi.ctypes.data, _ptr(w_ih, P8), _ptr(w_hh, P8), _ptr(b, P16))
     if kind == "lstm":
         cell = np.full(units, 1234, np.int16)  # garbage: the kernel must zero it
-        lib.nn_lstm_q7(*args, _ptr(cell, P16), out.ctypes.data, out_bits)
+        lib.nn_lstm_q7(*args, _ptr(cell, P16), out.ctypes.data)
     else:
-        lib.nn_gru_q7(*args, out.ctypes.data, out_bits)
+        lib.nn_gru_q7(*args, out.ctypes.data)
     return out
 
 
@@ -181,8 +187,10 @@ def test_rnn_bit_identical_on_qemu(tmp_path):
                 f"static {'int8_t' if want[name].dtype == np.int8 else 'int16_t'} {name}_out[{want[name].size}];\n"]
     src += [c_array("sweep", sweep, "int16_t"), f"static int32_t act_out[{2 * len(sweep)}];\n",
             "static q15_t cell[32];\nint main(void)\n{\n    uint32_t i;\n    plat_init();\n",
-            "    nn_lstm_q7(lstm_x, 8, 12, 9, 32, lstm_wi, lstm_wh, lstm_b, 2, 4, 7, cell, lstm_out, 8);\n",
-            "    nn_gru_q7(gru_x, 16, 6, 64, 32, gru_wi, gru_wh, gru_b, 13, 12, 15, gru_out, 16);\n",
+            "    static const nn_rnn_params lstm_p = {12, 9, 32, 8, 8, 2, 4, 7};\n",
+            "    static const nn_rnn_params gru_p = {6, 64, 32, 16, 16, 13, 12, 15};\n",
+            "    nn_lstm_q7(&lstm_p, lstm_x, lstm_wi, lstm_wh, lstm_b, cell, lstm_out);\n",
+            "    nn_gru_q7(&gru_p, gru_x, gru_wi, gru_wh, gru_b, gru_out);\n",
             f"    for (i = 0; i < {len(sweep)}u; i++) {{ act_out[2 * i] = nn_sigmoid_q15(sweep[i]); "
             "act_out[2 * i + 1] = nn_tanh_q15(sweep[i]); }\n",
             "    emit(\"lstm\", lstm_out, sizeof lstm_out);\n    emit(\"gru\", gru_out, sizeof gru_out);\n",

@@ -47,11 +47,12 @@ static void nn_valid_taps(uint32_t o, uint16_t stride, uint16_t padding, uint16_
     *k1 = (uint32_t)hi;
 }
 
-void nn_conv2d_rows_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                       const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                       const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                       q7_t *out, uint16_t out_w, uint16_t oy0, uint16_t oy1, q15_t *scratch)
+void nn_conv2d_rows_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                       uint16_t oy0, uint16_t oy1, q15_t *scratch)
 {
+    const uint16_t in_h = p->in.h, in_w = p->in.w, in_ch = p->in.c, out_w = p->out.w, out_ch = p->out.c;
+    const uint16_t k = p->k, padding = p->padding, stride = p->stride;
+    const uint16_t bias_shift = p->bias_shift, out_shift = p->out_shift;
     uint32_t oy, ox, o, ky, ky0, ky1, kx0, kx1;
     (void)scratch;
     for (oy = oy0; oy < oy1; oy++) {
@@ -74,20 +75,18 @@ void nn_conv2d_rows_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in
     }
 }
 
-void nn_conv2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_h, uint16_t out_w, q15_t *scratch)
+void nn_conv2d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch)
 {
-    nn_conv2d_rows_q7(in, in_h, in_w, in_ch, wt, out_ch, k, padding, stride, bias, bias_shift, out_shift,
-                      out, out_w, 0, out_h, scratch);
+    nn_conv2d_rows_q7(p, in, wt, bias, out, 0, p->out.h, scratch);
 }
 
-void nn_conv1d_q7(const q7_t *in, uint16_t in_len, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_len, q15_t *scratch)
+void nn_conv1d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch)
 {
+    const uint16_t in_len = p->in.w, in_ch = p->in.c, out_len = p->out.w, out_ch = p->out.c;
+    const uint16_t k = p->k, padding = p->padding, stride = p->stride;
+    const uint16_t bias_shift = p->bias_shift, out_shift = p->out_shift;
     uint32_t ox, o, kx0, kx1;
     (void)scratch;
     for (ox = 0; ox < out_len; ox++) {
@@ -103,11 +102,10 @@ void nn_conv1d_q7(const q7_t *in, uint16_t in_len, uint16_t in_ch,
     }
 }
 
-void nn_maxpool2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t ch, uint16_t k, uint16_t stride,
-                     q7_t *out, uint16_t out_h, uint16_t out_w)
+void nn_maxpool2d_q7(const nn_pool_params *p, const q7_t *in, q7_t *out)
 {
+    const uint16_t in_w = p->in.w, ch = p->in.c, k = p->k, stride = p->stride, out_h = p->out.h, out_w = p->out.w;
     uint32_t oy, ox, c, i, j;
-    (void)in_h;
     for (oy = 0; oy < out_h; oy++) {
         for (ox = 0; ox < out_w; ox++) {
             for (c = 0; c < ch; c++) {
@@ -131,9 +129,9 @@ void nn_relu_q7(q7_t *data, uint32_t size)
         if (data[i] < 0) data[i] = 0;
 }
 
-void nn_fc_q7(const q7_t *in, const q7_t *wt, uint16_t dim_vec, uint16_t num_rows,
-              uint16_t bias_shift, uint16_t out_shift, const q7_t *bias, q7_t *out, q15_t *scratch)
+void nn_fc_q7(const nn_fc_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out, q15_t *scratch)
 {
+    const uint16_t dim_vec = p->dim_vec, num_rows = p->num_rows, bias_shift = p->bias_shift, out_shift = p->out_shift;
     uint32_t o;
     (void)scratch;
     for (o = 0; o < num_rows; o++) {

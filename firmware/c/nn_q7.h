@@ -1,10 +1,11 @@
 /* int8 ("q7") kernels of the frozen network, bit-exact with models/intref.py.
  *
- * Names and argument order follow CMSIS-NN's legacy q7 kernels (arm_convolve_HWC_q7_basic, arm_maxpool_q7_HWC,
- * arm_relu_q7, arm_fully_connected_q7), generalised to non-square images. conv2d, conv1d and fc take a q15 scratch
- * buffer of cost_models/kernels.py scratch_bytes(layer) bytes (placed in the frozen arena by the liveness plan,
- * cost_models/arena.py) for the Cortex-M4 DSP kernels' expanded patches; the portable kernels ignore it (NULL is
- * allowed there).
+ * Names follow CMSIS-NN's legacy q7 kernels (arm_convolve_HWC_q7_basic, arm_maxpool_q7_HWC, arm_relu_q7,
+ * arm_fully_connected_q7), generalised to non-square images; like CMSIS-NN's current API, shapes and parameters
+ * come in small const structs (nn_dims, nn_conv_params, nn_pool_params, nn_fc_params) and the data pointers
+ * follow them. conv2d, conv1d and fc take a q15 scratch buffer of models/kernels.py scratch_bytes(layer) bytes
+ * (placed in the frozen arena by the liveness plan, models/arena.py) for the Cortex-M4 DSP kernels' expanded
+ * patches; the portable kernels ignore it (NULL is allowed there).
  * Layout: activations channels-last (HWC; (steps, channels) for 1-D), weights conv2d [out][kh][kw][in],
  * conv1d [out][k][in], fc [out][in]. Nothing is allocated; the caller owns every buffer (in and out must not
  * overlap, except nn_relu_q7 which works in place).
@@ -26,40 +27,58 @@
 typedef int8_t q7_t;
 typedef int16_t q15_t;
 
-/* 2-D convolution, square kernel k x k, equal stride and zero padding in both directions.
- * in: [in_h][in_w][in_ch]; wt: [out_ch][k][k][in_ch]; bias: [out_ch]; out: [out_h][out_w][out_ch] with
- * out_h = (in_h + 2*padding - k) / stride + 1 (likewise out_w). */
-void nn_conv2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_h, uint16_t out_w, q15_t *scratch);
+/* The shape of an activation tensor, channels-last: h rows x w columns x c channels. A sequence of `steps` vectors
+ * of c values (conv1d) is a 1 x steps image: h = 1, w = steps. */
+typedef struct {
+    uint16_t h, w, c;
+} nn_dims;
 
-/* Output rows [oy0, oy1) of the same convolution only (oy1 <= out_h); out receives row oy0 first (rows
- * contiguous, [oy1 - oy0][out_w][out_ch]). Zero padding at the top and bottom as in the full convolution, so every
+/* A convolution's shapes and parameters (conv2d: kernel k x k, equal zero padding and stride in both directions;
+ * conv1d: kernel 1 x k, padding and stride along the steps only) and its requantization shifts (above). One
+ * const struct per layer, usually static in flash (firmware/codegen.py), so a call passes one pointer for what
+ * were 12 positional values. in.c = the weights' input channels, out.c = output channels. */
+typedef struct {
+    nn_dims in, out;
+    uint16_t k, padding, stride, bias_shift, out_shift;
+} nn_conv_params;
+
+/* A max pooling's shapes, window k x k and stride (no padding); in.c == out.c. */
+typedef struct {
+    nn_dims in, out;
+    uint16_t k, stride;
+} nn_pool_params;
+
+/* A fully connected layer: dim_vec inputs, num_rows outputs, requantization shifts. */
+typedef struct {
+    uint16_t dim_vec, num_rows, bias_shift, out_shift;
+} nn_fc_params;
+
+/* 2-D convolution: in [in.h][in.w][in.c]; wt [out.c][k][k][in.c]; bias [out.c]; out [out.h][out.w][out.c] with
+ * out.h = (in.h + 2*padding - k) / stride + 1 (likewise out.w). */
+void nn_conv2d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch);
+
+/* Output rows [oy0, oy1) of the same convolution only (oy1 <= out.h); out receives row oy0 first (rows
+ * contiguous, [oy1 - oy0][out.w][out.c]). Zero padding at the top and bottom as in the full convolution, so every
  * band equals the same rows of nn_conv2d_q7's output: a fused conv -> max pool computes one pool row's band. */
-void nn_conv2d_rows_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                       const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                       const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                       q7_t *out, uint16_t out_w, uint16_t oy0, uint16_t oy1, q15_t *scratch);
+void nn_conv2d_rows_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                       uint16_t oy0, uint16_t oy1, q15_t *scratch);
 
-/* 1-D convolution over steps: in [in_len][in_ch], wt [out_ch][k][in_ch], out [out_len][out_ch],
- * out_len = (in_len + 2*padding - k) / stride + 1; padding along the steps only (conv2d on a 1 x L image). */
-void nn_conv1d_q7(const q7_t *in, uint16_t in_len, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_len, q15_t *scratch);
+/* 1-D convolution over steps (in.h = out.h = 1): in [in.w][in.c], wt [out.c][k][in.c], out [out.w][out.c],
+ * out.w = (in.w + 2*padding - k) / stride + 1; padding along the steps only (conv2d on a 1 x L image). */
+void nn_conv1d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch);
 
 /* Max pooling k x k with stride, no padding, no requantization: out[y][x][c] = max over the window of
- * in[y*stride + i][x*stride + j][c], out_h = (in_h - k) / stride + 1 (likewise out_w). */
-void nn_maxpool2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t ch, uint16_t k, uint16_t stride,
-                     q7_t *out, uint16_t out_h, uint16_t out_w);
+ * in[y*stride + i][x*stride + j][c], out.h = (in.h - k) / stride + 1 (likewise out.w); out.h may be smaller (a
+ * band of the first out.h rows). */
+void nn_maxpool2d_q7(const nn_pool_params *p, const q7_t *in, q7_t *out);
 
 /* ReLU in place: data[i] = max(0, data[i]) for i < size. */
 void nn_relu_q7(q7_t *data, uint32_t size);
 
 /* Fully connected: out[o] = requantize(bias[o], sum_k in[k] * wt[o][k]) for o < num_rows, k < dim_vec;
  * in is the row-major flatten of the channels-last input. */
-void nn_fc_q7(const q7_t *in, const q7_t *wt, uint16_t dim_vec, uint16_t num_rows,
-              uint16_t bias_shift, uint16_t out_shift, const q7_t *bias, q7_t *out, q15_t *scratch);
+void nn_fc_q7(const nn_fc_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out, q15_t *scratch);
 
 #endif

@@ -14,7 +14,7 @@
  * Sums wrap in 32 bits exactly like the portable uint32 accumulation (SMLAD adds modulo 2^32; its Q flag is
  * ignored); the rounding term is (1 << (out_shift - 1)) for every out_shift >= 1, the shift arithmetic, then SSAT 8.
  *
- * Scratch (cost_models/kernels.py scratch_bytes): conv: two patches of K rounded up to 4 q15 values, plus K
+ * Scratch (models/kernels.py scratch_bytes): conv: two patches of K rounded up to 4 q15 values, plus K
  * rounded up to 4 bytes of staging when in_ch % 4 != 0 (K = kernel taps x in_ch); fc: dim_vec rounded up to 4 q15.
  * The last group of a patch is zero-padded and its weights read byte by byte (never past a weight row). A NULL scratch, or maxpool with channels % 4 != 0, runs the portable kernel (never silently wrong). */
 #include <arm_acle.h>
@@ -33,23 +33,15 @@
 #define nn_maxpool2d_q7 nn_maxpool2d_q7_portable
 #define nn_relu_q7 nn_relu_q7_portable
 #define nn_fc_q7 nn_fc_q7_portable
-void nn_conv2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_h, uint16_t out_w, q15_t *scratch);
-void nn_conv2d_rows_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                       const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                       const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                       q7_t *out, uint16_t out_w, uint16_t oy0, uint16_t oy1, q15_t *scratch);
-void nn_conv1d_q7(const q7_t *in, uint16_t in_len, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_len, q15_t *scratch);
-void nn_maxpool2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t ch, uint16_t k, uint16_t stride,
-                     q7_t *out, uint16_t out_h, uint16_t out_w);
+void nn_conv2d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch);
+void nn_conv2d_rows_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                       uint16_t oy0, uint16_t oy1, q15_t *scratch);
+void nn_conv1d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch);
+void nn_maxpool2d_q7(const nn_pool_params *p, const q7_t *in, q7_t *out);
 void nn_relu_q7(q7_t *data, uint32_t size);
-void nn_fc_q7(const q7_t *in, const q7_t *wt, uint16_t dim_vec, uint16_t num_rows,
-              uint16_t bias_shift, uint16_t out_shift, const q7_t *bias, q7_t *out, q15_t *scratch);
+void nn_fc_q7(const nn_fc_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out, q15_t *scratch);
 #include "nn_q7.c"
 #undef nn_conv2d_q7
 #undef nn_conv2d_rows_q7
@@ -343,60 +335,50 @@ static void nn_conv_fast(const nn_geom *g, const q7_t *wt, uint32_t out_ch, cons
     }
 }
 
-void nn_conv2d_rows_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                       const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                       const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                       q7_t *out, uint16_t out_w, uint16_t oy0, uint16_t oy1, q15_t *scratch)
+void nn_conv2d_rows_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                       uint16_t oy0, uint16_t oy1, q15_t *scratch)
 {
-    nn_geom g = {in, in_h, in_w, in_ch, k, k, padding, padding, stride, stride};
+    nn_geom g = {in, p->in.h, p->in.w, p->in.c, p->k, p->k, p->padding, p->padding, p->stride, p->stride};
     if (!scratch) {
-        nn_conv2d_rows_q7_portable(in, in_h, in_w, in_ch, wt, out_ch, k, padding, stride, bias, bias_shift,
-                                   out_shift, out, out_w, oy0, oy1, scratch);
+        nn_conv2d_rows_q7_portable(p, in, wt, bias, out, oy0, oy1, scratch);
         return;
     }
-    nn_conv_fast(&g, wt, out_ch, bias, bias_shift, out_shift, out, out_w, oy0, oy1, scratch);
+    nn_conv_fast(&g, wt, p->out.c, bias, p->bias_shift, p->out_shift, out, p->out.w, oy0, oy1, scratch);
 }
 
-void nn_conv2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_h, uint16_t out_w, q15_t *scratch)
+void nn_conv2d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch)
 {
-    nn_conv2d_rows_q7(in, in_h, in_w, in_ch, wt, out_ch, k, padding, stride, bias, bias_shift, out_shift, out,
-                      out_w, 0, out_h, scratch);
+    nn_conv2d_rows_q7(p, in, wt, bias, out, 0, p->out.h, scratch);
 }
 
-void nn_conv1d_q7(const q7_t *in, uint16_t in_len, uint16_t in_ch,
-                  const q7_t *wt, uint16_t out_ch, uint16_t k, uint16_t padding, uint16_t stride,
-                  const q7_t *bias, uint16_t bias_shift, uint16_t out_shift,
-                  q7_t *out, uint16_t out_len, q15_t *scratch)
+void nn_conv1d_q7(const nn_conv_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out,
+                  q15_t *scratch)
 {
-    nn_geom g = {in, 1, in_len, in_ch, 1, k, 0, padding, 1, stride};  /* a 1 x in_len image, kernel 1 x k */
+    nn_geom g = {in, 1, p->in.w, p->in.c, 1, p->k, 0, p->padding, 1, p->stride};  /* 1 x in.w image, kernel 1 x k */
     if (!scratch) {
-        nn_conv1d_q7_portable(in, in_len, in_ch, wt, out_ch, k, padding, stride, bias, bias_shift, out_shift, out,
-                              out_len, scratch);
+        nn_conv1d_q7_portable(p, in, wt, bias, out, scratch);
         return;
     }
-    nn_conv_fast(&g, wt, out_ch, bias, bias_shift, out_shift, out, out_len, 0, 1, scratch);
+    nn_conv_fast(&g, wt, p->out.c, bias, p->bias_shift, p->out_shift, out, p->out.w, 0, 1, scratch);
 }
 
-void nn_fc_q7(const q7_t *in, const q7_t *wt, uint16_t dim_vec, uint16_t num_rows,
-              uint16_t bias_shift, uint16_t out_shift, const q7_t *bias, q7_t *out, q15_t *scratch)
+void nn_fc_q7(const nn_fc_params *p, const q7_t *in, const q7_t *wt, const q7_t *bias, q7_t *out, q15_t *scratch)
 {
     if (!scratch) {
-        nn_fc_q7_portable(in, wt, dim_vec, num_rows, bias_shift, out_shift, bias, out, scratch);
+        nn_fc_q7_portable(p, in, wt, bias, out, scratch);
         return;
     }
-    nn_expand_vector(in, scratch, dim_vec);
-    nn_block1(scratch, dim_vec, wt, num_rows, bias, bias_shift, out_shift, out);
+    nn_expand_vector(in, scratch, p->dim_vec);
+    nn_block1(scratch, p->dim_vec, wt, p->num_rows, bias, p->bias_shift, p->out_shift, out);
 }
 
-void nn_maxpool2d_q7(const q7_t *in, uint16_t in_h, uint16_t in_w, uint16_t ch, uint16_t k, uint16_t stride,
-                     q7_t *out, uint16_t out_h, uint16_t out_w)
+void nn_maxpool2d_q7(const nn_pool_params *p, const q7_t *in, q7_t *out)
 {
-    uint32_t oy, ox, c, i, j, row = (uint32_t)in_w * ch;
+    const uint32_t ch = p->in.c, k = p->k, stride = p->stride, out_h = p->out.h, out_w = p->out.w;
+    uint32_t oy, ox, c, i, j, row = (uint32_t)p->in.w * ch;
     if (ch & 3u) {
-        nn_maxpool2d_q7_portable(in, in_h, in_w, ch, k, stride, out, out_h, out_w);
+        nn_maxpool2d_q7_portable(p, in, out);
         return;
     }
     for (oy = 0; oy < out_h; oy++) {

@@ -305,10 +305,12 @@ static int16_t nn_pre(uint32_t sum)
     return (int16_t)nn_ssat((int32_t)sum, 16);
 }
 
-void nn_lstm_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
-                const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
-                uint16_t f_out, q15_t *cell, void *out, uint8_t out_bits)
+void nn_lstm_q7(const nn_rnn_params *p, const void *in, const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias,
+                q15_t *cell, void *out)
 {
+    const uint8_t in_bits = p->in_bits, out_bits = p->out_bits;
+    const uint16_t steps = p->steps, in_dim = p->in_dim, units = p->units, f_out = p->f_out;
+    const int16_t shift_x = p->shift_x, shift_h = p->shift_h;
     uint32_t t, j, g;
     uint32_t esz_in = in_bits / 8u, esz_out = out_bits / 8u;
     for (j = 0; j < units; j++) cell[j] = 0;
@@ -335,10 +337,12 @@ void nn_lstm_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim
     }
 }
 
-void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
-               const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
-               uint16_t f_out, void *out, uint8_t out_bits)
+void nn_gru_q7(const nn_rnn_params *p, const void *in, const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias,
+               void *out)
 {
+    const uint8_t in_bits = p->in_bits, out_bits = p->out_bits;
+    const uint16_t steps = p->steps, in_dim = p->in_dim, units = p->units, f_out = p->f_out;
+    const int16_t shift_x = p->shift_x, shift_h = p->shift_h;
     uint32_t t, j;
     uint32_t esz_in = in_bits / 8u, esz_out = out_bits / 8u;
     const q15_t *b_i = bias, *b_h = bias + 3u * units;
@@ -404,10 +408,12 @@ static int16_t nn_pre(uint32_t sum)
     return (int16_t)nn_ssat((int32_t)sum, 16);
 }
 
-void nn_lstm_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
-                const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
-                uint16_t f_out, q15_t *cell, void *out, uint8_t out_bits)
+void nn_lstm_q7(const nn_rnn_params *p, const void *in, const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias,
+                q15_t *cell, void *out)
 {
+    const uint8_t in_bits = p->in_bits, out_bits = p->out_bits;
+    const uint16_t steps = p->steps, in_dim = p->in_dim, units = p->units, f_out = p->f_out;
+    const int16_t shift_x = p->shift_x, shift_h = p->shift_h;
     uint32_t t, j, g;
     uint32_t esz_in = in_bits / 8u, esz_out = out_bits / 8u;
     for (j = 0; j < units; j++) cell[j] = 0;
@@ -434,10 +440,12 @@ void nn_lstm_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim
     }
 }
 
-void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
-               const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
-               uint16_t f_out, void *out, uint8_t out_bits)
+void nn_gru_q7(const nn_rnn_params *p, const void *in, const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias,
+               void *out)
 {
+    const uint8_t in_bits = p->in_bits, out_bits = p->out_bits;
+    const uint16_t steps = p->steps, in_dim = p->in_dim, units = p->units, f_out = p->f_out;
+    const int16_t shift_x = p->shift_x, shift_h = p->shift_h;
     uint32_t t, j;
     uint32_t esz_in = in_bits / 8u, esz_out = out_bits / 8u;
     const q15_t *b_i = bias, *b_h = bias + 3u * units;

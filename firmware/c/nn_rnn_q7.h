@@ -28,14 +28,22 @@
 int32_t nn_sigmoid_q15(int16_t x);
 int32_t nn_tanh_q15(int16_t x);
 
+/* A recurrent layer's shapes and fixed-point parameters: steps x in_dim in (int8 or int16: in_bits 8 / 16) ->
+ * steps x units out (out_bits 8 / 16); shift_x, shift_h, f_out as above. One const struct per layer (static in
+ * flash, firmware/codegen.py). */
+typedef struct {
+    uint16_t steps, in_dim, units;
+    uint8_t in_bits, out_bits;
+    int16_t shift_x, shift_h;
+    uint16_t f_out;
+} nn_rnn_params;
+
 /* bias [4*units] int16 q3.12 (b_ih + b_hh of torch); cell [units] int16 scratch. */
-void nn_lstm_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
-                const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
-                uint16_t f_out, q15_t *cell, void *out, uint8_t out_bits);
+void nn_lstm_q7(const nn_rnn_params *p, const void *in, const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias,
+                q15_t *cell, void *out);
 
 /* bias [6*units] int16 q3.12: b_ih (r, z, n) then b_hh (r, z, n) of torch. */
-void nn_gru_q7(const void *in, uint8_t in_bits, uint16_t steps, uint16_t in_dim, uint16_t units,
-               const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias, int16_t shift_x, int16_t shift_h,
-               uint16_t f_out, void *out, uint8_t out_bits);
+void nn_gru_q7(const nn_rnn_params *p, const void *in, const q7_t *w_ih, const q7_t *w_hh, const q15_t *bias,
+               void *out);
 
 #endif
