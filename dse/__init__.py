@@ -3,21 +3,21 @@
 Public API (re-exported here, loaded on first use: `import dse.cli` stays light): load a study file into a
 StudySpec, run or resume it, and write its reports.
 """
+from importlib import import_module
+
 from dse.errors import StudyFileError, StudyFolderError, UserError
 
 
+# the study layer's API -> the module defining it, imported on first use (PEP 562): imported here, the package would
+# load the cost models, Optuna and matplotlib at every start of `dse`
+_API = {"StudySpec": "dse.study.file", "load_study_file": "dse.study.file", "parse_study": "dse.study.file",
+        "run_study": "dse.search.optimize", "write_reports": "dse.reports.report"}
+
+
 def __getattr__(name: str):
-    """The study layer's API, imported on first use (PEP 562): with it the package would load the cost models, Optuna
-    or matplotlib at every start of `dse`."""
-    if name in ("StudySpec", "load_study_file", "parse_study"):
-        from dse.study import file as module
-    elif name == "run_study":
-        from dse.search import optimize as module
-    elif name == "write_reports":
-        from dse.reports import report as module
-    else:
+    if name not in _API:
         raise AttributeError(f"module 'dse' has no attribute {name!r}")
-    return getattr(module, name)
+    return getattr(import_module(_API[name]), name)
 
 
 __all__ = ["StudyFileError", "StudyFolderError", "StudySpec", "UserError", "load_study_file", "parse_study",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from importlib import import_module
 
 from dse.console import say
 from dse.errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, UserError
@@ -17,37 +18,32 @@ from dse.redact import mask
 from dse.search.threads import limit_threads
 
 
-def command(name: str) -> Callable[..., int]:
-    """The function that runs command `name`.
+# command -> (module, function). Each command's module imports what it needs at module level (Optuna, pandas,
+# matplotlib, torch, scipy, the firmware's build and boards); `command` loads only the one that runs, so
+# `dse --help`, `dse COMMAND --help` and a usage error load none of them (issue 15: `dse --help` under 0.3 s).
+COMMANDS = {
+    "run": ("dse.commands.run", "cmd_run"),
+    "report": ("dse.commands.report", "cmd_report"),
+    "show": ("dse.commands.show", "cmd_show"),
+    "model": ("dse.commands.model", "cmd_model"),
+    "predict": ("dse.commands.model", "cmd_predict"),
+    "validate": ("dse.commands.validate", "cmd_validate"),
+    "calibrate": ("dse.commands.calibrate", "cmd_calibrate"),
+    "rescore": ("dse.commands.rescore", "cmd_rescore"),
+    "worker": ("dse.search.workers", "cmd_worker"),
+    "paper": ("dse.commands.paper", "cmd_paper"),
+}
 
-    The one place dse defers imports on purpose, for start-up time: a command's module imports what it needs at
-    module level (Optuna, pandas, matplotlib, torch, scipy, the firmware's build and boards), so loading it only here
-    keeps `dse --help`, `dse COMMAND --help` and a usage error free of them (issue 15: `dse --help` under 0.3 s).
-    """
-    if name == "run":
-        from dse.commands.run import cmd_run as run
-    elif name == "report":
-        from dse.commands.report import cmd_report as run
-    elif name == "show":
-        from dse.commands.show import cmd_show as run
-    elif name == "model":
-        from dse.commands.model import cmd_model as run
-    elif name == "predict":
-        from dse.commands.model import cmd_predict as run
-    elif name == "validate":
-        from dse.commands.validate import cmd_validate as run
-    elif name == "calibrate":
-        from dse.commands.calibrate import cmd_calibrate as run
-    elif name == "rescore":
-        from dse.commands.rescore import cmd_rescore as run
-    elif name == "worker":
+
+def command(name: str) -> Callable[..., int]:
+    """The function that runs command `name`: the one place dse loads a command's module, for start-up time."""
+    try:
+        module, function = COMMANDS[name]
+    except KeyError:
+        raise ValueError(f"no command {name!r}") from None  # a bug: the parser knows no such command
+    if name == "worker":
         limit_threads()  # one thread per worker process: effective only before numpy and torch are imported
-        from dse.search.workers import cmd_worker as run
-    elif name == "paper":
-        from dse.commands.paper import cmd_paper as run
-    else:
-        raise ValueError(f"no command {name!r}")  # a bug: the parser knows no such command
-    return run
+    return getattr(import_module(module), function)
 
 
 def _damaged_storage(exc: BaseException) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 from dse.errors import UserError
@@ -41,8 +42,6 @@ def check_output_folder(path: str | Path, what: str = "folder") -> Path:
                             "at most 255 bytes)")
     st = _stat(path, what)
     if st is not None:
-        import stat
-
         if not stat.S_ISDIR(st.st_mode):
             raise UserError(f"{what} {shown(path)}: exists and is not a folder")
         if not os.access(path, os.W_OK | os.X_OK):
@@ -74,8 +73,6 @@ def check_output_file(path: str | Path, what: str = "file") -> Path:
     path = Path(path)
     st = _stat(path, what)
     if st is not None:
-        import stat
-
         if stat.S_ISDIR(st.st_mode):
             raise UserError(f"{what} {shown(path)}: is a folder, not a file")
         if not stat.S_ISREG(st.st_mode):

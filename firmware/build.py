@@ -30,6 +30,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
 from .codegen import HEADER, INPUTS, SOURCE, GeneratedSources
 
 C_DIR = Path(__file__).resolve().parent / "c"
@@ -181,8 +184,6 @@ def _raise_build_error(output: str, log: Path) -> None:
 
 def elf_sizes(path: str | Path) -> tuple[int, int]:
     """(flash bytes, static RAM bytes) of an ELF; see the module docstring for what is counted."""
-    from elftools.elf.constants import SH_FLAGS
-    from elftools.elf.elffile import ELFFile
 
     flash = ram = 0
     with open(path, "rb") as fh:

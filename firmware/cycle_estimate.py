@@ -24,6 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import capstone
+from capstone import arm
+from elftools.elf.constants import SH_FLAGS
+from elftools.elf.elffile import ELFFile
+
 from .qemu_plugin.blocks import BlockKey, BlockProfile, instructions_of
 
 SOURCE = "ARM DDI 0439B (Cortex-M4 TRM) Table 3-1, 3.3.2 and Table 7-1"
@@ -108,8 +113,6 @@ _ALU = {"adc", "add", "addw", "adr", "and", "asr", "bic", "cmn", "cmp", "eor", "
 
 
 def _disassembler():
-    import capstone
-
     md = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
     md.detail = True
     return md
@@ -173,8 +176,6 @@ def _loads_pc(insn, name: str) -> bool:
 
 
 def _is_conditional(insn) -> bool:
-    from capstone import arm
-
     return insn.cc not in (arm.ARM_CC_AL, arm.ARM_CC_INVALID)
 
 
@@ -283,9 +284,6 @@ class CodeImage:
 
     @classmethod
     def from_elf(cls, elf: str | Path) -> "CodeImage":
-        from elftools.elf.constants import SH_FLAGS
-        from elftools.elf.elffile import ELFFile
-
         with open(elf, "rb") as fh:
             f = ELFFile(fh)
             found = [(s["sh_addr"], s.data()) for s in f.iter_sections()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
 import subprocess
 from dataclasses import asdict, dataclass
 from math import prod
@@ -152,7 +153,6 @@ def fast_grid(n: int = 48, seed: int = 7) -> list[KernelShape]:
     """More shapes for the DSP kernels, whose counts are more (pixel pairs and a leftover pixel, channel pairs and an
     odd channel, whole groups of 4 and a tail, staged few-channel patches, padded taps): `n` random conv2d, conv1d
     and fc shapes each (a fixed seed) with every parity and in_ch % 4, and pools with channels % 4 == 0."""
-    import random
 
     rng = random.Random(seed)
     out = []

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from vocabulary.phases import PHASES
 
 PROTOCOL = 1
@@ -100,7 +102,6 @@ class Report:
 
     def feature_matrix(self):
         """The dumped store as an (N, F) int8 array (dump mode only)."""
-        import numpy as np
 
         if len(self.features) != self.samples:
             raise ProtocolError(f"firmware output: {len(self.features)} feature lines for {self.samples} samples "

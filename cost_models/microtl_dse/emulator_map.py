@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -603,7 +603,6 @@ def _cached(board: BoardSpec, path: Path, _mtime: int, _size: int) -> EmulatorMa
         if moved and max(moved) > 1e-9:
             stale.append(f"the {m.emulator} firmware model now predicts Table III instructions up to "
                          f"{100 * max(moved):.2f}% different from those the map was fitted on")
-    from dataclasses import replace
 
     return replace(m, stale=tuple(stale))
 

@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import nnls
 
 from cost_models.atomic import replacing
 from cost_models.board import load_board
@@ -309,7 +310,6 @@ def _nnls(X, y, relative: bool):
     """Non-negative least squares on unit-normalised columns (all-zero columns get 0). For exact emulator counts
     every observed column enters: NNLS resolves dependent columns itself, and dropping a column the data cannot
     separate would bias the prediction when its true coefficient differs from its stand-in's."""
-    from scipy.optimize import nnls
 
     w = 1.0 / np.abs(y) if relative else np.ones_like(y)
     A = X * w[:, None]

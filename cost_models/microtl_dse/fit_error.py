@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from cost_models.atomic import replacing
 from cost_models.microtl_dse.fit import COSTS, deployed_view, fit_firmware, predict_run
 from cost_models.microtl_dse.runs import RunRecord
@@ -94,12 +96,8 @@ def error_table(summary: list[CostError], title: str) -> str:
 
 def residual_plot(points: list[Point], path: str | Path, title: str, costs: tuple[str, ...] = COSTS) -> Path:
     """Relative error against the measured value, one panel per cost; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(costs), figsize=(4 * len(costs), 3.4), squeeze=False)
+    fig = Figure(figsize=(4 * len(costs), 3.4))  # headless: a Figure without pyplot's global state
+    axes = fig.subplots(1, len(costs), squeeze=False)
     axes = axes[0]
     for ax, cost in zip(axes, costs):
         pts = [p for p in points if p.cost == cost and p.rel_error is not None]
@@ -115,9 +113,6 @@ def residual_plot(points: list[Point], path: str | Path, title: str, costs: tupl
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with replacing(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-    finally:
-        plt.close(fig)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     return path

@@ -9,6 +9,9 @@ as data, firmware is not imported.
 """
 from __future__ import annotations
 
+import numpy as np
+from scipy.optimize import nnls
+
 from cost_models.microtl_dse import dsp_counts as ff
 from cost_models.microtl_dse import rnn_counts as rnn
 from models.kernels import fast_path
@@ -68,8 +71,6 @@ def _fast_counts(shape, layer: LayerSpec) -> dict[str, float]:
 
 def fit(runs: list, kernels: str = "portable") -> dict[str, float]:
     """NNLS of the calls' instructions on their counts (relative residuals), one kernel kind at a time."""
-    import numpy as np
-    from scipy.optimize import nnls
 
     names = sorted({k for r in runs for k in call_counts(r.shape, kernels)})
     X = np.array([[call_counts(r.shape, kernels).get(k, 0.0) for k in names] for r in runs])

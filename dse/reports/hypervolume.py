@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+try:
+    from optuna._hypervolume import compute_hypervolume
+except ImportError:  # the private module moved (it has between Optuna major versions)
+    compute_hypervolume = None
+
 
 def hypervolume(points, reference) -> float:
     """Volume of the region dominated by `points` and bounded by `reference` (each objective minimized).
@@ -18,9 +23,7 @@ def hypervolume(points, reference) -> float:
     ref, pts = _checked(points, reference)
     if not len(pts):
         return 0.0
-    try:
-        from optuna._hypervolume import compute_hypervolume
-    except ImportError:  # Optuna moved its private module: ours gives the same numbers, slower
+    if compute_hypervolume is None:  # Optuna moved its private module: ours gives the same numbers, slower
         return exact_hypervolume(pts, ref)
     return float(compute_hypervolume(pts, ref))
 

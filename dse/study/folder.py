@@ -16,6 +16,7 @@ from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
+from sqlalchemy.exc import SQLAlchemyError
 
 from dse import atomic
 from dse.errors import StudyFolderError
@@ -114,7 +115,6 @@ class StudyFolder:
 
 def _open(url: str, folder: Path, shown: str, existing: bool = False) -> BaseStorage:
     """The folder's storage; a server that refuses (no password: the folder keeps it masked) is one line."""
-    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         return open_storage(url, existing=existing)

@@ -13,13 +13,18 @@ Optuna 5 name of RetryFailedTrialCallback), so nothing stays RUNNING until someo
 """
 from __future__ import annotations
 
+import copy
 import os
+import sqlite3
 import warnings
 from pathlib import Path
 
 import optuna
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from dse.errors import UserError
 from dse.paths import check_output_folder, shown
@@ -36,8 +41,6 @@ class Retry(RetryHeartbeatStaleTrialCallback):
     """Optuna's retry, without the dead run's failure reason and worker copied onto the retry."""
 
     def __call__(self, study, trial) -> None:
-        import copy
-
         clean = copy.deepcopy(trial)
         clean.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ATTRS_NOT_RETRIED}
         super().__call__(study, clean)
@@ -66,8 +69,6 @@ class StorageError(UserError):
 
 def masked(url: str) -> str:
     """The URL as shown to the user: password replaced by ***."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
 
     try:
         return make_url(url).render_as_string(hide_password=True)
@@ -79,8 +80,6 @@ def check_url(url: str, *, existing: bool = False) -> None:
     """Before anything is written: the URL parses, names a database SQLAlchemy knows, and for SQLite the file is
     absent (a new study; not when `existing`) or a non-empty SQLite database (a 0-byte file would silently get a
     fresh schema written into it)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     try:
         parsed = make_url(url)
@@ -129,7 +128,6 @@ NOT_SQLITE, NO_TABLES = "is not an SQLite database", "holds no Optuna study tabl
 
 def _optuna_tables_problem(file: Path) -> str | None:
     """Why the SQLite file holds no Optuna storage (read-only look: nothing is written), or None."""
-    import sqlite3
 
     try:
         db = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
@@ -154,7 +152,6 @@ def open_storage(url: str, *, claim: bool = False, existing: bool = False):
     RDB storage, heartbeats of running trials and a retry of the ones whose worker died. Every failure to open it
     is a StorageError naming the URL (password masked); `existing`: the database must already be there (readers:
     show, report, validate, rescore)."""
-    from sqlalchemy.exc import SQLAlchemyError
 
     check_url(url, existing=existing)
     try:
@@ -173,7 +170,6 @@ def _open(url: str, claim: bool):
              "heartbeat_stale_trial_callback": Retry(max_retry=MAX_RETRY)}
     if not url.startswith("sqlite:"):
         return optuna.storages.get_storage(RDBStorage(url, **beats))  # PostgreSQL / MySQL lock rows (FOR UPDATE)
-    from sqlalchemy import event
 
     rdb = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": SQLITE_TIMEOUT_S}}, **beats)
     engine = rdb.engine

@@ -13,11 +13,24 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
+
+from elftools.elf.elffile import ELFFile
+
+try:  # the optional "board" extra (INSTALL_HINT): without pyOCD the DK is unavailable and says how to install it
+    import pyocd
+    from pyocd.core.helpers import ConnectHelper
+    from pyocd.flash.file_programmer import FileProgrammer
+except ImportError:
+    pyocd = ConnectHelper = FileProgrammer = None
+try:  # the same extra: energy from a PPK2 (--ppk2)
+    from ppk2_api.ppk2_api import PPK2_API, PPK2_MP
+except ImportError:
+    PPK2_API = PPK2_MP = None
 
 from ..protocol import split_lines as protocol_split
 from .base import Board, BoardError, FirmwareTimeout, RunResult, no_instructions
@@ -54,17 +67,11 @@ class ProbeSession(Protocol):
 
 
 def pyocd_version() -> str | None:
-    try:
-        from pyocd import __version__
-    except ImportError:
-        return None
-    return str(__version__)
+    return None if pyocd is None else str(pyocd.__version__)
 
 
 def list_probes() -> list[str]:
     """Descriptions of the connected debug probes (pyOCD; never waits for one to appear)."""
-    from pyocd.core.helpers import ConnectHelper
-
     probes = ConnectHelper.get_all_connected_probes(blocking=False, print_wait_message=False)
     return [f"{p.description} ({p.unique_id})" for p in probes]
 
@@ -73,8 +80,8 @@ class PyocdSession:
     """ProbeSession on pyOCD: the first connected probe (or the one whose unique id contains `probe_id`)."""
 
     def __init__(self, probe_id: str | None = None) -> None:
-        from pyocd.core.helpers import ConnectHelper
-
+        if ConnectHelper is None:
+            raise BoardError(f"the DK needs pyOCD: {INSTALL_HINT}")
         self._session = ConnectHelper.session_with_chosen_probe(
             blocking=False, return_first=True, unique_id=probe_id, target_override=PYOCD_TARGET,
             options={"frequency": 4_000_000, "connect_mode": "under-reset"})
@@ -84,8 +91,6 @@ class PyocdSession:
         self._target = self._session.board.target
 
     def flash(self, elf: Path) -> None:
-        from pyocd.flash.file_programmer import FileProgrammer
-
         FileProgrammer(self._session, chip_erase="sector", smart_flash=True).program(str(elf), file_format="elf")
 
     def reset_halt(self) -> None:
@@ -121,23 +126,12 @@ class PyocdSession:
 # --- ELF symbols ---------------------------------------------------------------------------------------------------
 
 def symbol_address(elf: str | Path, name: str) -> int:
-    """Address of symbol `name` in the ELF (pyelftools when installed, else arm-none-eabi-nm)."""
-    try:
-        from elftools.elf.elffile import ELFFile
-    except ImportError:
-        ELFFile = None
-    if ELFFile is not None:
-        with open(elf, "rb") as stream:
-            symtab = ELFFile(stream).get_section_by_name(".symtab")
-            found = symtab.get_symbol_by_name(name) if symtab is not None else None
-            if found:
-                return int(found[0]["st_value"])
-    else:
-        out = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 3 and parts[2] == name:
-                return int(parts[0], 16)
+    """Address of symbol `name` in the ELF (pyelftools)."""
+    with open(elf, "rb") as stream:
+        symtab = ELFFile(stream).get_section_by_name(".symtab")
+        found = symtab.get_symbol_by_name(name) if symtab is not None else None
+        if found:
+            return int(found[0]["st_value"])
     raise BoardError(f"{elf}: no symbol {name} (was it built for {NAME}, with platform_nrf52840.c?)")
 
 
@@ -333,13 +327,9 @@ class Ppk2Meter:
     a background thread while the firmware runs. `average_ua()` is the mean over the run."""
 
     def __init__(self, port: str | None = None, supply_mv: int = 3000) -> None:
-        try:
-            from ppk2_api.ppk2_api import PPK2_MP
-        except ImportError:
-            raise BoardError(f"--ppk2 needs ppk2-api: {INSTALL_HINT}") from None
+        if PPK2_MP is None:
+            raise BoardError(f"--ppk2 needs ppk2-api: {INSTALL_HINT}")
         if port in (None, "", "auto"):
-            from ppk2_api.ppk2_api import PPK2_API
-
             ports = PPK2_API.list_devices()
             if not ports:
                 raise BoardError("no PPK2 found: connect the Power Profiler Kit II over USB (or give --ppk2 PORT)")
@@ -354,8 +344,6 @@ class Ppk2Meter:
         return {"ppk2": f"{self.port} (source meter {self.supply_mv} mV)"}
 
     def start(self) -> None:
-        import threading
-
         self._ppk2.get_modifiers()
         self._ppk2.use_source_meter()
         self._ppk2.set_source_voltage(self.supply_mv)

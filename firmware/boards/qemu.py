@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import capstone
+
 from vocabulary.phases import PHASES
 
 from ..cycle_estimate import CycleEstimateError, estimate_cycles
@@ -330,7 +332,6 @@ class QemuBoard(Board):
         if self.estimate_cycles:
             _attach_estimate(result, path, run, *run.streaming)
             if result.cycles_estimate is not None:
-                import capstone
                 versions["cycle_estimate"] = f"capstone {capstone.__version__} (estimate, static CM4 timing)"
         return result
 
