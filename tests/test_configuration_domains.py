@@ -77,6 +77,18 @@ def test_a_declared_bound_is_checked_by_the_configuration_and_the_study_file(nam
         assert problem in space_error(with_space(name, f"[{good!r}, {value!r}]"))
 
 
+@pytest.mark.parametrize("name", [name for name, d in DOMAINS.items() if d.kind is float])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_field_must_be_finite(name, value):
+    """A NaN or infinite lr, momentum or decay is refused by the configuration and by the study file, in the field's
+    words (a NaN decay used to pass: `not nan < 0`)."""
+    d = DOMAINS[name]
+    with pytest.raises(ValueError, match=f"^{re.escape(f'configuration: {name} {d.rule()}, got {value!r}')}$"):
+        Configuration(**{**BASE, name: value})
+    toml = {"nan": "nan", "inf": "inf", "-inf": "-inf"}[repr(value)]
+    assert f"space.{name}: {d.rule(study=True)}, got {toml}" in space_error(with_space(name, toml))
+
+
 def test_a_new_bound_in_the_declaration_reaches_the_checks(monkeypatch):
     """Declare hidden < 64: the study file and the configuration reject 64 with the declared rule, 32 passes."""
     monkeypatch.setitem(DOMAINS, "hidden", dataclasses.replace(DOMAINS["hidden"], below=64))

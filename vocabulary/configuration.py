@@ -5,6 +5,7 @@ field derives from `DOMAINS` (dse.study.space, dse.study.file, models.head_param
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from math import isfinite
 from numbers import Real
 
 
@@ -70,12 +71,14 @@ class FieldDomain:
         return None
 
     def holds(self, value: object, study: bool = False) -> bool:
-        """Whether `value` (of this kind) is within the bounds."""
+        """Whether `value` (of this kind) is within the bounds; a number must be finite (a NaN or infinite decay or
+        learning rate trains nothing the firmware can run)."""
         if self.choices is not None:
             return value in self.choices
+        if self.kind is float and not isfinite(value):
+            return False
         low = self.study_at_least if study and self.study_at_least is not None else self.at_least
-        # `not value < low`, not `value >= low`: a NaN decay passes, as it always has (lr and momentum reject NaN)
-        return ((low is None or not value < low) and (self.above is None or value > self.above)
+        return ((low is None or value >= low) and (self.above is None or value > self.above)
                 and (self.below is None or value < self.below))
 
 
